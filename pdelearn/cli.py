@@ -1,0 +1,203 @@
+"""Command line: ``pdelearn discover`` and ``pdelearn export``.
+
+Errors about user input (:class:`~pdelearn.errors.PdelearnError`) print one ``Error:`` line and
+exit with code 2, without a traceback. Output folders are written to a temporary sibling and
+renamed into place at the end, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError, DataError, PdelearnError
+
+__all__ = ["main"]
+
+
+def _user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PdelearnError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike, force: bool = False):
+    """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
+        raise ConfigError(f"output folder {str(target)!r} already exists and is not empty; pass --force or another --out")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.exists():
+        raise ConfigError(f"the parent of --out {str(target)!r} does not exist; create {str(parent)!r} first")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot write to {str(parent)!r}; choose a writable --out")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    tmp.rename(target)
+
+
+def write_equation(folder: Path, equation, extra: dict | None = None) -> None:
+    """``equation.json`` (with ``extra`` merged in) and ``equation.tex``."""
+    data = equation.to_dict()
+    if extra:
+        data.update(extra)
+    (folder / "equation.json").write_text(json.dumps(data, indent=2) + "\n")
+    (folder / "equation.tex").write_text(_latex_document_line(equation))
+
+
+def _latex_document_line(equation) -> str:
+    body = equation.latex()
+    return ("\\begin{equation}\n" + body + "\n\\end{equation}\n") if "aligned" in body else f"\\[ {body} \\]\n"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pdelearn")
+def main() -> None:
+    """pdelearn: discover PDEs from data and train physics-informed networks."""
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (created).")
+@click.option("--field", "fields", multiple=True, help="Name of a field array in DATA (repeat for several).")
+@click.option("--coord", "coords", multiple=True, help="Name of a coordinate array in DATA (space ones, then time).")
+@click.option("--time", "time", default=None, help="Name of the time array (default: t or tt).")
+@click.option("--layout", default=None, help="Axis order of the field arrays, e.g. xt or tx.")
+@click.option("--method", type=click.Choice(["weak", "strong"]), default="weak", show_default=True)
+@click.option(
+    "--derivative", type=click.Choice(["fd", "smooth", "spectral"]), default="fd", show_default=True,
+    help="Derivatives for --method strong.",
+)
+@click.option("--regression", type=click.Choice(["backward", "stlsq"]), default="backward", show_default=True)
+@click.option("--threshold", type=float, default=None, help="Fixed STLSQ threshold (default: automatic selection).")
+@click.option("--max-power", type=int, default=3, show_default=True)
+@click.option("--max-order", type=int, default=4, show_default=True)
+@click.option("--radius", type=float, default=None, help="Weak-form test-function half-width, fraction of each axis.")
+@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@_user_errors
+def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
+             radius, force):
+    """Discover the governing equation of gridded DATA (.npz or .mat)."""
+    from .data import load_grid_data
+    from .discovery import discover as run_discover
+    from .sparse import SparseRegression
+    from .weak import WeakForm
+
+    if max_power < 0 or max_order < 1:
+        raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
+    if not Path(data).exists():
+        raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
+    with output_folder(out, force=force) as folder:
+        grid = load_grid_data(data, fields=list(fields) or None, coords=list(coords) or None, time=time, layout=layout)
+        weak = WeakForm() if radius is None else WeakForm(radius=radius)
+        result = run_discover(
+            grid,
+            max_power=max_power,
+            max_order=max_order,
+            method=method,
+            derivative=derivative,
+            weak=weak,
+            regression=SparseRegression(method=regression, threshold=threshold),
+        )
+        options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
+                   "shape": list(grid.shape), **result.options}
+        write_equation(folder, result.equation)
+        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
+        summary = {"wall_time_s": result.wall_time_s, "relative_residual": result.relative_residual,
+                   "equation": str(result.equation)}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(str(result.equation))
+    click.echo(f"wrote {out}/equation.json, equation.tex, options.json ({result.wall_time_s:.2f} s)", err=True)
+
+
+_SYSTEMS = ("allen-cahn", "burgers", "kdv", "kuramoto-sivashinsky", "reaction-diffusion")
+
+
+@main.command()
+@click.argument("system", type=click.Choice(_SYSTEMS))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Output .npz file.")
+@click.option("--noise", type=float, default=0.0, show_default=True, help="Gaussian noise, fraction of the field's std.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@_user_errors
+def generate(system, out, noise, seed, force):
+    """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
+    import numpy as np
+
+    from . import solvers
+
+    target = Path(out)
+    if target.suffix != ".npz":
+        raise ConfigError(f"--out must end in .npz, received {out!r}")
+    if target.exists() and not force:
+        raise ConfigError(f"{out!r} already exists; pass --force or another --out")
+    if not (noise >= 0 and np.isfinite(noise)):
+        raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"the folder {str(parent)!r} of --out does not exist; create it first")
+    result = getattr(solvers, system.replace("-", "_"))()
+    rng = np.random.default_rng(seed)
+    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+    for name in ("u", "v"):
+        if name in arrays and noise:
+            arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
+    eq = result["equation"]
+    arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=True))
+@click.option("--latex", "fmt", flag_value="latex", default=True, help="Print LaTeX (default).")
+@click.option("--json", "fmt", flag_value="json", help="Print the JSON form.")
+@click.option("--text", "fmt", flag_value="text", help="Print the readable form.")
+@_user_errors
+def export(run, fmt):
+    """Print a saved equation (RUN folder or its equation.json) as LaTeX, JSON or text."""
+    from .equation import load_equation
+
+    path = Path(run)
+    if path.is_dir():
+        path = path / "equation.json"
+    if not path.exists():
+        raise DataError(f"{str(path)!r} does not exist; pass a run folder holding equation.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{str(path)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
+    eq = load_equation(data)
+    click.echo(eq.latex() if fmt == "latex" else json.dumps(eq.to_dict(), indent=2) if fmt == "json" else str(eq))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

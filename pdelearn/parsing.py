@@ -1,0 +1,160 @@
+"""Safe parsing of user strings into sympy expressions.
+
+sympy's ``sympify``/``parse_expr`` evaluate Python code. Here the string is first tokenized and
+every token is checked against a whitelist (numbers, known names, arithmetic operators and
+parentheses); only then is it handed to ``parse_expr`` with an empty global namespace, so nothing
+but arithmetic on known symbols can run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import tokenize
+from collections.abc import Mapping
+
+import sympy
+
+from .errors import ParseError
+
+__all__ = ["safe_expr", "split_equation", "FUNCTIONS"]
+
+#: Functions a user may call in an expression (initial conditions, custom terms).
+FUNCTIONS: Mapping[str, object] = {
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sqrt": sympy.sqrt,
+    "tanh": sympy.tanh,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "abs": sympy.Abs,
+    "Abs": sympy.Abs,
+    "pi": sympy.pi,
+    "E": sympy.E,
+}
+_OPERATORS = {"+", "-", "*", "/", "**", "^", "(", ")"}
+
+
+def _tokens(text: str) -> list[tokenize.TokenInfo]:
+    try:
+        return list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
+        raise ParseError(f"cannot read expression {text!r}: {exc}") from None
+
+
+def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "expression") -> sympy.Expr:
+    """Parse ``text`` into a sympy expression without executing code.
+
+    Parameters
+    ----------
+    text
+        Arithmetic expression such as ``"0.0001*u_xx - 5*u**3"``. ``^`` means power.
+    symbols
+        The names the expression may use, mapped to their sympy symbols. The functions and
+        constants of :data:`FUNCTIONS` are always allowed.
+    what
+        What the string is, for error messages (``"equation"``, ``"initial condition"``).
+
+    Raises
+    ------
+    ParseError
+        For any token that is not a number, an allowed name, an arithmetic operator or a
+        parenthesis, and for syntax errors.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> u = sympy.Symbol("u")
+    >>> safe_expr("2*u^2 - u", {"u": u})
+    2*u**2 - u
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"{what} must be a string, received {type(text).__name__}: {text!r}")
+    if not text.strip():
+        raise ParseError(f"{what} is empty; expected an expression such as 'u**2 + 0.1*u_xx'")
+    allowed = dict(FUNCTIONS)
+    allowed.update(symbols)
+    for tok in _tokens(text):
+        kind, string = tok.type, tok.string
+        if kind in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if kind == tokenize.NUMBER:
+            if string.lower().endswith("j"):
+                raise ParseError(f"{what} {text!r}: complex literal {string!r} is not allowed")
+            continue
+        if kind == tokenize.NAME:
+            if string not in allowed:
+                close = difflib.get_close_matches(string, list(allowed), n=3)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise ParseError(
+                    f"{what} {text!r}: unknown name {string!r}. Allowed names: "
+                    f"{', '.join(sorted(symbols))} and the functions {', '.join(sorted(FUNCTIONS))}.{hint}"
+                )
+            continue
+        if kind == tokenize.OP and string in _OPERATORS:
+            continue
+        raise ParseError(
+            f"{what} {text!r}: {string!r} is not allowed; use numbers, the names "
+            f"{', '.join(sorted(symbols))}, functions such as sin/exp, the operators + - * / ** and parentheses"
+        )
+    from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+    try:
+        expr = parse_expr(
+            text,
+            local_dict=allowed,
+            global_dict={"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational},
+            transformations=standard_transformations + (convert_xor,),
+            evaluate=True,
+        )
+    except Exception as exc:  # sympy raises many kinds (SyntaxError, TypeError, TokenError)
+        raise ParseError(f"{what} {text!r} is not a valid expression: {exc}") from None
+    if not isinstance(expr, sympy.Expr):
+        raise ParseError(f"{what} {text!r} is not an arithmetic expression (got {type(expr).__name__})")
+    return expr
+
+
+def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:
+    """Split ``"lhs = rhs"`` into its two sides.
+
+    >>> split_equation("u_t = 0.1*u_xx")
+    ('u_t', '0.1*u_xx')
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"{what} must be a string like 'u_t = 0.1*u_xx', received {type(text).__name__}")
+    parts = text.split("=")
+    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        raise ParseError(f"{what} {text!r} must have the form 'u_t = <expression>' with exactly one '='")
+    return parts[0].strip(), parts[1].strip()
+
+
+def split_summands(text: str) -> list[str]:
+    """Split an expression at its top-level ``+``/``-`` signs, keeping the signs.
+
+    Used to keep the user's order of terms when printing a parsed equation.
+
+    >>> split_summands("0.1*u_xx - 5*u**3 + (u - 1e-4)")
+    ['0.1*u_xx', '- 5*u**3', '+ (u - 1e-4)']
+    """
+    out: list[str] = []
+    depth = 0
+    start = 0
+    prev_significant = ""
+    for tok in _tokens(text):
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+            continue
+        s = tok.string
+        if s == "(":
+            depth += 1
+        elif s == ")":
+            depth -= 1
+        elif s in "+-" and depth == 0 and prev_significant not in ("", "*", "/", "**", "^", "(", "+", "-"):
+            col = tok.start[1]
+            out.append(text[start:col].strip())
+            start = col
+        prev_significant = s
+    out.append(text[start:].strip())
+    return [p for p in out if p]

@@ -1,0 +1,207 @@
+"""Weak form of ``lhs = Theta a`` on gridded data: integrate against compact test functions.
+
+Each test function is a product over axes of ``phi(s) = (1 - s^2)^p`` on ``|s| < 1`` with
+``s = (x - c) / h``. Multiplying the PDE by ``phi`` and integrating by parts moves derivatives from
+the (noisy) data onto ``phi``, which is known exactly:
+
+* ``int phi u_t = -int phi_t u``;
+* a linear term ``d^a w`` becomes ``(-1)^|a| int (d^a phi) w``;
+* ``w^i w_x = (w^{i+1})_x / (i + 1)`` becomes ``-int phi_x w^{i+1} / (i + 1)``;
+* a term without derivatives is integrated as it is.
+
+Other terms (e.g. ``u u_xx``) are integrated with derivatives from smoothed differences. Integrals
+are trapezoid sums, which are spectrally accurate here because ``phi`` and its first ``p - 1``
+derivatives vanish at the ends of its support. The integrals over all test functions of a grid are
+tensor contractions ``V_x F V_t^T`` with one small matrix per axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from .compile import CompiledLibrary
+from .errors import ConfigError, DataError
+from .grid import differentiate
+from .terms import Derivative, Term, TermLibrary
+
+__all__ = ["WeakForm", "weak_system"]
+
+
+@dataclass(frozen=True)
+class WeakForm:
+    """Settings of the test functions.
+
+    Parameters
+    ----------
+    radius
+        Half-width of the support per axis as a fraction of the axis length (one number for all
+        axes, or ``{axis name: fraction}``). Larger supports average more noise away.
+    power
+        Exponent ``p`` of ``(1 - s^2)^p``; must exceed the highest derivative moved onto ``phi``.
+    overlap
+        Spacing of neighbouring centres as a fraction of the support width (0.5: half overlap).
+    max_tests
+        Upper bound on the number of test functions (the centre spacing grows to respect it).
+    """
+
+    radius: float | Mapping[str, float] = 0.1
+    power: int | None = None
+    overlap: float = 0.25
+    max_tests: int = 4000
+
+    def radius_of(self, axis: str) -> float:
+        r = self.radius.get(axis, 0.1) if isinstance(self.radius, Mapping) else self.radius
+        if not 0 < r <= 0.5:
+            raise ConfigError(f"weak-form radius for {axis!r} must be in (0, 0.5] of the axis length, received {r}")
+        return float(r)
+
+
+def _test_matrices(n: int, dx: float, half: int, power: int, max_deriv: int, stride: int) -> list[np.ndarray]:
+    """``V^(k)`` of shape ``(n_centres, n)`` for k = 0..max_deriv, trapezoid weights included."""
+    s = np.arange(-half, half + 1) / half
+    poly = np.polynomial.Polynomial([1.0, 0.0, -1.0]) ** power
+    h = half * dx
+    centres = np.arange(half, n - half, stride)
+    mats = []
+    for k in range(max_deriv + 1):
+        vals = poly.deriv(k)(s) / h**k * dx
+        V = np.zeros((len(centres), n))
+        for i, c in enumerate(centres):
+            V[i, c - half : c + half + 1] = vals
+        mats.append(V)
+    return mats
+
+
+class _Integrator:
+    def __init__(self, shape: Sequence[int], spacing: Sequence[float], axes: Sequence[str], form: WeakForm, max_deriv: int):
+        power = form.power or max(max_deriv + 2, 4)
+        if power <= max_deriv:
+            raise ConfigError(f"weak-form power {power} must exceed the highest derivative order {max_deriv}")
+        halves = []
+        for n, name in zip(shape, axes):
+            half = max(int(round(form.radius_of(name) * n)), power + 1, 3)
+            if 2 * half + 1 > n:
+                raise DataError(
+                    f"axis {name!r} has {n} points, too few for test functions of half-width {half}; "
+                    "pass a smaller weak-form radius or use more points"
+                )
+            halves.append(half)
+        # choose strides so that the number of test functions stays under max_tests
+        scale = 1.0
+        while True:
+            strides = [max(1, int(round(form.overlap * 2 * h * scale))) for h in halves]
+            counts = [len(range(h, n - h, st)) for h, n, st in zip(halves, shape, strides)]
+            if int(np.prod(counts)) <= form.max_tests:
+                break
+            scale *= 1.25
+        self.mats = [_test_matrices(n, dx, h, power, max_deriv, st) for n, dx, h, st in zip(shape, spacing, halves, strides)]
+        self.halves, self.strides, self.counts, self.power = halves, strides, counts, power
+
+    def integrate(self, f: np.ndarray, orders: Sequence[int]) -> np.ndarray:
+        """``int (d^orders phi) f`` for all test functions, flattened."""
+        out = f
+        for axis, k in enumerate(orders):
+            out = np.moveaxis(np.tensordot(self.mats[axis][k], out, axes=([1], [axis])), 0, axis)
+        return out.reshape(-1)
+
+
+def weak_system(
+    fields: Mapping[str, np.ndarray],
+    coords: Mapping[str, np.ndarray],
+    library: TermLibrary,
+    lhs: Sequence[str],
+    form: WeakForm = WeakForm(),
+    *,
+    time: str = "t",
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weak-form regression problem ``b ~ G a``.
+
+    Parameters
+    ----------
+    fields
+        ``{name: array (n_space..., n_t)}``.
+    coords
+        Ordered ``{name: 1-D array}``: the space coordinates of ``library`` then ``time``.
+    lhs
+        Left-hand sides, ``"<field>_t"`` each.
+
+    Returns
+    -------
+    G : ndarray, shape (n_tests, n_terms)
+    b : ndarray, shape (n_tests, n_eq)
+    n_eff : float
+        Number of effectively independent rows (supports that do not overlap), for the noise
+        estimate of :class:`~pdelearn.sparse.SparseRegression`.
+    """
+    axes = list(coords)
+    if axes[-1] != time or list(axes[:-1]) != list(library.coords):
+        raise DataError(f"coordinates must be the library's space coordinates then {time!r}; received {axes}")
+    shape = next(iter(fields.values())).shape
+    spacing = [float(coords[a][1] - coords[a][0]) for a in axes]
+    max_deriv = max(library.max_order, 1)
+    integ = _Integrator(shape, spacing, axes, form, max_deriv)
+    zero = [0] * len(axes)
+
+    def along(axis_name: str, k: int = 1) -> list[int]:
+        o = list(zero)
+        o[axes.index(axis_name)] = k
+        return o
+
+    b = np.stack([-integ.integrate(fields[_field_of(l)], along(time)) for l in lhs], axis=-1)
+    mesh = dict(zip(axes, np.meshgrid(*[np.asarray(coords[a]) for a in axes], indexing="ij")))
+    cache: dict[str, np.ndarray] = {}
+
+    def value(d: Derivative) -> np.ndarray:
+        if d.name not in cache:
+            out = fields[d.field]
+            for c in set(d.wrt):
+                out = differentiate(out, spacing[axes.index(c)], d.wrt.count(c), axis=axes.index(c), method="smooth")
+            cache[d.name] = out
+        return cache[d.name]
+
+    cols = []
+    for term in library:
+        cols.append(_term_integral(term, fields, mesh, integ, along, value, zero))
+    n_eff = float(np.prod([n / (2 * h + 1) for n, h in zip(shape, integ.halves)]))
+    return np.stack(cols, axis=-1), b, n_eff
+
+
+def _field_of(lhs: str) -> str:
+    return lhs.rsplit("_", 1)[0]
+
+
+def _term_integral(term: Term, fields, mesh, integ: _Integrator, along, value, zero) -> np.ndarray:
+    if term.is_constant:
+        return float(term.expr) * integ.integrate(np.ones(next(iter(mesh.values())).shape), zero)
+    derivs = [d for d in term.derivatives if d.order > 0]
+    if not derivs:  # no derivatives: integrate the term itself
+        inputs = {d.name: fields[d.field] for d in term.derivatives}
+        inputs.update({c: mesh[c] for c in term.coordinates_used})
+        return integ.integrate(_evaluate(term, inputs), zero)
+    if len(derivs) == 1 and not term.coordinates_used:
+        d = derivs[0]
+        coeff, rest = term.expr.as_independent(d.symbol, as_Add=False)
+        if rest == d.symbol:
+            w = fields[d.field]
+            if not coeff.free_symbols:  # c * d^a w
+                orders = list(zero)
+                for c in d.wrt:
+                    orders[list(mesh).index(c)] += 1
+                return float(coeff) * (-1) ** d.order * integ.integrate(w, orders)
+            u = sympy.Symbol(d.field)
+            i = int(sympy.degree(coeff, u)) if coeff.is_polynomial(u) and coeff.free_symbols == {u} else None
+            if d.order == 1 and i is not None and coeff == sympy.LC(sympy.Poly(coeff, u)) * u**i:
+                lead = float(coeff / u**i)
+                return -lead / (i + 1) * integ.integrate(w ** (i + 1), along(d.wrt[0]))
+    inputs = {d.name: value(d) for d in term.derivatives}
+    inputs.update({c: mesh[c] for c in term.coordinates_used})
+    return integ.integrate(_evaluate(term, inputs), zero)
+
+
+def _evaluate(term: Term, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    lib = TermLibrary([term], term.fields, term.coords)
+    return CompiledLibrary(lib).numpy(inputs)[..., 0]

@@ -43,23 +43,18 @@ def lstsq_on(G: np.ndarray, b: np.ndarray, support) -> np.ndarray:
 class SparseResult:
     """Outcome of one regression (one equation)."""
 
-    coefficients: np.ndarray  #: (n_terms,)
+    coefficients: np.ndarray  #: (n_terms,) in the units of the original columns
     support: np.ndarray  #: (n_terms,) bool
-    path: list = field(default_factory=list)  #: [(support, rss)] candidates considered
-    rss_full: float = 0.0
-    sigma2: float = 0.0
+    path: list = field(default_factory=list, repr=False)  #: [(support, rss)] candidates considered
+    rss_full: float = 0.0  #: residual sum of squares of the full model
+    sigma2: float = 0.0  #: noise variance estimate used by the selection rule
+    b_norm2: float = 1.0  #: ||b||^2
+    rss: float = 0.0  #: residual sum of squares of the selected model
 
     @property
     def relative_residual(self) -> float:
-        return float(np.sqrt(self.path_rss(self.support) / self.b_norm2)) if self.b_norm2 else 0.0
-
-    b_norm2: float = 1.0
-
-    def path_rss(self, support) -> float:
-        for s, r in self.path:
-            if np.array_equal(s, support):
-                return r
-        return float("nan")
+        """``||b - G w|| / ||b||`` of the selected model."""
+        return float(np.sqrt(self.rss / self.b_norm2)) if self.b_norm2 else 0.0
 
 
 @dataclass(frozen=True)
@@ -85,10 +80,10 @@ class SparseRegression:
     --------
     >>> rng = np.random.default_rng(0)
     >>> G = rng.standard_normal((200, 6))
-    >>> b = G[:, 1] * 1e-4 + 5 * G[:, 3] + 1e-6 * rng.standard_normal(200)
-    >>> res = SparseRegression().fit(G * [1, 1e4, 1, 1, 1, 1], b)
-    >>> np.flatnonzero(res.support).tolist(), np.round(res.coefficients[[1, 3]], 8).tolist()
-    ([1, 3], [1e-08, 5.0])
+    >>> b = 0.05 * G[:, 1] + 5 * G[:, 3] + 1e-3 * rng.standard_normal(200)
+    >>> res = SparseRegression().fit(G * [1, 1e4, 1, 1, 1, 1], b)   # column 1 scaled by 1e4
+    >>> np.flatnonzero(res.support).tolist(), np.round(res.coefficients[[1, 3]] * [1e4, 1], 3).tolist()
+    ([1, 3], [0.05, 5.0])
     """
 
     method: str = "backward"
@@ -132,7 +127,7 @@ class SparseRegression:
         else:
             chosen = self._select(Gn, b, path, max(self.f_crit * sigma2, self.tol**2 * bn2))
         w = lstsq_on(Gn, b, chosen) / norms
-        return SparseResult(w, chosen, path, rss_full, sigma2, bn2)
+        return SparseResult(w, chosen, path, rss_full, sigma2, bn2, _rss(Gn, b, chosen))
 
     def _select(self, Gn, b, path, allowed):
         """Smallest size after which no single added term lowers the RSS by more than ``allowed``.

@@ -94,10 +94,12 @@ def main() -> None:
 @click.option("--max-power", type=int, default=3, show_default=True)
 @click.option("--max-order", type=int, default=4, show_default=True)
 @click.option("--radius", type=float, default=None, help="Weak-form test-function half-width, fraction of each axis.")
+@click.option("--bootstrap", type=int, default=0, show_default=True,
+              help="Bootstrap resamples for 95 % coefficient intervals (written to equation.json).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, force):
+             radius, bootstrap, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
@@ -119,6 +121,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             derivative=derivative,
             weak=weak,
             regression=SparseRegression(method=regression, threshold=threshold),
+            bootstrap=bootstrap,
         )
         options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
                    "shape": list(grid.shape), **result.options}

@@ -107,6 +107,7 @@ def discover(
     trim: float = 0.05,
     max_rows: int = 100_000,
     seed: int = 0,
+    bootstrap: int = 0,
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -125,6 +126,10 @@ def discover(
     weak, regression
         Settings of the test functions and of the sparse regression; the defaults are meant to
         work across data sets without tuning.
+    bootstrap
+        Number of bootstrap resamples of the regression rows for 95 % coefficient intervals on
+        the selected terms (``Equation.intervals``); 0 disables. Rows of the weak form overlap, so
+        the spread is widened by ``sqrt(n_rows / n_eff)`` to account for their correlation.
 
     Returns
     -------
@@ -157,15 +162,21 @@ def discover(
     else:
         G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    eqs = [
-        Equation(
-            l,
-            {lib[i]: float(fit.coefficients[i]) for i in np.flatnonzero(fit.support)},
-            lib.fields,
-            lib.coords,
+    if bootstrap < 0:
+        raise ConfigError(f"bootstrap must be >= 0, received {bootstrap}")
+    eqs = []
+    for j, (l, fit) in enumerate(zip(lhs, fits)):
+        support = np.flatnonzero(fit.support)
+        intervals = _bootstrap_intervals(G, b[:, j], support, bootstrap, n_eff, seed) if bootstrap else None
+        eqs.append(
+            Equation(
+                l,
+                {lib[i]: float(fit.coefficients[i]) for i in support},
+                lib.fields,
+                lib.coords,
+                intervals={lib[i].key: iv for i, iv in zip(support, intervals)} if intervals is not None else None,
+            )
         )
-        for l, fit in zip(lhs, fits)
-    ]
     options = {
         "method": method,
         "derivative": derivative if method == "strong" else None,
@@ -174,6 +185,22 @@ def discover(
         "library_size": len(lib),
         "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak).items()},
         "regression": asdict(regression),
+        "bootstrap": bootstrap,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
     return Discovery(equation, lib, options, fits, _time.perf_counter() - t0)
+
+
+def _bootstrap_intervals(G, b, support, n_boot: int, n_eff: float, seed: int) -> np.ndarray:
+    """95 % percentile intervals ``(len(support), 2)`` of the refitted coefficients."""
+    rng = np.random.default_rng(seed)
+    n = G.shape[0]
+    A = G[:, support]
+    est = np.linalg.lstsq(A, b, rcond=None)[0]
+    draws = np.empty((n_boot, len(support)))
+    for k in range(n_boot):
+        idx = rng.integers(0, n, n)
+        draws[k] = np.linalg.lstsq(A[idx], b[idx], rcond=None)[0]
+    widen = np.sqrt(max(n / max(n_eff, 1.0), 1.0))
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    return np.stack([est - widen * (est - lo), est + widen * (hi - est)], axis=-1)

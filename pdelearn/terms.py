@@ -99,6 +99,7 @@ class Term:
         self.fields = tuple(fields)
         self.coords = tuple(coords)
         self.expr = sympy.sympify(expr)
+        self.expr = self.expr.xreplace({s: d.symbol for s in self.expr.free_symbols if (d := parse_derivative_name(s.name, self.fields, self.coords)) is not None and d.name != s.name})  # u_yx -> u_xy
         known = symbol_table(self.fields, self.coords, max_order=None, free=self.expr.free_symbols)
         unknown = {s.name for s in self.expr.free_symbols} - set(known)
         if unknown:
@@ -371,7 +372,7 @@ class TermLibrary:
             if parsed is not None and parsed in self.terms:
                 return self.terms.index(parsed)
             raise LibraryError(f"unknown term {term!r}; the library has: {', '.join(self.names)}")
-        return self.terms.index(term)
+        return self.terms.index(term) if term in self.terms else self.index(getattr(term, "key", str(term)))
 
     def select(self, terms: Iterable[str | Term]) -> "TermLibrary":
         """A sub-library with the given terms, in the given order."""

@@ -69,7 +69,7 @@ def autograd_derivatives(
         if d is None or not d.wrt:
             raise DataError(
                 f"cannot compute {name!r}: expected a field in {list(fields)} followed by '_' and coordinates "
-                f"from {list(coord_names)} (e.g. {next(iter(fields), 'u')}_{coord_names[0]})"
+                f"from {list(coord_names)} (e.g. {next(iter(fields), 'u')}_{(coord_names or ('x',))[0]})"
             )
         parent = d.field + ("_" + "".join(d.wrt[:-1]) if len(d.wrt) > 1 else "")
         p = get(parent)

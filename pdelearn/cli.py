@@ -180,6 +180,19 @@ def generate(system, out, noise, seed, force):
 
 
 @main.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--data", default=None, help="Data file (default: the one recorded in RUN/options.json).")
+@_user_errors
+def simulate(run, data):
+    """Integrate the equation discovered in RUN from the data's initial condition and compare."""
+    from .simulate import simulate_run
+
+    summary = simulate_run(run, data)
+    click.echo(f"{summary['equation']}\nrelative L2 difference to the data: {summary['rel_l2']:.3e}")
+    click.echo(f"wrote {run}/simulation.json and simulation.png", err=True)
+
+
+@main.command()
 @click.argument("run", type=click.Path(file_okay=True))
 @click.option("--latex", "fmt", flag_value="latex", default=True, help="Print LaTeX (default).")
 @click.option("--json", "fmt", flag_value="json", help="Print the JSON form.")

@@ -95,6 +95,7 @@ class Equation:
                 raise ParseError(f"coefficient of {term.name!r} must be finite, received {c}")
             if c != 0.0:
                 self.terms[term] = self.terms.get(term, 0.0) + c
+        self.terms = {t: c for t, c in self.terms.items() if c != 0.0}  # keys of one term may cancel
         self.intervals = {str(k): (float(v[0]), float(v[1])) for k, v in (intervals or {}).items()}
 
     # -- construction -------------------------------------------------------------------------
@@ -330,7 +331,7 @@ class EquationSystem:
 def parse_equation(text: Union[str, Sequence[str]], fields=None, coords=None) -> Union[Equation, EquationSystem]:
     """An :class:`Equation` for one ``"u_t = ..."`` string, an :class:`EquationSystem` for several."""
     if isinstance(text, str) and not re.search(r"[;\n]\s*\S", text.strip()):
-        return Equation.parse(text, fields, coords)
+        return Equation.parse(text.strip().rstrip(";"), fields, coords)  # a trailing ';' ends the only equation
     return EquationSystem.parse(text, fields, coords)
 
 

@@ -17,6 +17,7 @@ Examples
 """
 
 from .etdrk4 import allen_cahn, burgers, kdv, kuramoto_sivashinsky, solve_periodic_1d
+from .equation import simulate_equation
 from .reaction_diffusion import reaction_diffusion
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "kdv",
     "kuramoto_sivashinsky",
     "reaction_diffusion",
+    "simulate_equation",
 ]

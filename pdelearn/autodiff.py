@@ -73,12 +73,20 @@ def autograd_derivatives(
             )
         parent = d.field + ("_" + "".join(d.wrt[:-1]) if len(d.wrt) > 1 else "")
         p = get(parent)
-        (g,) = torch.autograd.grad(p, coords[d.wrt[-1]], torch.ones_like(p), create_graph=create_graph, allow_unused=True)
+        # the graph is always kept while differentiating (higher orders need it); it is dropped
+        # at the end when create_graph is False. A constant parent has no graph: its derivative is 0.
+        (g,) = (
+            torch.autograd.grad(p, coords[d.wrt[-1]], torch.ones_like(p), create_graph=True, allow_unused=True)
+            if p.requires_grad
+            else (None,)
+        )
         out[name] = torch.zeros_like(p) if g is None else g
         return out[name]
 
     for n in names:
         get(n)
+    if not create_graph:
+        out = {k: v if k in fields or k in coords else v.detach() for k, v in out.items()}
     return out
 
 

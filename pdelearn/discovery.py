@@ -72,7 +72,9 @@ def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, t
         if key not in cache:
             out = data.fields[fieldname]
             for c in dict.fromkeys(wrt):
-                out = differentiate(out, spacing[c], wrt.count(c), axis=axes.index(c), method=derivative)
+                # time is never periodic: spectral differences would wrap the last snapshot onto the first
+                how = "fd" if (derivative == "spectral" and c == data.time) else derivative
+                out = differentiate(out, spacing[c], wrt.count(c), axis=axes.index(c), method=how)
             cache[key] = out
         return cache[key]
 
@@ -122,7 +124,8 @@ def discover(
     method
         ``"weak"`` (default, robust to noise) or ``"strong"`` (pointwise derivatives).
     derivative
-        For ``method="strong"``: ``"fd"``, ``"smooth"`` or ``"spectral"``.
+        For ``method="strong"``: ``"fd"``, ``"smooth"`` or ``"spectral"`` space derivatives (``"spectral"``
+        needs periodic space axes; the time derivative then uses finite differences).
     weak, regression
         Settings of the test functions and of the sparse regression; the defaults are meant to
         work across data sets without tuning.

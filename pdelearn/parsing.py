@@ -102,19 +102,46 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         )
     from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-    try:
-        expr = parse_expr(
+    def parse(evaluate: bool):
+        return parse_expr(
             text,
             local_dict=allowed,
-            global_dict={"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational},
+            global_dict={
+                "Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
+                "Add": sympy.Add, "Mul": sympy.Mul, "Pow": sympy.Pow,
+            },
             transformations=standard_transformations + (convert_xor,),
-            evaluate=True,
+            evaluate=evaluate,
         )
+
+    try:
+        _check_powers(parse(False), text, what)  # before evaluating: 9**9**9 would never finish
+        expr = parse(True)
+    except ParseError:
+        raise
     except Exception as exc:  # sympy raises many kinds (SyntaxError, TypeError, TokenError)
         raise ParseError(f"{what} {text!r} is not a valid expression: {exc}") from None
     if not isinstance(expr, sympy.Expr):
         raise ParseError(f"{what} {text!r} is not an arithmetic expression (got {type(expr).__name__})")
     return expr
+
+
+_MAX_EXPONENT = 64
+
+
+def _check_powers(expr, text: str, what: str) -> None:
+    """Reject numeric exponents above :data:`_MAX_EXPONENT` in an unevaluated expression."""
+    if not isinstance(expr, sympy.Basic):
+        return
+    for arg in expr.args:
+        _check_powers(arg, text, what)
+    if isinstance(expr, sympy.Pow) and not expr.exp.free_symbols:
+        try:
+            value = abs(complex(sympy.N(expr.exp, 15)))
+        except (TypeError, ValueError):
+            return
+        if value > _MAX_EXPONENT:
+            raise ParseError(f"{what} {text!r}: exponent {expr.exp} is too large (at most {_MAX_EXPONENT})")
 
 
 def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:

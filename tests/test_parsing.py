@@ -98,6 +98,17 @@ def test_safe_expr_rejects_code_and_unknown_tokens(text, phrase):
     assert isinstance(err.value, PdelearnError) and isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize("text", ["sin", "abs", "u + cos"])
+def test_safe_expr_rejects_bare_functions(text):
+    with pytest.raises(ParseError, match="is not an arithmetic expression|is not a valid expression"):
+        safe_expr(text, SYMS)
+
+
+def test_bare_function_names_the_type():
+    with pytest.raises(ParseError, match=r"'sin' is not an arithmetic expression \(got FunctionClass\)"):
+        safe_expr("sin", SYMS)
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n"])
 def test_safe_expr_rejects_empty(text):
     with pytest.raises(ParseError, match="is empty"):
@@ -240,3 +251,10 @@ def test_split_summands_pieces_sum_to_the_whole():
     pieces = split_summands(text)
     total = sum((safe_expr(p, SYMS) for p in pieces), sympy.Integer(0))
     assert sympy.expand(total - safe_expr(text, SYMS)) == 0
+
+
+@pytest.mark.parametrize("text", ["9**9**9", "9^9^9", "u**(10**3)", "2**100"])
+def test_huge_numeric_exponents_are_rejected_before_evaluation(text):
+    # sympy would compute the exact integer 9**(9**9) and never return
+    with pytest.raises(ParseError, match="too large"):
+        safe_expr(text, {"u": sympy.Symbol("u")})

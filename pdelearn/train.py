@@ -1,0 +1,399 @@
+"""One alternating trainer for every problem (Algorithm 1 of the paper).
+
+The trainer knows nothing about PDEs. It takes
+
+- parameter groups (:class:`ParamGroup`), each with its own optimizer (and optional learning-rate
+  scheduler), the names of the losses it minimises, loss weights by name, an update period and an
+  active step range (e.g. Adam for steps 0..N, then L-BFGS);
+- a callable ``loss_fn(step, names) -> {name: scalar tensor}`` returning (at least) the named
+  losses;
+- the objects whose ``state_dict`` makes up a checkpoint (modules, problems).
+
+At each step every active group, in order, evaluates its losses, back-propagates their weighted sum
+and steps its optimizer. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
+the last good checkpoint is kept. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
+(``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
+with ``torch.load(..., weights_only=True)``; :meth:`Trainer.resume` continues a run bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import torch
+
+from .errors import ConfigError, TrainingError
+
+__all__ = ["ParamGroup", "Trainer", "TrainResult", "load_checkpoint", "CHECKPOINT", "METRICS"]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+_log = logging.getLogger(__name__)
+
+LossFn = Callable[[int, frozenset], Mapping[str, torch.Tensor]]
+
+
+@dataclass
+class ParamGroup:
+    """Parameters trained together by one optimizer on a weighted sum of named losses.
+
+    Parameters
+    ----------
+    name
+        Unique name (``"network"``, ``"coefficients"``).
+    optimizer
+        Any ``torch.optim.Optimizer`` over the group's parameters. ``torch.optim.LBFGS`` (or any
+        optimizer listed with ``closure=True``) is stepped with a closure.
+    losses
+        Names of the losses this group minimises (keys of ``loss_fn``'s result).
+    weights
+        Loss weights by name (default 1 for a listed loss).
+    every
+        Update period in steps (the group runs at ``start, start + every, ...``).
+    start, stop
+        Active step range ``[start, stop)``; ``stop=None`` is open-ended.
+    scheduler
+        Optional learning-rate scheduler, stepped after each update of this group.
+    balance
+        ``"gradnorm"``: multiply the weights by ``mean_j |grad L_j| / |grad L_i|`` (running average
+        with factor ``balance_alpha``, refreshed every ``balance_every`` updates).
+    closure
+        Step the optimizer with a closure (default: True for L-BFGS).
+    """
+
+    name: str
+    optimizer: torch.optim.Optimizer
+    losses: Sequence[str]
+    weights: Mapping[str, float] = field(default_factory=dict)
+    every: int = 1
+    start: int = 0
+    stop: Optional[int] = None
+    scheduler: Any = None
+    balance: Literal["none", "gradnorm"] = "none"
+    balance_every: int = 100
+    balance_alpha: float = 0.9
+    closure: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        if not self.losses:
+            raise ConfigError(f"parameter group {self.name!r} minimises no loss; list at least one loss name")
+        if self.every < 1 or self.start < 0 or (self.stop is not None and self.stop < self.start):
+            raise ConfigError(f"parameter group {self.name!r}: need every >= 1 and 0 <= start <= stop, received "
+                              f"every={self.every}, start={self.start}, stop={self.stop}")
+        if self.balance not in ("none", "gradnorm"):
+            raise ConfigError(f"parameter group {self.name!r}: balance must be 'none' or 'gradnorm', received {self.balance!r}")
+        if self.closure is None:
+            self.closure = isinstance(self.optimizer, torch.optim.LBFGS)
+        self.balance_weights = {n: 1.0 for n in self.losses}
+
+    def active_range(self, step: int) -> bool:
+        """Whether ``step`` lies in ``[start, stop)``."""
+        return self.start <= step and (self.stop is None or step < self.stop)
+
+    def active(self, step: int) -> bool:
+        """Whether the group updates at ``step``."""
+        return self.active_range(step) and (step - self.start) % self.every == 0
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def weight(self, name: str) -> float:
+        return float(self.weights.get(name, 1.0)) * self.balance_weights.get(name, 1.0)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.run` did: final step, wall time, last losses and why it stopped."""
+
+    step: int
+    elapsed_s: float
+    losses: dict[str, float]
+    stopped: Optional[str] = None  # None: finished; "max_minutes": time budget reached
+
+
+class Trainer:
+    """Alternating multi-group trainer with checkpoints, metrics and NaN detection.
+
+    Parameters
+    ----------
+    groups
+        The parameter groups, in update order.
+    loss_fn
+        ``loss_fn(step, names)`` returns a dict of scalar tensors with at least ``names``.
+    steps
+        Total number of steps.
+    state
+        ``{name: object with state_dict() / load_state_dict()}`` saved in checkpoints.
+    folder
+        Run folder for ``metrics.jsonl`` and ``checkpoint.pt``; None: nothing is written.
+    log_every, checkpoint_every
+        Periods in steps for metrics lines and checkpoints.
+    max_minutes
+        Stop (with a checkpoint) once this much wall time has passed, counting resumed time.
+    progress
+        Show a tqdm bar; None: only on a terminal and outside pytest.
+    before_step
+        Called with the step number before the groups update (e.g. to resample points).
+    metrics_fn
+        Called at log steps; its dict (floats) is added to the metrics line.
+    is_main
+        Write files and show progress (False on non-zero ranks of distributed training).
+
+    Examples
+    --------
+    >>> w = torch.nn.Parameter(torch.tensor([3.0]))
+    >>> g = ParamGroup("w", torch.optim.SGD([w], lr=0.25), ["L"])
+    >>> out = Trainer([g], lambda step, names: {"L": (w ** 2).sum()}, steps=20, state={}).run()
+    >>> out.step, round(w.item(), 3)
+    (20, 0.0)
+    """
+
+    def __init__(self, groups: Sequence[ParamGroup], loss_fn: LossFn, *, steps: int,
+                 state: Mapping[str, Any] | None = None, folder: str | os.PathLike | None = None,
+                 log_every: int = 100, checkpoint_every: int = 1000, max_minutes: float | None = None,
+                 progress: bool | None = None, before_step: Callable[[int], None] | None = None,
+                 metrics_fn: Callable[[int], Mapping[str, float]] | None = None, is_main: bool = True):
+        names = [g.name for g in groups]
+        if not groups or len(set(names)) != len(names):
+            raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
+        if steps < 0 or log_every < 1 or checkpoint_every < 1:
+            raise ConfigError(f"need steps >= 0, log_every >= 1, checkpoint_every >= 1; received {steps}, {log_every}, "
+                              f"{checkpoint_every}")
+        self.groups = list(groups)
+        self.loss_fn = loss_fn
+        self.steps = int(steps)
+        self.state = dict(state or {})
+        self.folder = Path(folder) if folder is not None else None
+        self.log_every, self.checkpoint_every = int(log_every), int(checkpoint_every)
+        self.max_minutes = max_minutes
+        self.progress = progress
+        self.before_step, self.metrics_fn = before_step, metrics_fn
+        self.is_main = is_main
+        self.step = 0
+        self.elapsed_s = 0.0
+        self.last: dict[str, torch.Tensor] = {}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, until: int | None = None) -> TrainResult:
+        """Train from the current step to ``until`` (default: ``steps``); save a final checkpoint."""
+        until = self.steps if until is None else min(int(until), self.steps)
+        t0 = time.perf_counter() - self.elapsed_s
+        bar = self._bar()
+        stopped = None
+        if self.step == 0 and self.folder is not None:
+            self.save_checkpoint()  # a good checkpoint always exists
+        try:
+            while self.step < until:
+                step = self.step
+                if self.before_step is not None:
+                    self.before_step(step)
+                for g in self.groups:
+                    if g.active(step):
+                        self._update(g, step)
+                self.step = step + 1
+                self.elapsed_s = time.perf_counter() - t0
+                if bar is not None:
+                    bar.update(1)
+                    if self.step % 10 == 0 or self.step == until:
+                        bar.set_postfix({k: f"{float(v):.3e}" for k, v in self.last.items()}, refresh=False)
+                if self.step % self.log_every == 0 or self.step == until:
+                    self._log_metrics()
+                if self.max_minutes is not None and self.elapsed_s > 60.0 * self.max_minutes and self.step < until:
+                    stopped = "max_minutes"
+                    _log.warning("stopping at step %d: max_minutes=%g reached", self.step, self.max_minutes)
+                    break
+                if self.step % self.checkpoint_every == 0 and self.step < until:
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.folder is not None:
+            self.save_checkpoint()
+        return TrainResult(self.step, self.elapsed_s, {k: float(v) for k, v in self.last.items()}, stopped)
+
+    def _losses(self, g: ParamGroup, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.loss_fn(step, frozenset(g.losses))
+        missing = [n for n in g.losses if n not in out]
+        if missing:
+            raise ConfigError(f"group {g.name!r} needs the losses {missing}, but loss_fn returned {sorted(out)}")
+        losses = {n: out[n] for n in g.losses}
+        for n, v in losses.items():
+            if not torch.isfinite(v.detach()).all():
+                raise self._diverged(n, float(v.detach().reshape(-1)[0]), step)
+        total = sum(g.weight(n) * v for n, v in losses.items())
+        for n, v in losses.items():
+            self.last[n] = v.detach()
+        return total, losses
+
+    def _update(self, g: ParamGroup, step: int) -> None:
+        if g.closure:
+            def closure():
+                g.optimizer.zero_grad(set_to_none=True)
+                total, _ = self._losses(g, step)
+                total.backward()
+                return total
+
+            g.optimizer.step(closure)
+        else:
+            total, losses = self._losses(g, step)
+            if g.balance == "gradnorm" and (step - g.start) // g.every % g.balance_every == 0:
+                self._rebalance(g, losses)
+                total = sum(g.weight(n) * v for n, v in losses.items())
+            g.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            g.optimizer.step()
+        if g.scheduler is not None:
+            g.scheduler.step()
+
+    def _rebalance(self, g: ParamGroup, losses: Mapping[str, torch.Tensor]) -> None:
+        params = [p for p in g.params if p.requires_grad]
+        norms = {}
+        for n, v in losses.items():
+            if float(g.weights.get(n, 1.0)) == 0.0 or not v.requires_grad:
+                continue
+            grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+            norms[n] = math.sqrt(sum(float((x.detach() ** 2).sum()) for x in grads if x is not None))
+        positive = [v for v in norms.values() if v > 0]
+        if len(positive) < 2:
+            return
+        mean = sum(positive) / len(positive)
+        for n, v in norms.items():
+            if v > 0:
+                new = mean / v
+                g.balance_weights[n] = g.balance_alpha * g.balance_weights[n] + (1 - g.balance_alpha) * new
+
+    def _diverged(self, name: str, value: float, step: int) -> TrainingError:
+        where = (f"the last good checkpoint is kept in {self.folder}" if self.folder is not None
+                 else "no run folder was given, so no checkpoint was kept")
+        return TrainingError(f"training stopped: loss {name} became {value} at step {step}; {where}. Lower the "
+                             "learning rate, use float64, or check the equation and loss weights")
+
+    def _bar(self):
+        show = self.progress
+        if show is None:
+            show = sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
+        if not (show and self.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.steps, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def _log_metrics(self) -> None:
+        line: dict[str, Any] = {
+            "step": self.step,
+            "time_s": round(self.elapsed_s, 4),
+            "losses": {k: float(v) for k, v in self.last.items()},
+            "lr": {g.name: g.optimizer.param_groups[0]["lr"] for g in self.groups if g.active_range(self.step - 1)},
+        }
+        bal = {g.name: dict(g.balance_weights) for g in self.groups if g.balance != "none"}
+        if bal:
+            line["balance"] = bal
+        if self.metrics_fn is not None:
+            extra = dict(self.metrics_fn(self.step))
+            if extra:
+                line["metrics"] = extra
+        _log.info("step %d %s", self.step, line["losses"])
+        if self.folder is not None and self.is_main:
+            with open(self.folder / METRICS, "a") as fh:
+                fh.write(json.dumps(line) + "\n")
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to resume, as tensors and plain containers (``weights_only`` loadable)."""
+        for name, obj in self.state.items():
+            if isinstance(obj, torch.nn.Module):
+                for pname, p in obj.named_parameters():
+                    if not torch.isfinite(p.detach()).all():
+                        raise self._diverged(f"(parameter {name}.{pname})", float("nan"), self.step)
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format": 1,
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "state": {k: v.state_dict() for k, v in self.state.items()},
+            "optimizers": {g.name: g.optimizer.state_dict() for g in self.groups},
+            "schedulers": {g.name: g.scheduler.state_dict() for g in self.groups if g.scheduler is not None},
+            "balance": {g.name: dict(g.balance_weights) for g in self.groups},
+            "rng": rng,
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoint.pt`` atomically (temporary file + rename)."""
+        if self.folder is None or not self.is_main:
+            return None
+        data = self.checkpoint()
+        target = self.folder / CHECKPOINT
+        tmp = self.folder / f".{CHECKPOINT}.tmp"
+        torch.save(data, tmp)
+        os.replace(tmp, target)
+        return target
+
+    def resume(self, path: str | os.PathLike | None = None) -> int:
+        """Load a checkpoint (default ``folder/checkpoint.pt``); drop metrics lines after its step.
+
+        Returns the step training continues from.
+        """
+        path = Path(path) if path is not None else (self.folder / CHECKPOINT if self.folder else None)
+        if path is None:
+            raise ConfigError("resume needs a checkpoint path or a run folder")
+        data = load_checkpoint(path)
+        missing = [k for k in self.state if k not in data["state"]]
+        if missing:
+            raise TrainingError(f"checkpoint {str(path)!r} has no state for {missing}; was it written by this run?")
+        for k, obj in self.state.items():
+            obj.load_state_dict(data["state"][k])
+        for g in self.groups:
+            if g.name not in data["optimizers"]:
+                raise TrainingError(f"checkpoint {str(path)!r} has no optimizer {g.name!r}; it belongs to another run")
+            g.optimizer.load_state_dict(data["optimizers"][g.name])
+            if g.scheduler is not None and g.name in data["schedulers"]:
+                g.scheduler.load_state_dict(data["schedulers"][g.name])
+            g.balance_weights.update(data["balance"].get(g.name, {}))
+        torch.set_rng_state(data["rng"]["torch"])
+        if "cuda" in data["rng"] and torch.cuda.is_available():
+            states = data["rng"]["cuda"]
+            if len(states) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states)
+        self.step = int(data["step"])
+        self.elapsed_s = float(data["elapsed_s"])
+        if self.folder is not None and self.is_main and (self.folder / METRICS).exists():
+            _truncate_metrics(self.folder / METRICS, self.step)
+        return self.step
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"no checkpoint at {str(path)!r}; pass the run folder of an earlier `pdelearn fit`")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several kinds for corrupt or foreign files
+        raise TrainingError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != 1:
+        raise TrainingError(f"{str(path)!r} is not a pdelearn checkpoint")
+    return data
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    path.write_text("".join(k + "\n" for k in keep))

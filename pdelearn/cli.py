@@ -47,6 +47,7 @@ def output_folder(path: str | os.PathLike, force: bool = False):
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot write to {str(parent)!r}; choose a writable --out")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a run folder gets the usual permissions
     try:
         yield tmp
     except BaseException:
@@ -55,6 +56,12 @@ def output_folder(path: str | os.PathLike, force: bool = False):
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     tmp.rename(target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_equation(folder: Path, equation, extra: dict | None = None) -> None:
@@ -170,6 +177,7 @@ def generate(system, out, noise, seed, force):
     arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         np.savez(tmp, **arrays)
         os.replace(tmp, target)
@@ -213,6 +221,86 @@ def export(run, fmt):
         raise DataError(f"{str(path)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
     eq = load_equation(data)
     click.echo(eq.latex() if fmt == "latex" else json.dumps(eq.to_dict(), indent=2) if fmt == "json" else str(eq))
+
+
+@main.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="Run folder (created; default runs/<recipe>-<timestamp>).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key, e.g. --set training.steps=100 (repeatable).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Overrides the recipe's device.")
+@click.option("--seed", type=int, default=None, help="Overrides the recipe's seed.")
+@click.option("--resume", "resume", default=None, type=click.Path(file_okay=False),
+              help="Continue the interrupted run in this folder (RECIPE is then optional).")
+@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@_user_errors
+def fit(recipe, out, overrides, device, seed, resume, force):
+    """Train a physics-informed network from a RECIPE (YAML) and write a run folder."""
+    import time
+
+    from .recipes import load_recipe
+    from .runs import RECIPE, fit as run_fit, load_run_recipe, prepare, select_device
+
+    extra = list(overrides) + ([f"device={device}"] if device else []) + ([f"seed={seed}"] if seed is not None else [])
+    if resume is not None:
+        if out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise ConfigError("--resume continues in its own folder; drop --out (or pass the same folder)")
+        resolved = load_run_recipe(resume, extra)
+        if recipe is not None:
+            given = load_recipe(recipe, extra)
+            diff = _diff_keys(given.to_dict(), resolved.to_dict())
+            if diff:
+                raise ConfigError(f"{recipe} differs from the recipe of the run in {resume} at {', '.join(diff)}; "
+                                  "resume without RECIPE, or start a new run")
+    else:
+        if recipe is None:
+            raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
+        resolved = load_recipe(recipe, extra)
+    select_device(resolved.device)
+    if resume is not None:
+        folder = Path(resume)
+        prepared = prepare(resolved)
+        (folder / RECIPE).write_text(resolved.to_yaml())
+    else:
+        if out is None:
+            Path("runs").mkdir(exist_ok=True)
+            out = str(Path("runs") / f"{Path(recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        with output_folder(out, force=force) as tmp:
+            (tmp / RECIPE).write_text(resolved.to_yaml())
+        folder = Path(out)
+        try:
+            prepared = prepare(resolved)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    click.echo(f"enforcing  {prepared.conditions.equation}")
+    if prepared.reference is not None:
+        click.echo(f"reference  {prepared.reference.source} ({prepared.setup_s:.1f} s)", err=True)
+    try:
+        summary = run_fit(prepared, folder, resume=resume is not None, echo=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; continue with: pdelearn fit --resume {folder}", err=True)
+        sys.exit(130)
+    if summary.get("stopped"):
+        click.echo(f"stopped early ({summary['stopped']}) at step {summary['steps']}; continue with "
+                   f"pdelearn fit --resume {folder}", err=True)
+    rel = summary.get("rel_l2")
+    click.echo(f"rel. L2 error {rel:.3e} over the full reference grid" if rel is not None else "no reference: rel. L2 not measured")
+    for key in sorted(k for k in summary if k.startswith("err_t")):
+        click.echo(f"{key} {summary[key]:.3e}")
+    click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['device']})", err=True)
+
+
+def _diff_keys(a, b, prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _diff_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb and not (k == "file" and prefix == "reference."):
+            keys.append(prefix + k)
+    return keys
 
 
 if __name__ == "__main__":  # pragma: no cover

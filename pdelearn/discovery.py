@@ -157,6 +157,12 @@ def discover(
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
     if derivative not in METHODS:
         raise ConfigError(f"derivative must be one of {METHODS}, received {derivative!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise ConfigError(f"bootstrap must be an integer >= 0, received {bootstrap!r}")
+    if not (isinstance(trim, (int, float)) and 0 <= trim < 0.5):
+        raise ConfigError(f"trim must be a fraction in [0, 0.5) of each axis, received {trim!r}")
+    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+        raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
     weak = weak or WeakForm()
     regression = regression or SparseRegression()
     lhs = [f"{f}_{data.time}" for f in lib.fields]
@@ -165,8 +171,6 @@ def discover(
     else:
         G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    if bootstrap < 0:
-        raise ConfigError(f"bootstrap must be >= 0, received {bootstrap}")
     eqs = []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)

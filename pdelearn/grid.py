@@ -50,6 +50,12 @@ def differentiate(
         raise ConfigError(f"unknown differentiation method {method!r}; choose one of {METHODS}")
     if not isinstance(order, (int, np.integer)) or order < 0:
         raise ConfigError(f"derivative order must be an integer >= 0, received {order!r}")
+    if not (isinstance(dx, (int, float, np.integer, np.floating)) and np.isfinite(dx) and dx > 0):
+        raise ConfigError(f"grid spacing dx must be a finite number > 0, received {dx!r}")
+    if cutoff is not None and not (isinstance(cutoff, (int, float, np.integer, np.floating)) and 0 < cutoff < np.inf):
+        raise ConfigError(
+            f"spectral cutoff must be a number > 0 (a fraction of the Nyquist wavenumber), received {cutoff!r}"
+        )
     u = np.asarray(u, dtype=np.float64)
     if order == 0:
         return u.copy()
@@ -65,6 +71,10 @@ def differentiate(
         poly = min(order + 3, w - 1)
         if w > n:
             raise ConfigError(f"smoothing window {w} is longer than the axis ({n} points); pass a smaller window")
+        if poly < order:  # savgol_filter would silently return zeros
+            raise ConfigError(
+                f"smoothing window {w} is too short for a derivative of order {order}; pass window >= {order + 1}"
+            )
         return savgol_filter(u, w, poly, deriv=order, delta=dx, axis=axis, mode="interp")
     k = 2 * np.pi * np.fft.fftfreq(n, d=dx)
     shape = [1] * u.ndim

@@ -101,7 +101,9 @@ class SparseRegression:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v >= 0 and np.isfinite(v)):
                 raise ConfigError(f"{name} must be a finite number >= 0, received {v!r}")
-        if self.threshold is not None and not (self.threshold > 0):
+        if self.threshold is not None and not (
+            isinstance(self.threshold, (int, float)) and 0 < self.threshold < np.inf
+        ):
             raise ConfigError(f"threshold must be > 0 or None (automatic), received {self.threshold!r}")
 
     def fit(self, G: np.ndarray, b: np.ndarray, n_eff: float | None = None) -> SparseResult:
@@ -117,6 +119,14 @@ class SparseRegression:
         norms[norms == 0] = 1.0
         Gn = G / norms
         bn2 = float(b @ b)
+        if n > K + 1:
+            # Every fit below is least squares on columns of Gn. With Gn = Q R, the residual of any
+            # coefficients w is ||Q^T b - R w||^2 + ||b - Q Q^T b||^2, so the (K + 1)-row problem
+            # [R; 0], [Q^T b; ||b - Q Q^T b||] has the same fits, residuals and ||b||, at far less cost.
+            Q, R = np.linalg.qr(Gn)
+            qb = Q.T @ b
+            r0 = b - Q @ qb
+            Gn, b = np.vstack([R, np.zeros((1, K))]), np.append(qb, np.sqrt(r0 @ r0))
         path = self._stlsq_path(Gn, b) if self.method == "stlsq" else self._backward_path(Gn, b)
         full = np.ones(K, bool)
         rss_full = _rss(Gn, b, full)

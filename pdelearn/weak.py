@@ -10,8 +10,8 @@ the (noisy) data onto ``phi``, which is known exactly:
 * a term without derivatives is integrated as it is.
 
 Other terms (e.g. ``u u_xx``) are integrated with derivatives from smoothed differences. Integrals
-are trapezoid sums, which are spectrally accurate here because ``phi`` and its first ``p - 1``
-derivatives vanish at the ends of its support. The integrals over all test functions of a grid are
+are trapezoid sums (``phi`` and its first ``p - 1`` derivatives vanish at the ends of its
+support, so no end corrections are needed). The integrals over all test functions of a grid are
 tensor contractions ``V_x F V_t^T`` with one small matrix per axis.
 """
 
@@ -53,9 +53,19 @@ class WeakForm:
     overlap: float = 0.25
     max_tests: int = 4000
 
+    def __post_init__(self):
+        if self.power is not None and (
+            isinstance(self.power, bool) or not isinstance(self.power, (int, np.integer)) or self.power < 1
+        ):
+            raise ConfigError(f"weak-form power must be an integer >= 1 or None (automatic), received {self.power!r}")
+        if not (isinstance(self.overlap, (int, float)) and 0 < self.overlap < np.inf):
+            raise ConfigError(f"weak-form overlap must be a number > 0, received {self.overlap!r}")
+        if isinstance(self.max_tests, bool) or not isinstance(self.max_tests, (int, np.integer)) or self.max_tests < 1:
+            raise ConfigError(f"weak-form max_tests must be an integer >= 1, received {self.max_tests!r}")
+
     def radius_of(self, axis: str) -> float:
         r = self.radius.get(axis, 0.1) if isinstance(self.radius, Mapping) else self.radius
-        if not 0 < r <= 0.5:
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or not 0 < r <= 0.5:
             raise ConfigError(f"weak-form radius for {axis!r} must be in (0, 0.5] of the axis length, received {r}")
         return float(r)
 

@@ -190,6 +190,8 @@ class Trainer:
         t0 = time.perf_counter() - self.elapsed_s
         bar = self._bar()
         stopped = None
+        if self.folder is not None and self.is_main:
+            self.folder.mkdir(parents=True, exist_ok=True)
         if self.step == 0 and self.folder is not None:
             self.save_checkpoint()  # a good checkpoint always exists
         try:
@@ -272,10 +274,11 @@ class Trainer:
                 new = mean / v
                 g.balance_weights[n] = g.balance_alpha * g.balance_weights[n] + (1 - g.balance_alpha) * new
 
-    def _diverged(self, name: str, value: float, step: int) -> TrainingError:
+    def _diverged(self, name: str, value: float | str, step: int) -> TrainingError:
         where = (f"the last good checkpoint is kept in {self.folder}" if self.folder is not None
                  else "no run folder was given, so no checkpoint was kept")
-        return TrainingError(f"training stopped: loss {name} became {value} at step {step}; {where}. Lower the "
+        what = name if name.startswith("parameter ") else f"loss {name}"
+        return TrainingError(f"training stopped: {what} became {value} at step {step}; {where}. Lower the "
                              "learning rate, use float64, or check the equation and loss weights")
 
     def _bar(self):
@@ -315,7 +318,7 @@ class Trainer:
             if isinstance(obj, torch.nn.Module):
                 for pname, p in obj.named_parameters():
                     if not torch.isfinite(p.detach()).all():
-                        raise self._diverged(f"(parameter {name}.{pname})", float("nan"), self.step)
+                        raise self._diverged(f"parameter {name}.{pname}", "non-finite", self.step)
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state_all()

@@ -48,10 +48,11 @@ class ScalarFunction:
     array([2., 2., 2.])
     """
 
-    def __init__(self, text: str, var: str, what: str = "expression"):
+    def __init__(self, text: str, var: str, what: str = "expression", *, expr: sympy.Expr | None = None):
         self.text = text
         self.var = var
-        expr = safe_expr(text, {var: sympy.Symbol(var)}, what=what)
+        if expr is None:
+            expr = safe_expr(text, {var: sympy.Symbol(var)}, what=what)
         self.expr = expr
         if expr.free_symbols:
             z = sympy.Symbol(_Z)
@@ -64,6 +65,15 @@ class ScalarFunction:
                 self._constant = float(expr)
             except TypeError:
                 raise ConfigError(f"{what} {text!r} is not a real number") from None
+
+    def diff(self, order: int = 1) -> "ScalarFunction":
+        """The ``order``-th derivative (symbolic).
+
+        >>> ScalarFunction("x**3", "x").diff(2).expr
+        6*x
+        """
+        d = sympy.diff(self.expr, sympy.Symbol(self.var), order)
+        return ScalarFunction(str(d), self.var, expr=d)
 
     @property
     def is_constant(self) -> bool:

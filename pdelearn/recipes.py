@@ -168,8 +168,6 @@ class Recipe(_Strict):
         if self.boundary.type == "periodic" and self.model.periodic_harmonics < 1:
             raise ValueError("boundary.type periodic needs model.periodic_harmonics >= 1 (the exact periodic "
                              "embedding cos(k w x), sin(k w x)); set it to 1 or more")
-        if self.boundary.type == "periodic" and self.boundary.enforce == "exact":
-            pass  # periodic is always exact by embedding
         if self.problem == "extrapolation":
             if self.extrapolation is None:
                 self.extrapolation = Extrapolation()

@@ -139,7 +139,8 @@ class Trainer:
     log_every, checkpoint_every
         Periods in steps for metrics lines and checkpoints.
     max_minutes
-        Stop (with a checkpoint) once this much wall time has passed, counting resumed time.
+        Stop (with a checkpoint) once this call of :meth:`run` has trained this long; a resumed run
+        gets the budget again.
     progress
         Show a tqdm bar; None: only on a terminal and outside pytest.
     before_step
@@ -187,7 +188,8 @@ class Trainer:
     def run(self, until: int | None = None) -> TrainResult:
         """Train from the current step to ``until`` (default: ``steps``); save a final checkpoint."""
         until = self.steps if until is None else min(int(until), self.steps)
-        t0 = time.perf_counter() - self.elapsed_s
+        session = time.perf_counter()
+        t0 = session - self.elapsed_s
         bar = self._bar()
         stopped = None
         if self.folder is not None and self.is_main:
@@ -210,7 +212,8 @@ class Trainer:
                         bar.set_postfix({k: f"{float(v):.3e}" for k, v in self.last.items()}, refresh=False)
                 if self.step % self.log_every == 0 or self.step == until:
                     self._log_metrics()
-                if self.max_minutes is not None and self.elapsed_s > 60.0 * self.max_minutes and self.step < until:
+                if (self.max_minutes is not None and self.step < until
+                        and time.perf_counter() - session > 60.0 * self.max_minutes):
                     stopped = "max_minutes"
                     _log.warning("stopping at step %d: max_minutes=%g reached", self.step, self.max_minutes)
                     break

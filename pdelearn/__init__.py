@@ -35,7 +35,11 @@ __all__ = [
     "TermLibrary",
     "TrainingError",
     "WeakForm",
+    "ParamGroup",
+    "Trainer",
     "autograd_derivatives",
+    "channel_derivatives",
+    "load_recipe",
     "discover",
     "from_arrays",
     "load_equation",
@@ -44,7 +48,15 @@ __all__ = [
     "polynomial_library",
 ]
 
-_LAZY = {"GoverningEquation": "governing", "autograd_derivatives": "autodiff", "CompiledLibrary": "compile"}
+_LAZY = {
+    "GoverningEquation": "governing",
+    "autograd_derivatives": "autodiff",
+    "channel_derivatives": "autodiff",
+    "CompiledLibrary": "compile",
+    "Trainer": "train",
+    "ParamGroup": "train",
+    "load_recipe": "recipes",
+}
 
 
 def __getattr__(name: str):

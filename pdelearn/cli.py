@@ -236,7 +236,11 @@ def export(run, fmt):
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def fit(recipe, out, overrides, device, seed, resume, force):
-    """Train a physics-informed network from a RECIPE (YAML) and write a run folder."""
+    """Train a physics-informed network from a RECIPE (YAML) and write a run folder.
+
+    ``problem: joint_discovery`` recipes discover an equation from scattered samples instead
+    (docs/joint_discovery.md).
+    """
     import time
 
     from .recipes import load_recipe
@@ -257,6 +261,12 @@ def fit(recipe, out, overrides, device, seed, resume, force):
         if recipe is None:
             raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
         resolved = load_recipe(recipe, extra)
+    if getattr(resolved, "problem", None) == "joint_discovery":
+        if resume is not None:
+            raise ConfigError("joint discovery runs cannot be resumed (they take minutes, see max_minutes); start a "
+                              "new run with --out")
+        _fit_joint(recipe, resolved, out, force)
+        return
     select_device(resolved.device)
     if resume is not None:
         folder = Path(resume)
@@ -290,6 +300,39 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     for key in sorted(k for k in summary if k.startswith("err_t")):
         click.echo(f"{key} {summary[key]:.3e}")
     click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['device']})", err=True)
+
+
+def _fit_joint(recipe, resolved, out, force) -> None:
+    """``pdelearn fit`` for ``problem: joint_discovery``: a network and its equation from samples."""
+    import time
+
+    from .problems.joint import run_joint_recipe
+    from .runs import RECIPE, select_device
+
+    select_device(resolved.device)
+    if out is None:
+        Path("runs").mkdir(exist_ok=True)
+        out = str(Path("runs") / f"{Path(recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    with output_folder(out, force=force) as tmp:
+        (tmp / RECIPE).write_text(resolved.to_yaml())
+    folder = Path(out)
+    try:
+        summary = run_joint_recipe(resolved, folder, echo=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; the run folder {folder} holds the last checkpoint", err=True)
+        sys.exit(130)
+    except BaseException:
+        if not (folder / "checkpoint.pt").exists():  # failed before training: leave no partial output
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    click.echo(f"discovered {summary['equation']}")
+    for key, (lo, hi) in summary.get("intervals", {}).items():
+        click.echo(f"  {key}: 95 % interval [{lo:.5g}, {hi:.5g}]")
+    if "exact_support" in summary:
+        click.echo(f"truth      {summary['truth']}  (exact support: {summary['exact_support']}, max coefficient "
+                   f"error {100 * summary['max_rel_error']:.2f} %)")
+    click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['stopped']}); "
+               f"next: pdelearn simulate {folder}", err=True)
 
 
 def _diff_keys(a, b, prefix: str = "") -> list[str]:

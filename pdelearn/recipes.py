@@ -297,6 +297,9 @@ _EXPECTED = {
 def resolve(data: Any, overrides: Sequence[str] = (), source: str = "recipe") -> Recipe:
     """Validate raw recipe data (after ``overrides``) into a :class:`Recipe` with all defaults.
 
+    ``problem: joint_discovery`` recipes are validated by their own schema
+    (:class:`pdelearn.problems.joint_recipe.JointRecipe`) and returned as such.
+
     Raises
     ------
     ConfigError
@@ -308,6 +311,10 @@ def resolve(data: Any, overrides: Sequence[str] = (), source: str = "recipe") ->
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a recipe must be a YAML mapping of keys to values, received {type(data).__name__}")
     data = apply_overrides(data, overrides)
+    if data.get("problem") == "joint_discovery":
+        from .problems.joint_recipe import resolve_joint
+
+        return resolve_joint(data, source=source)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
@@ -329,6 +336,10 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe {str(path)!r}: {exc}") from None
     recipe = resolve(parse_yaml(text, source=str(path)), overrides, source=str(path))
+    if getattr(recipe, "problem", None) == "joint_discovery":
+        if recipe.data.file is not None and not Path(recipe.data.file).is_absolute():
+            recipe.data.file = str((path.parent / recipe.data.file).resolve())
+        return recipe
     if recipe.reference.file is not None and not Path(recipe.reference.file).is_absolute():
         recipe.reference.file = str((path.parent / recipe.reference.file).resolve())
     return recipe

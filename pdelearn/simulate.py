@@ -19,7 +19,8 @@ __all__ = ["simulate_run"]
 def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:
     """Integrate ``run/equation.json`` from the data's initial condition.
 
-    The data file is the one recorded in ``run/options.json`` (or ``data``). Writes
+    The data file is the one recorded in ``run/options.json`` (or ``data``); a relative path is looked up
+    in the run folder first (joint discovery runs store their grid there as ``data.npz``). Writes
     ``run/simulation.json`` (``rel_l2`` over the whole grid) and ``run/simulation.png``
     (data, simulation, difference) and returns the summary.
     """
@@ -34,6 +35,8 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     source = data or options.get("data")
     if not source:
         raise DataError(f"no data file recorded in {str(opt_path)!r}; pass --data PATH")
+    if not Path(source).is_absolute() and (run / source).is_file():
+        source = str(run / source)  # a data file stored in the run folder (joint discovery writes data.npz)
     grid = load_grid_data(source, fields=options.get("fields"), coords=options.get("coords"))
     field = equation.field
     if field not in grid.fields or len(grid.space) != 1:

@@ -1,0 +1,740 @@
+"""Joint discovery: a network ``u(x, t)`` and its governing equation learned together.
+
+From scattered, noisy samples ``(x_i, t_i, u_i)`` a coordinate network is fitted (data loss
+``L_D``) while it is regularised by the residual of a sparse equation drawn from a term library
+(``L_G``); the equation's coefficients are trained with ``L_G`` plus an L1 penalty (``R_G``) by
+their own optimizer, alternating with the network as in Algorithm 1 of the paper, through the one
+:class:`~pdelearn.train.Trainer`. This is the job DeePyMoD does.
+
+Named losses (all dimensionless, so one setting serves data sets of any scale):
+
+- ``L_D = mean (u_net - u_data)^2 / std(u_data)^2`` at the samples;
+- ``L_G = mean (u_t - Theta(u) (a * mask))^2 / rms(u_t)^2`` at the collocation points (the samples
+  plus optional extra random points); ``rms(u_t)`` is refreshed at each sparsification;
+- ``R_G = sum |c * mask|`` over the coefficients in *normalized units* (below).
+
+Parameter groups: ``warmup`` (network, ``L_D`` only, steps ``[0, warmup)``), ``network``
+(``L_D + w_G L_G``) and ``coefficients`` (``L_G + l1 R_G``, own learning rate and period ``every``).
+
+Normalization. Coordinates are mapped to ``[-1, 1]`` inside the network
+(:class:`~pdelearn.models.mlp.CoordinateSpec`); the output is ``u = mean + std * net(x, t)``;
+derivatives are taken with respect to the physical coordinates, so coefficients come out in
+physical units. Library columns differ by orders of magnitude (``1e-4 u_xx`` next to ``5 u``), so
+each coefficient is trained as ``a_k = c_k * s_k`` with ``s_k = ||u_t|| / ||Theta_k||`` (buffers
+refreshed at every sparsification): ``c_k`` is the share of ``u_t`` that term ``k`` explains, of
+order one for every term that matters, and one learning rate and one L1 weight serve all terms.
+
+Sparsification. Every ``sparsify_every`` steps after the warm-up, ``Theta`` and ``u_t`` are taken from
+the network at the collocation points (detached) and the engine's
+:class:`~pdelearn.sparse.SparseRegression` (automatic, scale-free selection) picks the support over
+the whole library; the mask is set (the residual uses only masked terms) and the coefficients are
+re-initialised by least squares on the support. Training stops once the support has not changed for
+``patience`` consecutive sparsifications and the active coefficients moved by less than ``tol``
+(relative) between the last two, or at ``max_steps``. The reported equation is the least-squares
+fit on the final support with the final network; ``bootstrap`` resamples of the collocation rows
+give per-term 95 % intervals.
+
+Examples
+--------
+>>> from pdelearn.problems.joint import JointConfig
+>>> JointConfig(samples=2000, noise=0.5).noise
+0.5
+>>> JointConfig(noise=-1)
+Traceback (most recent call last):
+...
+pdelearn.errors.ConfigError: noise must be a number >= 0 (a fraction of the field's standard deviation, e.g. 0.1 for 10 %), received -1
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields as dc_fields
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..autodiff import autograd_derivatives
+from ..equation import Equation
+from ..errors import ConfigError, DataError, ShapeError
+from ..governing import GoverningEquation
+from ..models.mlp import CoordinateNetwork, CoordinateSpec
+from ..sparse import SparseRegression, lstsq_on
+from ..terms import TermLibrary, polynomial_library
+from ..train import ParamGroup, Trainer
+
+__all__ = [
+    "JointConfig",
+    "JointResult",
+    "JointModel",
+    "NormalizedGoverningEquation",
+    "joint_discover",
+    "make_samples",
+    "solver_data",
+    "write_joint_run",
+    "run_joint_recipe",
+    "SYSTEMS",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Data sets the project generates with its own solver (same set-ups as the shared .mat files).
+SYSTEMS = ("burgers", "kdv", "allen_cahn")
+
+
+# --------------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------------
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass
+class JointConfig:
+    """Settings of :func:`joint_discover`; every value is checked (``ConfigError`` with the fix).
+
+    Data: ``samples`` random points, Gaussian ``noise`` (fraction of the field's std), ``seed``.
+    Library (when none is passed): ``max_power`` x ``max_order`` polynomial library (DeePyMoD's
+    default is powers 0..2 times derivatives 0..3, 12 terms). Network: ``width`` x ``depth``,
+    ``activation``; ``extra_collocation`` random points added to the samples for ``L_G``.
+    Training: ``warmup`` steps on ``L_D`` only, then at most ``max_steps`` in all; learning rates,
+    ``weight_G`` (``L_G`` in the network's loss), ``l1`` (weight of ``R_G``), ``coef_every`` (update
+    period of the coefficients), ``sparsify_every``, ``patience``, ``tol``; ``f_crit`` and the relative
+    tolerance of the sparse regression, which starts at ``selection_tol_start`` and halves at each
+    sparsification down to ``selection_tol``; ``bootstrap`` resamples for intervals; ``dtype``.
+    """
+
+    samples: int = 2000
+    noise: float = 0.0
+    seed: int = 0
+    max_power: int = 2
+    max_order: int = 3
+    width: int = 50
+    depth: int = 4
+    activation: str = "tanh"
+    extra_collocation: int = 0
+    warmup: int = 1000
+    max_steps: int = 10000
+    lr_network: float = 2e-3
+    lr_coefficients: float = 1e-2
+    weight_G: float = 1.0
+    l1: float = 1e-5
+    coef_every: int = 1
+    sparsify_every: int = 500
+    patience: int = 3
+    tol: float = 2e-2
+    selection_tol: float = 0.02
+    selection_tol_start: float = 0.1
+    f_crit: float = 4.0
+    bootstrap: int = 100
+    dtype: str = "float64"
+    log_every: int = 100
+    max_minutes: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                problems.append(msg)
+
+        for name, lo in (("samples", 10), ("width", 1), ("depth", 1), ("coef_every", 1), ("sparsify_every", 1),
+                         ("patience", 1), ("log_every", 1), ("max_steps", 1)):
+            v = getattr(self, name)
+            need(_is_int(v) and v >= lo, f"{name} must be an integer >= {lo}, received {v!r}")
+        for name in ("seed", "max_power", "max_order", "extra_collocation", "warmup", "bootstrap"):
+            v = getattr(self, name)
+            need(_is_int(v) and v >= 0, f"{name} must be an integer >= 0, received {v!r}")
+        need(_is_num(self.noise) and self.noise >= 0,
+             f"noise must be a number >= 0 (a fraction of the field's standard deviation, e.g. 0.1 for 10 %), "
+             f"received {self.noise!r}")
+        for name in ("lr_network", "lr_coefficients"):
+            v = getattr(self, name)
+            need(_is_num(v) and v > 0, f"{name} must be a number > 0, received {v!r}")
+        for name in ("weight_G", "l1", "tol", "selection_tol", "selection_tol_start", "f_crit"):
+            v = getattr(self, name)
+            need(_is_num(v) and v >= 0, f"{name} must be a number >= 0, received {v!r}")
+        need(self.activation in ("tanh", "sin", "softplus", "gelu"),
+             f"activation must be tanh, sin, softplus or gelu (smooth: derivatives are taken), received "
+             f"{self.activation!r}")
+        need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
+        need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
+             f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")
+        if not problems and self.warmup >= self.max_steps:
+            problems.append(f"warmup ({self.warmup}) must be smaller than max_steps ({self.max_steps}); the equation "
+                            "is learned only after the warm-up")
+        if problems:
+            raise ConfigError(problems[0] if len(problems) == 1 else
+                              f"{len(problems)} problems in the joint discovery settings:\n  " + "\n  ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JointConfig":
+        """Build from a mapping; unknown keys are a :class:`ConfigError` with a "did you mean"."""
+        import difflib
+
+        known = [f.name for f in dc_fields(cls)]
+        bad = [k for k in data if k not in known]
+        if bad:
+            msgs = []
+            for k in bad:
+                close = difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)
+                msgs.append(f"unknown joint discovery setting {k!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                                                          f"; known: {', '.join(known)}"))
+            raise ConfigError("\n".join(msgs))
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------------
+def solver_data(system: str) -> dict[str, Any]:
+    """The grid data set ``system`` made with the project's own spectral solver.
+
+    Same equation, domain, grid and initial condition as the shared ``.mat`` files
+    (``burgers.mat``, ``kdv.mat``, ``AC.mat``). Returns ``{"x", "t", "u" (nx, nt), "equation"}``.
+    """
+    from .. import solvers
+
+    makers = {"burgers": solvers.burgers, "kdv": solvers.kdv, "allen_cahn": solvers.allen_cahn}
+    if system not in makers:
+        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)} or give a data file")
+    return makers[system]()
+
+
+def make_samples(x: np.ndarray, t: np.ndarray, u: np.ndarray, samples: int, noise: float, seed: int = 0
+                 ) -> dict[str, np.ndarray]:
+    """``samples`` distinct random grid points of ``u (nx, nt)`` with Gaussian noise ``noise * std(u)``.
+
+    Returns ``{"x", "t", "u"}``, each ``(samples,)``.
+
+    >>> x, t = np.linspace(0, 1, 10), np.linspace(0, 1, 5)
+    >>> s = make_samples(x, t, np.add.outer(x, t), 20, 0.0)
+    >>> bool(np.allclose(s["u"], s["x"] + s["t"]))
+    True
+    """
+    x, t, u = (np.asarray(a, dtype=np.float64) for a in (x, t, u))
+    if x.ndim != 1 or t.ndim != 1 or u.shape != (x.size, t.size):
+        raise ShapeError(f"expected x (nx,), t (nt,), u (nx, nt); received {x.shape}, {t.shape}, {u.shape}")
+    if not np.all(np.isfinite(u)):
+        raise DataError("the field has NaN or inf values; clean the data first")
+    if samples > u.size:
+        raise ConfigError(f"samples ({samples}) exceeds the number of grid points ({u.size}); ask for fewer")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(u.size, samples, replace=False)
+    i, j = np.unravel_index(idx, u.shape)
+    vals = u[i, j] + noise * float(np.std(u)) * rng.standard_normal(samples)
+    return {"x": x[i], "t": t[j], "u": vals}
+
+
+def _check_samples(samples: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    missing = [k for k in ("x", "t", "u") if k not in samples]
+    if missing:
+        raise DataError(f"samples need the arrays x, t and u (each (n,)); missing {missing}")
+    out = {k: np.asarray(samples[k], dtype=np.float64) for k in ("x", "t", "u")}
+    n = out["u"].shape
+    for k, v in out.items():
+        if v.ndim != 1 or v.shape != n:
+            raise ShapeError(f"samples x, t, u must all have shape (n,); {k} has {v.shape}, u has {n}")
+        if not np.all(np.isfinite(v)):
+            raise DataError(f"samples[{k!r}] has NaN or inf values")
+    if n[0] < 10:
+        raise DataError(f"need at least 10 samples, received {n[0]}")
+    for k in ("x", "t"):
+        if np.ptp(out[k]) == 0:
+            raise DataError(f"all samples share one {k} value; joint discovery needs samples spread over x and t")
+    if np.std(out["u"]) == 0:
+        raise DataError("the sampled field is constant; there is no dynamics to discover")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# modules
+# --------------------------------------------------------------------------------------------------
+class NormalizedGoverningEquation(GoverningEquation):
+    """A :class:`GoverningEquation` whose trainable parameter holds normalized coefficients.
+
+    ``coefficients`` is ``c``; the physical coefficients are ``a = c * scales * mask`` (the
+    :attr:`active` property, used by :meth:`residual` and :meth:`equation`). :meth:`set_scales` sets
+    ``scales_k = ||b|| / ||Theta_k||`` keeping ``a`` unchanged; :meth:`l1` penalises ``|c|``.
+
+    >>> lib = polynomial_library("u", "x", 1, 1)
+    >>> eq = NormalizedGoverningEquation(lib)
+    >>> theta = torch.tensor([[1.0, 2.0, 1e-3, 0.0], [1.0, -2.0, 2e-3, 1.0]], dtype=torch.float64)
+    >>> eq.set_scales(theta, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    >>> [round(float(s), 3) for s in eq.scales[:, 0]]
+    [1.0, 0.5, 632.456, 1.414]
+    """
+
+    def __init__(self, library: TermLibrary, lhs=None):
+        super().__init__(library, lhs, trainable=True)
+        self.register_buffer("scales", torch.ones_like(self.coefficients.detach()))
+
+    @property
+    def active(self) -> torch.Tensor:
+        return self.coefficients * self.scales * self.mask
+
+    def l1(self) -> torch.Tensor:
+        return (self.coefficients * self.mask).abs().sum()
+
+    @staticmethod
+    def column_scales(theta: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``||b|| / ||Theta_k||`` per column ``(n_terms, n_eq)``; 1 for all-zero columns."""
+        norms = torch.linalg.vector_norm(theta, dim=0)
+        bn = torch.linalg.vector_norm(b.reshape(b.shape[0], -1), dim=0)
+        bn = torch.where(bn > 0, bn, torch.ones_like(bn))
+        s = bn[None, :] / torch.where(norms > 0, norms, bn.mean() * torch.ones_like(norms))[:, None]
+        return s.to(torch.float64)
+
+    @torch.no_grad()
+    def set_scales(self, theta: torch.Tensor, b: torch.Tensor) -> None:
+        """Refresh the scales from ``theta (n, K)`` and ``b (n,)`` or ``(n, n_eq)``; ``a`` is unchanged."""
+        a = self.active.detach().clone()
+        self.scales.copy_(self.column_scales(theta, b).to(self.scales.device).expand_as(self.scales))
+        self.set_physical(a)
+
+    @torch.no_grad()
+    def set_physical(self, a) -> None:
+        """Set the coefficients from physical values ``a`` ``(n_terms,)`` or ``(n_terms, n_eq)``."""
+        a = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float64)
+        a = a.reshape(self.coefficients.shape).to(self.coefficients.device)
+        self.coefficients.data.copy_((a / self.scales) * self.mask)
+
+
+class JointModel(nn.Module):
+    """``u(x, t) = mean + std * net(x, t)`` with the coordinate map inside the network."""
+
+    def __init__(self, x_range, t_range, mean: float, std: float, width: int = 50, depth: int = 4,
+                 act: str = "tanh", generator: torch.Generator | None = None):
+        super().__init__()
+        specs = [CoordinateSpec(float(x_range[0]), float(x_range[1])), CoordinateSpec(float(t_range[0]), float(t_range[1]))]
+        self.net = CoordinateNetwork(specs, 1, "mlp", width, depth, act, None, generator)
+        self.register_buffer("mean", torch.tensor(float(mean), dtype=torch.float64))
+        self.register_buffer("std", torch.tensor(float(std), dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.mean.to(x.dtype) + self.std.to(x.dtype) * self.net(x, t)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class JointResult:
+    """What :func:`joint_discover` found and how."""
+
+    equation: Equation  #: final equation (least squares on the final support), with intervals
+    model: JointModel  #: the trained network ``u(x, t)``
+    governing: NormalizedGoverningEquation  #: trained coefficients, mask and scales
+    library: TermLibrary
+    config: JointConfig
+    history: list = field(default_factory=list, repr=False)  #: one dict per sparsification
+    trajectory: list = field(default_factory=list, repr=False)  #: [(step, {key: coefficient})]
+    steps: int = 0
+    stopped: str = "max_steps"  #: "converged", "max_steps" or "max_minutes"
+    wall_time_s: float = 0.0
+    losses: dict = field(default_factory=dict)
+    relative_residual: float = float("nan")
+
+    @property
+    def network(self) -> JointModel:
+        return self.model
+
+    def __str__(self) -> str:
+        return str(self.equation)
+
+    def predict(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The network on points ``x, t`` (same shape), as numpy."""
+        x = np.asarray(x, dtype=np.float64)
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
+        p = next(self.model.parameters())
+        with torch.no_grad():
+            out = self.model(torch.as_tensor(x.reshape(-1), dtype=p.dtype), torch.as_tensor(t.reshape(-1), dtype=p.dtype))
+        return out.cpu().double().numpy().reshape(x.shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# the algorithm
+# --------------------------------------------------------------------------------------------------
+class _Joint:
+    """Points, losses and sparsification of one joint discovery (used by :func:`joint_discover`)."""
+
+    def __init__(self, s: dict[str, np.ndarray], library: TermLibrary, cfg: JointConfig, device):
+        self.cfg = cfg
+        self.library = library
+        self.dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+        gen = torch.Generator().manual_seed(cfg.seed)
+        x_range, t_range = (s["x"].min(), s["x"].max()), (s["t"].min(), s["t"].max())
+        self.model = JointModel(x_range, t_range, s["u"].mean(), s["u"].std(), cfg.width, cfg.depth, cfg.activation,
+                                gen).to(device=device, dtype=self.dtype)
+        self.model.mean.data = self.model.mean.data.double()
+        self.model.std.data = self.model.std.data.double()
+        self.eq = NormalizedGoverningEquation(library).to(device)
+        self.lhs = self.eq.lhs[0]
+        self.required = self.eq.required
+        rng = np.random.default_rng(cfg.seed + 1)
+        xc = np.concatenate([s["x"], rng.uniform(*x_range, cfg.extra_collocation)])
+        tc = np.concatenate([s["t"], rng.uniform(*t_range, cfg.extra_collocation)])
+        kw = {"dtype": self.dtype, "device": device}
+        self.n = s["u"].size
+        self.xc = torch.as_tensor(xc, **kw).requires_grad_(True)
+        self.tc = torch.as_tensor(tc, **kw).requires_grad_(True)
+        self.ud = torch.as_tensor(s["u"], **kw)
+        self.var_d = float(np.var(s["u"]))
+        self.ut_scale2 = 1.0
+        self.cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    # -- losses -------------------------------------------------------------------------------
+    def _derivatives(self, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(u at the collocation points, Theta (n, K), u_t (n,))``."""
+        with torch.enable_grad():
+            u = self.model(self.xc, self.tc)
+            d = autograd_derivatives({self.library.fields[0]: u}, {self.library.coords[0]: self.xc, "t": self.tc},
+                                     self.required, create_graph=create_graph)
+        if not create_graph:
+            u = u.detach()
+        theta = self.eq.features(d)
+        return u, theta, d[self.lhs]
+
+    def losses(self, step: int, names: frozenset) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        if "L_D" in names:  # a network group: one forward pass gives L_D and, if needed, L_G
+            if "L_G" in names:
+                u, theta, ut = self._derivatives(create_graph=True)
+                self.cache = (step, theta.detach(), ut.detach())
+                g = ut - (theta @ self.eq.active.detach().to(theta.dtype))[:, 0]
+                out["L_G"] = (g**2).mean() / self.ut_scale2
+            else:
+                u = self.model(self.xc[: self.n].detach(), self.tc[: self.n].detach())
+            out["L_D"] = ((u[: self.n] - self.ud) ** 2).mean() / self.var_d
+            return out
+        # the coefficient group: Theta and u_t of this step's network pass (detached), or fresh ones
+        if self.cache is None or self.cache[0] != step:
+            _, theta, ut = self._derivatives(create_graph=False)
+            self.cache = (step, theta.detach(), ut.detach())
+        _, theta, ut = self.cache
+        g = ut - (theta @ self.eq.active.to(theta.dtype))[:, 0]
+        out["L_G"] = (g**2).mean() / self.ut_scale2
+        out["R_G"] = self.eq.l1()
+        return out
+
+    # -- sparsification ------------------------------------------------------------------------
+    def regression_system(self) -> tuple[np.ndarray, np.ndarray]:
+        """``Theta (n, K)`` and ``u_t (n,)`` from the current network at the collocation points."""
+        _, theta, ut = self._derivatives(create_graph=False)
+        return theta.detach().double().cpu().numpy(), ut.detach().double().cpu().numpy()
+
+    def sparsify(self, regression: SparseRegression) -> dict[str, Any]:
+        G, b = self.regression_system()
+        fit = regression.fit(G, b)
+        support = fit.support
+        a = lstsq_on(G, b, support)
+        Gt, bt = torch.as_tensor(G), torch.as_tensor(b)
+        with torch.no_grad():
+            self.eq.mask.copy_(torch.as_tensor(support, dtype=torch.bool)[:, None].to(self.eq.mask.device))
+            self.eq.scales.copy_(NormalizedGoverningEquation.column_scales(Gt, bt).to(self.eq.scales.device))
+            self.eq.set_physical(a)
+        self.ut_scale2 = float(np.mean(b**2)) or 1.0
+        self.cache = None
+        return {"support": support.copy(), "coefficients": a, "relative_residual": fit.relative_residual}
+
+
+def _library(cfg: JointConfig, library: TermLibrary | None) -> TermLibrary:
+    if library is None:
+        return polynomial_library("u", "x", cfg.max_power, cfg.max_order)
+    if not isinstance(library, TermLibrary):
+        raise ConfigError(f"library must be a TermLibrary, received {type(library).__name__}")
+    if len(library.fields) != 1 or len(library.coords) != 1:
+        raise ConfigError(f"joint discovery handles one field in one space coordinate; the library has fields "
+                          f"{list(library.fields)} and coordinates {list(library.coords)}")
+    if library.coords[0] == "t":
+        raise ConfigError("the library's space coordinate cannot be named t (time is the left-hand side u_t)")
+    return library
+
+
+def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = None,
+                   config: JointConfig | Mapping[str, Any] | None = None, *, folder: str | os.PathLike | None = None,
+                   device: str | torch.device = "cpu", progress: bool | None = None, echo=None) -> JointResult:
+    """Discover ``u_t = Theta(u) a`` from scattered samples, training a network alongside.
+
+    Parameters
+    ----------
+    samples
+        ``{"x": (n,), "t": (n,), "u": (n,)}`` (noisy values welcome); the library's space
+        coordinate is fed from ``samples["x"]``.
+    library
+        Candidate terms of one field in one space coordinate; default
+        ``polynomial_library("u", "x", config.max_power, config.max_order)``.
+    config
+        :class:`JointConfig` (or a mapping of its fields).
+    folder
+        Run folder for the trainer's ``metrics.jsonl`` and ``checkpoint.pt``; None writes nothing.
+    echo
+        Called with one line per sparsification (e.g. ``print``).
+
+    Returns
+    -------
+    JointResult
+        ``.equation`` (physical units, with 95 % bootstrap intervals when ``config.bootstrap``),
+        ``.model``, ``.history`` (one entry per sparsification), ``.trajectory``, ``.wall_time_s``.
+    """
+    t_start = time.perf_counter()
+    cfg = config if isinstance(config, JointConfig) else JointConfig.from_dict(config or {})
+    lib = _library(cfg, library)
+    s = _check_samples(samples)
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    job = _Joint(s, lib, cfg, device)
+    regression = SparseRegression(tol=cfg.selection_tol, f_crit=cfg.f_crit)
+
+    def regression_at(k: int) -> SparseRegression:
+        # the tolerance starts loose (the network is still inconsistent with any sparse equation, so a strict
+        # rule keeps spurious terms that only compensate derivative errors) and halves at every sparsification
+        # down to selection_tol, so small true terms (1e-4 u_xx in Allen-Cahn) can come back once the network
+        # agrees with the sparse equation
+        tol = max(cfg.selection_tol, cfg.selection_tol_start * 0.5**k)
+        return SparseRegression(tol=tol, f_crit=cfg.f_crit)
+    net_params = list(job.model.parameters())
+    opt_net = torch.optim.Adam(net_params, lr=cfg.lr_network)
+    opt_coef = torch.optim.Adam([job.eq.coefficients], lr=cfg.lr_coefficients)
+    groups = [
+        ParamGroup("warmup", opt_net, ["L_D"], stop=cfg.warmup),
+        ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=cfg.warmup),
+        ParamGroup("coefficients", opt_coef, ["L_G", "R_G"], weights={"R_G": cfg.l1}, every=cfg.coef_every,
+                   start=cfg.warmup),
+    ]
+    keys = lib.keys
+    trajectory: list = []
+
+    def metrics(step: int) -> dict[str, float]:
+        a = job.eq.active.detach()[:, 0].double().cpu().numpy()
+        trajectory.append((step, {k: float(v) for k, v in zip(keys, a)}))
+        return {"active_terms": float(job.eq.mask.sum())}
+
+    state = {"model": job.model, "equation": job.eq}
+    trainer = Trainer(groups, job.losses, steps=cfg.max_steps, state=state, folder=folder, log_every=cfg.log_every,
+                      checkpoint_every=max(cfg.max_steps, 1), max_minutes=cfg.max_minutes, progress=progress,
+                      metrics_fn=metrics)
+    say = echo or (lambda m: _log.info(m))
+    history: list[dict[str, Any]] = []
+    stopped = "max_steps"
+    # warm-up on the data only, then start the equation from least squares on the full library
+    trainer.run(until=cfg.warmup)
+    if trainer.step < cfg.warmup:
+        stopped = "max_minutes"
+    else:
+        first = job.sparsify(SparseRegression(method="stlsq", threshold=1e-12))  # all terms, plain least squares
+        job.eq.mask.fill_(True)
+        job.eq.set_physical(first["coefficients"])
+        stable = 0
+        previous = None
+        while trainer.step < cfg.max_steps:
+            res = trainer.run(until=trainer.step + cfg.sparsify_every)
+            if res.stopped:
+                stopped = res.stopped
+                break
+            info = job.sparsify(regression_at(len(history)))
+            change = _relative_change(previous, info)
+            same = previous is not None and np.array_equal(previous["support"], info["support"])
+            stable = stable + 1 if same else 0
+            entry = {"step": trainer.step, "support": [keys[i] for i in np.flatnonzero(info["support"])],
+                     "coefficients": {keys[i]: float(info["coefficients"][i]) for i in np.flatnonzero(info["support"])},
+                     "relative_residual": info["relative_residual"], "change": change, "stable": stable,
+                     "losses": dict(res.losses)}
+            history.append(entry)
+            say(f"step {trainer.step}: {_format(entry['coefficients'], lib)}  (change {change:.2e}, stable {stable})")
+            previous = info
+            if stable >= cfg.patience and change < cfg.tol:
+                stopped = "converged"
+                break
+        if trainer.folder is not None:
+            trainer.save_checkpoint()
+    # final readout: least squares on the final support, bootstrap intervals over collocation rows
+    G, b = job.regression_system()
+    support = job.eq.mask[:, 0].cpu().numpy().astype(bool)
+    if not history:  # stopped during the warm-up: select once now
+        info = job.sparsify(regression)
+        support = info["support"]
+    a = lstsq_on(G, b, support)
+    rel = float(np.linalg.norm(b - G @ a) / (np.linalg.norm(b) or 1.0))
+    idx = np.flatnonzero(support)
+    intervals = None
+    if cfg.bootstrap and idx.size:
+        intervals = bootstrap_intervals(G, b, idx, cfg.bootstrap, cfg.seed)
+        intervals = {lib[i].key: (float(lo), float(hi)) for i, (lo, hi) in zip(idx, intervals)}
+    equation = Equation(job.lhs, {lib[i]: float(a[i]) for i in idx}, lib.fields, lib.coords, intervals=intervals)
+    return JointResult(equation, job.model, job.eq, lib, cfg, history, trajectory, trainer.step, stopped,
+                       time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel)
+
+
+def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
+    """95 % percentile intervals ``(len(support), 2)`` of least squares on resampled rows of ``G[:, support]``."""
+    rng = np.random.default_rng(seed)
+    A = G[:, support]
+    n = A.shape[0]
+    draws = np.empty((n_boot, len(support)))
+    for k in range(n_boot):
+        rows = rng.integers(0, n, n)
+        draws[k] = np.linalg.lstsq(A[rows], b[rows], rcond=None)[0]
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    return np.stack([lo, hi], axis=-1)
+
+
+def _relative_change(previous, info) -> float:
+    if previous is None:
+        return float("inf")
+    a0, a1 = previous["coefficients"], info["coefficients"]
+    idx = np.flatnonzero(info["support"] | previous["support"])
+    if not idx.size:
+        return 0.0
+    return float(np.max(np.abs(a1[idx] - a0[idx]) / np.maximum(np.abs(a1[idx]), np.abs(a0[idx]))))
+
+
+def _format(coefs: Mapping[str, float], lib: TermLibrary) -> str:
+    eq = Equation("u_t" if lib.fields == ("u",) else f"{lib.fields[0]}_t", coefs, lib.fields, lib.coords)
+    return str(eq)
+
+
+# --------------------------------------------------------------------------------------------------
+# run folder
+# --------------------------------------------------------------------------------------------------
+def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: Mapping[str, Any] | None = None,
+                    truth: Equation | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``equation.json`` / ``equation.tex`` (with intervals), ``coefficients.png``,
+    ``history.json`` and ``summary.json`` (``wall_time_s``, ``samples``, ``noise``, ...) to ``folder``.
+
+    Returns the summary.
+    """
+    from ..cli import write_equation
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint"})
+    (folder / "history.json").write_text(json.dumps({"sparsifications": result.history,
+                                                      "trajectory": result.trajectory}, indent=1, default=_plain) + "\n")
+    plot_trajectory(result, folder / "coefficients.png")
+    summary: dict[str, Any] = {
+        "problem": "joint_discovery",
+        "equation": str(result.equation),
+        "terms": result.equation.coefficients,
+        "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
+        "samples": int(result.config.samples if samples is None else len(samples["u"])),
+        "noise": result.config.noise,
+        "seed": result.config.seed,
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "sparsifications": len(result.history),
+        "relative_residual": result.relative_residual,
+        "losses": result.losses,
+        "library": result.library.keys,
+        "wall_time_s": round(result.wall_time_s, 3),
+    }
+    if truth is not None:
+        summary["truth"] = str(truth)
+        summary["truth_terms"] = truth.coefficients
+        summary.update(result.equation.compare(truth))
+    if extra:
+        summary.update(extra)
+    tmp = folder / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    os.replace(tmp, folder / "summary.json")
+    return summary
+
+
+def _plain(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return v.item()
+    return str(v)
+
+
+def plot_trajectory(result: JointResult, path: str | os.PathLike) -> None:
+    """Coefficient trajectories (physical units, one panel per term of the final equation plus the others)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    if result.trajectory:
+        steps = np.array([s for s, _ in result.trajectory])
+        final = result.equation.coefficients
+        for k in result.library.keys:
+            vals = np.array([c[k] for _, c in result.trajectory])
+            if not np.any(vals):
+                continue
+            ref = abs(final.get(k, 0.0)) or float(np.max(np.abs(vals)))
+            kw = {"lw": 2.0} if k in final else {"lw": 0.8, "alpha": 0.5, "ls": "--"}
+            ax.plot(steps, vals / ref, label=f"{result.library[k].name} ({final[k]:.4g})" if k in final
+                    else result.library[k].name, **kw)
+        for h in result.history:
+            ax.axvline(h["step"], color="0.8", lw=0.6, zorder=0)
+        ax.axvline(result.config.warmup, color="k", lw=0.8, ls=":")
+        ax.set_ylim(-2.5, 2.5)
+    ax.set(xlabel="step", ylabel="coefficient / |final value|", title=str(result.equation)[:90])
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+
+
+def run_joint_recipe(recipe: Any, folder: str | os.PathLike, *, progress: bool | None = None, echo=None
+                     ) -> dict[str, Any]:
+    """Run a validated :class:`~pdelearn.problems.joint_recipe.JointRecipe` in ``folder``.
+
+    The caller writes ``recipe.yaml``; this writes ``data.npz`` (the clean grid the samples
+    were drawn from, so ``pdelearn simulate DIR`` can integrate the discovered equation from its initial
+    condition), ``samples.npz``, ``options.json`` (``{"data": "data.npz"}``), ``metrics.jsonl``,
+    ``checkpoint.pt``, ``equation.json`` / ``equation.tex`` (with intervals), ``history.json``,
+    ``coefficients.png`` and ``summary.json``. Returns the summary.
+    """
+    from ..data import load_grid_data
+    from .joint_recipe import joint_config
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    say = echo or (lambda m: _log.info(m))
+    t0 = time.perf_counter()
+    cfg = JointConfig.from_dict(joint_config(recipe))
+    d = recipe.data
+    truth = None
+    if d.system is not None:
+        grid = solver_data(d.system)
+        x, t, u = grid["x"], grid["t"], grid["u"]
+        truth = Equation.parse(grid["equation"])
+        source = f"solver:{d.system}"
+    else:
+        g = load_grid_data(d.file, fields=d.fields, coords=d.coords)
+        if len(g.fields) != 1 or len(g.space) != 1:
+            raise DataError(f"joint discovery needs one field in one space dimension; {d.file} has fields "
+                            f"{list(g.fields)} on {list(g.space)}")
+        x, t = g.coords[g.space[0]], g.coords[g.time]
+        u = next(iter(g.fields.values()))
+        source = d.file
+    np.savez_compressed(folder / "data.npz", x=x, t=t, u=u)
+    s = make_samples(x, t, u, cfg.samples, cfg.noise, cfg.seed)
+    np.savez_compressed(folder / "samples.npz", **s)
+    (folder / "options.json").write_text(json.dumps({"data": "data.npz", "source": source, "samples": cfg.samples,
+                                                     "noise": cfg.noise, "seed": cfg.seed}, indent=2) + "\n")
+    library = TermLibrary(recipe.library.terms, ["u"], ["x"]) if recipe.library.terms else None
+    device = "cuda" if recipe.device == "cuda" or (recipe.device == "auto" and torch.cuda.is_available()) else "cpu"
+    say(f"joint discovery from {cfg.samples} samples of {source} (noise {cfg.noise:.0%}), {cfg.dtype}, {device}")
+    result = joint_discover(s, library, cfg, folder=folder, device=device, progress=progress, echo=say)
+    summary = write_joint_run(result, folder, truth=truth, extra={"source": source, "device": device})
+    summary["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    return summary

@@ -1,0 +1,292 @@
+"""Joint discovery: network + equation from scattered samples (pdelearn.problems.joint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pdelearn.equation import Equation
+from pdelearn.errors import ConfigError, DataError, ShapeError
+from pdelearn.problems.joint import (
+    JointConfig,
+    NormalizedGoverningEquation,
+    _Joint,
+    bootstrap_intervals,
+    joint_discover,
+    make_samples,
+    run_joint_recipe,
+    solver_data,
+    write_joint_run,
+)
+from pdelearn.problems.joint_recipe import joint_config, load_joint_recipe, resolve_joint
+from pdelearn.simulate import simulate_run
+from pdelearn.sparse import SparseRegression
+from pdelearn.terms import TermLibrary, polynomial_library
+
+torch.set_num_threads(1)
+
+SMALL_LIB = ["u", "u_x", "u*u_x", "u_xx", "u**2", "u*u_xx"]
+
+
+@pytest.fixture(scope="module")
+def burgers_samples():
+    d = solver_data("burgers")
+    return d, make_samples(d["x"], d["t"], d["u"], 1500, 0.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def burgers_result(burgers_samples):
+    _, s = burgers_samples
+    lib = TermLibrary(SMALL_LIB, ["u"], ["x"])
+    cfg = JointConfig(samples=1500, width=24, depth=3, warmup=400, max_steps=1600, sparsify_every=300, patience=2,
+                      tol=0.02, lr_network=3e-3, bootstrap=20, dtype="float64", log_every=50)
+    return joint_discover(s, lib, cfg)
+
+
+def test_recovers_burgers_from_clean_samples(burgers_result):
+    truth = Equation.parse("u_t = -u*u_x + 0.1*u_xx")
+    cmp = burgers_result.equation.compare(truth)
+    assert cmp["exact_support"], str(burgers_result.equation)
+    assert cmp["max_rel_error"] < 0.05, str(burgers_result.equation)
+    assert burgers_result.history and burgers_result.trajectory
+
+
+def test_intervals_in_equation_json(burgers_result, tmp_path):
+    summary = write_joint_run(burgers_result, tmp_path, truth=Equation.parse("u_t = -u*u_x + 0.1*u_xx"))
+    data = json.loads((tmp_path / "equation.json").read_text())
+    assert set(data["intervals"]) == set(data["terms"])
+    for k, (lo, hi) in data["intervals"].items():
+        assert lo <= data["terms"][k] <= hi
+    assert (tmp_path / "equation.tex").read_text().startswith("\\[")
+    assert (tmp_path / "coefficients.png").stat().st_size > 1000
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert {"wall_time_s", "samples", "noise"} <= set(s) and s == json.loads(json.dumps(summary))
+
+
+def test_normalized_coefficients_are_scale_free():
+    """Scaling a library column by 1e4 leaves the physical residual and the normalized coefficients unchanged."""
+    lib = polynomial_library("u", "x", 1, 2)
+    rng = np.random.default_rng(0)
+    theta = torch.as_tensor(rng.standard_normal((50, len(lib))))
+    a = torch.as_tensor(rng.standard_normal(len(lib)))
+    b = theta @ a
+    out = []
+    for factor in (1.0, 1e4):
+        scale = torch.ones(len(lib), dtype=torch.float64)
+        scale[2] = factor
+        eq = NormalizedGoverningEquation(lib)
+        eq.set_scales(theta * scale, b)
+        eq.set_physical(a / scale)
+        out.append((eq.coefficients.detach().clone(), (b - (theta * scale) @ eq.active[:, 0]).abs().max()))
+    assert torch.allclose(out[0][0], out[1][0])
+    assert out[0][1] < 1e-10 and out[1][1] < 1e-10
+    # 1e-4 u_xx next to 5 u: a huge column with a tiny coefficient and an O(1) column with a large one explain
+    # comparable shares of b, and their normalized coefficients are then of the same order
+    eq = NormalizedGoverningEquation(lib)
+    cols = torch.stack([theta[:, 0] * 1e4, theta[:, 1]] + [theta[:, k] for k in range(2, len(lib))], 1)
+    eq.set_scales(cols, 1e-4 * cols[:, 0] + 5.0 * cols[:, 1])
+    eq.set_physical(torch.tensor([1e-4, 5.0] + [0.0] * (len(lib) - 2)))
+    c = eq.coefficients.detach()[:2, 0].abs()
+    assert 0.1 < float(c[0] / c[1]) < 10 and 0.1 < float(c[1]) < 10
+
+
+def test_mask_applies_to_residual():
+    lib = polynomial_library("u", "x", 1, 1)
+    eq = NormalizedGoverningEquation(lib)
+    eq.set_physical(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    d = {"u": torch.full((3,), 2.0, dtype=torch.float64), "u_x": torch.ones(3, dtype=torch.float64),
+         "u_t": torch.zeros(3, dtype=torch.float64)}
+    full = eq.residual(d)[:, 0]
+    eq.set_mask([True, False, True, False])
+    masked = eq.residual(d)[:, 0]
+    assert torch.allclose(full, torch.full((3,), -(1 + 4 + 3 + 8.0), dtype=torch.float64))
+    assert torch.allclose(masked, torch.full((3,), -(1 + 3.0), dtype=torch.float64))
+    assert float(eq.l1().detach()) == pytest.approx(float(eq.coefficients.detach()[[0, 2]].abs().sum()))
+
+
+def test_sparsify_sets_mask_and_coefficients(burgers_samples):
+    _, s = burgers_samples
+    job = _Joint(s, polynomial_library("u", "x", 1, 2), JointConfig(width=8, depth=2, warmup=0), torch.device("cpu"))
+    info = job.sparsify(SparseRegression(tol=0.3))
+    assert np.array_equal(job.eq.mask[:, 0].numpy(), info["support"])
+    a = job.eq.active.detach()[:, 0].numpy()
+    assert np.allclose(a[info["support"]], info["coefficients"][info["support"]])
+    assert np.all(a[~info["support"]] == 0)
+    # the loss of the coefficient group uses only active terms
+    losses = job.losses(0, frozenset(["L_G", "R_G"]))
+    assert set(losses) == {"L_G", "R_G"} and torch.isfinite(losses["L_G"])
+
+
+def test_stop_criterion_converges_before_max_steps(burgers_result):
+    r = burgers_result
+    assert r.stopped in ("converged", "max_steps")
+    if r.stopped == "converged":
+        assert r.steps < r.config.max_steps
+        last = r.history[-1]
+        assert last["stable"] >= r.config.patience and last["change"] < r.config.tol
+
+
+def test_stop_criterion_with_patience_one(burgers_samples):
+    _, s = burgers_samples
+    lib = TermLibrary(["u*u_x", "u_xx"], ["u"], ["x"])
+    cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
+                      selection_tol=0.5, bootstrap=0)
+    r = joint_discover(s, lib, cfg)
+    assert r.stopped == "converged" and r.steps == 60 and len(r.history) == 2
+    assert not r.equation.intervals
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"noise": -0.1}, "noise must be a number >= 0"),
+        ({"samples": 0}, "samples must be an integer >= 10"),
+        ({"warmup": 500, "max_steps": 500}, "warmup .* must be smaller than max_steps"),
+        ({"activation": "relu"}, "activation must be tanh"),
+        ({"dtype": "float16"}, "dtype must be float32 or float64"),
+        ({"lr_network": 0}, "lr_network must be a number > 0"),
+        ({"patience": 1.5}, "patience must be an integer"),
+        ({"l1": float("nan")}, "l1 must be a number >= 0"),
+    ],
+)
+def test_bad_config_raises(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        JointConfig(**kw)
+
+
+def test_unknown_key_did_you_mean():
+    with pytest.raises(ConfigError, match="did you mean 'sparsify_every'"):
+        JointConfig.from_dict({"sparsify_evry": 10})
+
+
+def test_bad_samples_and_library():
+    with pytest.raises(DataError, match="missing"):
+        joint_discover({"x": np.zeros(20), "t": np.zeros(20)})
+    with pytest.raises(ShapeError, match="shape"):
+        joint_discover({"x": np.zeros(20), "t": np.zeros(20), "u": np.zeros((20, 1))})
+    with pytest.raises(DataError, match="NaN"):
+        joint_discover({"x": np.linspace(0, 1, 20), "t": np.linspace(0, 1, 20), "u": np.full(20, np.nan)})
+    with pytest.raises(ConfigError, match="one field"):
+        joint_discover({"x": np.linspace(0, 1, 20), "t": np.linspace(0, 1, 20), "u": np.arange(20.0)},
+                       polynomial_library("u v", "x", 1, 1))
+    with pytest.raises(ConfigError, match="exceeds"):
+        make_samples(np.arange(3.0), np.arange(2.0), np.zeros((3, 2)), 10, 0.0)
+
+
+def test_make_samples_noise_level():
+    x, t = np.linspace(0, 1, 100), np.linspace(0, 1, 100)
+    u = np.sin(2 * np.pi * x)[:, None] * np.ones_like(t)
+    clean = make_samples(x, t, u, 5000, 0.0, seed=3)
+    noisy = make_samples(x, t, u, 5000, 0.5, seed=3)
+    assert np.std(noisy["u"] - clean["u"]) == pytest.approx(0.5 * np.std(u), rel=0.05)
+
+
+def test_bootstrap_intervals_cover_truth():
+    rng = np.random.default_rng(1)
+    G = rng.standard_normal((400, 3))
+    b = G @ np.array([1.0, 0.0, -2.0]) + 0.1 * rng.standard_normal(400)
+    iv = bootstrap_intervals(G, b, np.array([0, 2]), 200)
+    est = np.linalg.lstsq(G[:, [0, 2]], b, rcond=None)[0]
+    assert iv.shape == (2, 2)
+    assert np.all(iv[:, 0] < est) and np.all(est < iv[:, 1])
+    width = iv[:, 1] - iv[:, 0]  # about 2 * 1.96 * 0.1 / sqrt(400) = 0.0196
+    assert np.all((0.01 < width) & (width < 0.04))
+
+
+@pytest.mark.slow
+def test_burgers_half_noise_default_settings():
+    d = solver_data("burgers")
+    cfg = JointConfig(noise=0.5, dtype="float32")
+    s = make_samples(d["x"], d["t"], d["u"], cfg.samples, cfg.noise, cfg.seed)
+    r = joint_discover(s, config=cfg)
+    cmp = r.equation.compare(Equation.parse(d["equation"]))
+    assert cmp["exact_support"] and cmp["max_rel_error"] < 0.1
+
+
+# -- recipes and run folders ------------------------------------------------------------------------
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.mark.parametrize("name", ["burgers", "kdv", "allen_cahn"])
+def test_discovery_recipes_parse_with_overrides(name):
+    r = load_joint_recipe(RECIPES / f"{name}_discovery.yaml", ["data.samples=1234", "data.noise=0.5"])
+    assert (r.problem, r.data.system, r.data.samples, r.data.noise) == ("joint_discovery", name, 1234, 0.5)
+    cfg = JointConfig.from_dict(joint_config(r))
+    assert cfg.samples == 1234 and cfg.noise == 0.5
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"data": {"system": "burgers", "file": "x.mat"}}, "exactly one data source"),
+        ({"data": {}}, "exactly one data source"),
+        ({"data": {"system": "burgers", "samples": 5}}, "data.samples"),
+        ({"data": {"system": "burgers"}, "sparsity": {"evry": 3}}, "did you mean 'sparsity.every'"),
+        ({"data": {"system": "burgers"}, "training": {"warmup": 10, "max_steps": 10}}, "warmup"),
+        ({"data": {"system": "heat"}}, "data.system"),
+    ],
+)
+def test_bad_recipes_raise(data, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve_joint({"problem": "joint_discovery", **data})
+
+
+def test_run_folder_and_simulate(tmp_path):
+    r = resolve_joint({
+        "problem": "joint_discovery",
+        "data": {"system": "burgers", "samples": 300, "noise": 0.0},
+        "library": {"terms": ["u*u_x", "u_xx", "u"]},
+        "model": {"width": 8, "depth": 2},
+        "training": {"warmup": 20, "max_steps": 60, "dtype": "float64", "log_every": 20},
+        "sparsity": {"every": 20, "patience": 1},
+        "uncertainty": {"bootstrap": 10},
+    })
+    summary = run_joint_recipe(r, tmp_path)
+    for name in ("data.npz", "samples.npz", "options.json", "equation.json", "equation.tex", "summary.json",
+                 "history.json", "coefficients.png", "metrics.jsonl", "checkpoint.pt"):
+        assert (tmp_path / name).is_file(), name
+    assert summary["samples"] == 300 and summary["noise"] == 0.0 and "exact_support" in summary
+    sim = simulate_run(tmp_path)
+    assert set(sim) >= {"rel_l2", "finite"} and (tmp_path / "simulation.png").is_file()
+
+
+JOINT_SMALL = ["data.samples=300", "model.width=8", "model.depth=2", "training.warmup=10", "training.max_steps=40",
+               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "uncertainty.bootstrap=5"]
+
+
+@pytest.mark.parametrize("name", ["burgers", "allen_cahn", pytest.param("kdv", marks=pytest.mark.slow)])
+def test_fit_cli_smoke_and_simulate(name, tmp_path):
+    from click.testing import CliRunner
+
+    from pdelearn.cli import main
+
+    out = tmp_path / "run"
+    args = ["fit", str(RECIPES / f"{name}_discovery.yaml"), "--out", str(out), "--set", "data.noise=0.5"]
+    for item in JOINT_SMALL:
+        args += ["--set", item]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "discovered u_t =" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 300 and summary["noise"] == 0.5 and summary["wall_time_s"] > 0
+    assert "noise: 0.5" in (out / "recipe.yaml").read_text()
+    # a 40-step equation may blow up when integrated; simulate the true one from the run folder's data instead
+    (out / "equation.json").write_text(json.dumps(Equation("u_t", summary["truth_terms"]).to_dict()))
+    res = CliRunner().invoke(main, ["simulate", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "simulation.json").read_text())["rel_l2"] < 1e-3
+
+
+def test_fit_cli_joint_bad_override_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from pdelearn.cli import main
+
+    res = CliRunner().invoke(main, ["fit", str(RECIPES / "burgers_discovery.yaml"), "--out", str(tmp_path / "r"),
+                                    "--set", "data.noise=-1"])
+    assert res.exit_code == 2 and "data.noise" in res.output
+    assert not (tmp_path / "r").exists()

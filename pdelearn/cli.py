@@ -241,7 +241,6 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     ``problem: joint_discovery`` recipes discover an equation from scattered samples instead
     (docs/joint_discovery.md).
     """
-    import time
 
     from .recipes import load_recipe
     from .runs import RECIPE, fit as run_fit, load_run_recipe, prepare, select_device
@@ -273,12 +272,7 @@ def fit(recipe, out, overrides, device, seed, resume, force):
         prepared = prepare(resolved)
         (folder / RECIPE).write_text(resolved.to_yaml())
     else:
-        if out is None:
-            Path("runs").mkdir(exist_ok=True)
-            out = str(Path("runs") / f"{Path(recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-        with output_folder(out, force=force) as tmp:
-            (tmp / RECIPE).write_text(resolved.to_yaml())
-        folder = Path(out)
+        folder = _new_run_folder(recipe, resolved, out, force)
         try:
             prepared = prepare(resolved)
         except BaseException:
@@ -302,20 +296,27 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['device']})", err=True)
 
 
-def _fit_joint(recipe, resolved, out, force) -> None:
-    """``pdelearn fit`` for ``problem: joint_discovery``: a network and its equation from samples."""
+def _new_run_folder(recipe, resolved, out, force) -> Path:
+    """Create the run folder (default ``runs/<recipe>-<time>``) holding the resolved recipe."""
     import time
 
-    from .problems.joint import run_joint_recipe
-    from .runs import RECIPE, select_device
+    from .runs import RECIPE
 
-    select_device(resolved.device)
     if out is None:
         Path("runs").mkdir(exist_ok=True)
         out = str(Path("runs") / f"{Path(recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     with output_folder(out, force=force) as tmp:
         (tmp / RECIPE).write_text(resolved.to_yaml())
-    folder = Path(out)
+    return Path(out)
+
+
+def _fit_joint(recipe, resolved, out, force) -> None:
+    """``pdelearn fit`` for ``problem: joint_discovery``: a network and its equation from samples."""
+    from .problems.joint import run_joint_recipe
+    from .runs import select_device
+
+    select_device(resolved.device)
+    folder = _new_run_folder(recipe, resolved, out, force)
     try:
         summary = run_joint_recipe(resolved, folder, echo=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:

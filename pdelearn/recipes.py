@@ -318,7 +318,7 @@ def resolve(data: Any, overrides: Sequence[str] = (), source: str = "recipe") ->
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(format_errors(exc, source)) from None
     _check_semantics(recipe)
     return recipe
 
@@ -345,14 +345,15 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return recipe
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def format_errors(exc: ValidationError, source: str, root: Any = None) -> str:
+    """One readable message for a recipe's validation errors (``root``: the model, default :class:`Recipe`)."""
     lines = []
     for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
         loc = [p for p in err["loc"] if isinstance(p, (str, int))]
         key = ".".join(str(p) for p in loc)
         kind = err["type"]
         if kind == "extra_forbidden":
-            lines.append(_unknown_key(loc))
+            lines.append(unknown_key(loc, root))
         elif kind == "missing":
             lines.append(f"missing required key {key!r}")
         elif kind == "literal_error":
@@ -369,8 +370,12 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     return head
 
 
-def _unknown_key(loc: Sequence[Any]) -> str:
-    model: Any = Recipe
+def unknown_key(loc: Sequence[Any], root: Any = None) -> str:
+    """``unknown key 'a.b'; did you mean 'a.c'?`` for a pydantic ``extra_forbidden`` error at ``loc``.
+
+    ``root`` is the recipe model the location starts from (default :class:`Recipe`).
+    """
+    model: Any = Recipe if root is None else root
     for p in loc[:-1]:
         field = model.model_fields.get(p) if isinstance(p, str) and hasattr(model, "model_fields") else None
         if field is None:

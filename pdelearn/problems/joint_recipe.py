@@ -17,7 +17,6 @@ pdelearn.errors.ConfigError: unknown key 'data.nosie'; did you mean 'data.noise'
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -138,7 +137,7 @@ def joint_config(recipe: JointRecipe) -> dict[str, Any]:
 
 def resolve_joint(data: Any, overrides: Sequence[str] = (), source: str = "recipe") -> JointRecipe:
     """Validate raw recipe data (after ``--set`` overrides) into a :class:`JointRecipe`."""
-    from ..recipes import apply_overrides
+    from ..recipes import apply_overrides, format_errors
 
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a recipe must be a YAML mapping of keys to values, received {type(data).__name__}")
@@ -146,7 +145,7 @@ def resolve_joint(data: Any, overrides: Sequence[str] = (), source: str = "recip
     try:
         return JointRecipe.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, source)) from None
+        raise ConfigError(format_errors(exc, source, JointRecipe)) from None
 
 
 def load_joint_recipe(path: str | Path, overrides: Sequence[str] = ()) -> JointRecipe:
@@ -161,36 +160,3 @@ def load_joint_recipe(path: str | Path, overrides: Sequence[str] = ()) -> JointR
     if recipe.data.file is not None and not Path(recipe.data.file).is_absolute():
         recipe.data.file = str((path.parent / recipe.data.file).resolve())
     return recipe
-
-
-def _format(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = [p for p in err["loc"] if isinstance(p, (str, int))]
-        key = ".".join(str(p) for p in loc)
-        if err["type"] == "extra_forbidden":
-            lines.append(_unknown(loc))
-        elif err["type"] == "missing":
-            lines.append(f"missing required key {key!r}")
-        elif err["type"] == "value_error":
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{key}: {msg}" if key else msg)
-        else:
-            lines.append(f"{key}: {err['msg'].replace('Input should be', 'expected')}, received {err['input']!r}")
-    lines = list(dict.fromkeys(lines))
-    return lines[0] if len(lines) == 1 else f"{len(lines)} problems in {source}:\n  " + "\n  ".join(lines)
-
-
-def _unknown(loc: Sequence[Any]) -> str:
-    model: Any = JointRecipe
-    for p in loc[:-1]:
-        f = model.model_fields.get(p) if model is not None else None
-        ann = getattr(f, "annotation", None)
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    key = ".".join(str(p) for p in loc)
-    known = list(model.model_fields) if model is not None else []
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-    prefix = ".".join(str(p) for p in loc[:-1])
-    if close:
-        return f"unknown key {key!r}; did you mean {(prefix + '.' if prefix else '') + close[0]!r}?"
-    return f"unknown key {key!r}; known keys here: {', '.join(known)}"

@@ -61,53 +61,18 @@ def reference_solution(recipe: Any, cond: Conditions) -> ReferenceSolution | Non
     return finite_difference_reference(cond, ref.nx, t, ref.refine)
 
 
-def _split_linear(eq: Equation, space: str) -> tuple[dict[int, float], dict[str, float]]:
-    """``{derivative order: coefficient}`` of the linear constant-coefficient terms, and the rest."""
-    linear: dict[int, float] = {}
-    rest: dict[str, float] = {}
-    for term, c in eq.terms.items():
-        sym = term.expr
-        d = parse_derivative_name(sym.name, eq.fields, eq.coords) if getattr(sym, "is_Symbol", False) else None
-        if d is not None and d.field == eq.field:
-            linear[d.order] = linear.get(d.order, 0.0) + c
-        else:
-            rest[term.key] = c
-    return linear, rest
-
-
 def spectral_reference(cond: Conditions, nx: int, t: np.ndarray, dt: float) -> ReferenceSolution:
-    """Fourier-spectral ETDRK4 on ``x = a + L k / nx`` (``L = b - a``) for any 1-D periodic equation."""
-    from ..solvers.etdrk4 import solve_periodic_1d
+    """Fourier-spectral ETDRK4 on ``x = a + L k / nx`` (``L = b - a``) for any 1-D periodic equation.
 
-    eq = cond.equation
+    :func:`~pdelearn.solvers.simulate_equation` without dealiasing (the reference grids are resolved).
+    """
+    from ..solvers.equation import simulate_equation
+
     a, b = cond.x_range
     length = b - a
     x = a + length * np.arange(nx) / nx
-    linear, rest = _split_linear(eq, cond.space)
-    compiled = None
-    coef = None
-    if rest:
-        lib = Equation(eq.lhs, rest, eq.fields, eq.coords).library()
-        compiled = CompiledLibrary(lib)
-        coef = np.array([rest[k] for k in lib.keys])
-    orders = {n: parse_derivative_name(n, eq.fields, eq.coords) for n in (compiled.required if compiled else ())}
-
-    def lin(k: np.ndarray) -> np.ndarray:
-        return sum((c * (1j * k) ** n for n, c in linear.items()), np.zeros_like(k, dtype=complex))
-
-    def nonlinear(u_hat: np.ndarray, k: np.ndarray) -> np.ndarray:
-        if compiled is None:
-            return np.zeros_like(u_hat)
-        inputs = {}
-        for name, d in orders.items():
-            if d is None:
-                inputs[name] = x
-            else:
-                inputs[name] = np.fft.ifft((1j * k) ** d.order * u_hat).real
-        return np.fft.fft(compiled.numpy(inputs) @ coef)
-
     span = t - t[0]
-    u = solve_periodic_1d(lin, nonlinear, cond.initial(x), length, span, _fit_dt(span, dt))
+    u = simulate_equation(cond.equation, x, span, cond.initial(x), _fit_dt(span, dt), length=length, dealias=False)
     return ReferenceSolution(x, t, u, f"spectral ETDRK4, {nx} modes")
 
 

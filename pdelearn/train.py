@@ -232,9 +232,11 @@ class Trainer:
         if missing:
             raise ConfigError(f"group {g.name!r} needs the losses {missing}, but loss_fn returned {sorted(out)}")
         losses = {n: out[n] for n in g.losses}
-        for n, v in losses.items():
-            if not torch.isfinite(v.detach()).all():
-                raise self._diverged(n, float(v.detach().reshape(-1)[0]), step)
+        bad = [n for n, v in losses.items() if not torch.isfinite(v.detach()).all()]
+        if _any_rank(bool(bad)):  # under torch.distributed every rank stops together instead of hanging
+            name = bad[0] if bad else next(iter(losses))
+            value = float(losses[name].detach().reshape(-1)[0]) if bad else "non-finite on another rank"
+            raise self._diverged(name, value, step)
         total = sum(g.weight(n) * v for n, v in losses.items())
         for n, v in losses.items():
             self.last[n] = v.detach()
@@ -378,6 +380,17 @@ class Trainer:
         if self.folder is not None and self.is_main and (self.folder / METRICS).exists():
             _truncate_metrics(self.folder / METRICS, self.step)
         return self.step
+
+
+def _any_rank(flag: bool) -> bool:
+    """``flag`` of this process, or-ed over all ranks when a default process group is running."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return flag
+    t = torch.tensor([float(flag)])
+    if torch.distributed.get_backend() == "nccl":
+        t = t.cuda()
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

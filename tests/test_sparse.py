@@ -227,3 +227,39 @@ def test_few_and_many_rows(n_rows):
     assert support_of(res) == TRUE_SUPPORT
     np.testing.assert_allclose(res.coefficients, w, atol=1e-10)
     assert res.relative_residual < 1e-10
+
+
+def test_swap_refinement_matches_brute_force_swaps():
+    from pdelearn.sparse import _rss, _swap_refine
+
+    def brute(G, b, s, rss):
+        s = s.copy()
+        for _ in range(10):
+            best = (rss, None, None)
+            for i in np.flatnonzero(s):
+                for j in np.flatnonzero(~s):
+                    t = s.copy()
+                    t[i], t[j] = False, True
+                    r = _rss(G, b, t)
+                    if r < best[0] * (1 - 1e-9):
+                        best = (r, i, j)
+            if best[1] is None:
+                return s, rss
+            rss = best[0]
+            s[best[1]], s[best[2]] = False, True
+        return s, rss
+
+    rng = np.random.default_rng(1)
+    moved = 0
+    for _ in range(60):
+        n, K = int(rng.integers(15, 50)), int(rng.integers(3, 12))
+        G = rng.standard_normal((n, K))
+        w = np.where(rng.random(K) < 0.5, rng.standard_normal(K), 0.0)
+        b = G @ w + 0.3 * rng.standard_normal(n)
+        s = np.zeros(K, bool)
+        s[rng.choice(K, int(rng.integers(1, K)), replace=False)] = True
+        expected, rss_expected = brute(G, b, s, _rss(G, b, s))
+        got, rss_got = _swap_refine(G, b, s, _rss(G, b, s))
+        assert np.array_equal(got, expected) and np.isclose(rss_got, rss_expected, rtol=1e-10)
+        moved += not np.array_equal(got, s)
+    assert moved > 10  # the cases do exercise swaps

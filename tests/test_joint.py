@@ -16,6 +16,7 @@ from pdelearn.problems.joint import (
     NormalizedGoverningEquation,
     _Joint,
     bootstrap_intervals,
+    ensemble_intervals,
     joint_discover,
     make_samples,
     run_joint_recipe,
@@ -43,7 +44,7 @@ def burgers_result(burgers_samples):
     _, s = burgers_samples
     lib = TermLibrary(SMALL_LIB, ["u"], ["x"])
     cfg = JointConfig(samples=1500, width=24, depth=3, warmup=400, max_steps=1600, sparsify_every=300, patience=2,
-                      tol=0.02, lr_network=3e-3, bootstrap=20, dtype="float64", log_every=50)
+                      tol=0.02, lr_network=3e-3, bootstrap=20, ensemble=0, dtype="float64", log_every=50)
     return joint_discover(s, lib, cfg)
 
 
@@ -134,7 +135,7 @@ def test_stop_criterion_with_patience_one(burgers_samples):
     _, s = burgers_samples
     lib = TermLibrary(["u*u_x", "u_xx"], ["u"], ["x"])
     cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
-                      selection_tol=0.5, bootstrap=0)
+                      selection_tol=0.5, bootstrap=0, ensemble=0)
     r = joint_discover(s, lib, cfg)
     assert r.stopped == "converged" and r.steps == 60 and len(r.history) == 2
     assert not r.equation.intervals
@@ -151,6 +152,10 @@ def test_stop_criterion_with_patience_one(burgers_samples):
         ({"lr_network": 0}, "lr_network must be a number > 0"),
         ({"patience": 1.5}, "patience must be an integer"),
         ({"l1": float("nan")}, "l1 must be a number >= 0"),
+        ({"final_steps": -1}, "final_steps must be an integer >= 0"),
+        ({"ensemble": 1}, "ensemble must be 0 .* or at least 2 members"),
+        ({"ensemble_steps": 0}, "ensemble_steps must be an integer >= 1"),
+        ({"ensemble_init": "cold"}, "ensemble_init must be 'warm' .* or 'fresh'"),
     ],
 )
 def test_bad_config_raises(kw, match):
@@ -197,6 +202,44 @@ def test_bootstrap_intervals_cover_truth():
     assert np.all((0.01 < width) & (width < 0.04))
 
 
+@pytest.mark.parametrize("init", ["warm", "fresh"])
+def test_final_phase_and_ensemble(burgers_samples, init, tmp_path):
+    """The final phase runs final_steps more steps with a fixed support; the ensemble trains its members."""
+    d, s = burgers_samples
+    lib = TermLibrary(["u*u_x", "u_xx", "u"], ["u"], ["x"])
+    cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
+                      selection_tol=0.5, bootstrap=0, final_steps=40, ensemble=3, ensemble_steps=20, ensemble_init=init)
+    r = joint_discover(s, lib, cfg)
+    assert r.stopped == "converged" and r.steps == 60 + 40
+    assert [f["step"] for f in r.final_readouts] == [80, 100]
+    support = set(r.equation.coefficients)
+    assert all(set(f["coefficients"]) == support for f in r.final_readouts)
+    assert len(r.ensemble) == 3 and all(set(m) == support for m in r.ensemble)
+    members = np.array([[m[k] for k in sorted(support)] for m in r.ensemble])
+    assert np.all(np.ptp(members, axis=0) > 0)  # bootstrap resamples give different members
+    for k, (lo, hi) in r.equation.intervals.items():  # symmetric around the estimate
+        assert lo < r.equation.coefficients[k] < hi
+        assert (lo + hi) / 2 == pytest.approx(r.equation.coefficients[k], rel=1e-9, abs=1e-12)
+    write_joint_run(r, tmp_path)
+    assert "ensemble of K=3" in json.loads((tmp_path / "equation.json").read_text())["interval_method"]
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist["ensemble"]) == 3 and len(hist["final_phase"]) == 2
+
+
+def test_ensemble_intervals_coverage():
+    """With K normal draws around the truth, estimate -+ t(K-1) sd covers the truth in about 95 % of trials."""
+    rng = np.random.default_rng(0)
+    hits = []
+    for _ in range(4000):
+        draws = 1.0 + 0.1 * rng.standard_normal((5, 1))
+        center = 1.0 + 0.1 * rng.standard_normal(1)  # the estimate: one more draw of the same estimator
+        lo, hi = ensemble_intervals(center, draws)[0]
+        hits.append(lo <= 1.0 <= hi)
+    assert 0.92 < np.mean(hits) < 0.98
+    with pytest.raises(ConfigError, match="at least 2 members"):
+        ensemble_intervals(np.array([1.0]), np.array([[1.0]]))
+
+
 @pytest.mark.slow
 def test_burgers_half_noise_default_settings():
     d = solver_data("burgers")
@@ -219,6 +262,16 @@ def test_discovery_recipes_parse_with_overrides(name):
     assert cfg.samples == 1234 and cfg.noise == 0.5
 
 
+@pytest.mark.parametrize("name", ["burgers", "kdv", "allen_cahn"])
+def test_discovery_recipe_library_holds_the_true_terms(name):
+    """Each recipe's library contains every term of its system's equation (Allen-Cahn needs u^3)."""
+    r = load_joint_recipe(RECIPES / f"{name}_discovery.yaml")
+    lib = polynomial_library("u", "x", r.library.max_power, r.library.max_order)
+    truth = Equation.parse(solver_data(name)["equation"])
+    missing = set(truth.coefficients) - set(lib.keys)
+    assert not missing, f"{name}_discovery.yaml library lacks {missing}"
+
+
 @pytest.mark.parametrize(
     "data, match",
     [
@@ -228,6 +281,9 @@ def test_discovery_recipes_parse_with_overrides(name):
         ({"data": {"system": "burgers"}, "sparsity": {"evry": 3}}, "did you mean 'sparsity.every'"),
         ({"data": {"system": "burgers"}, "training": {"warmup": 10, "max_steps": 10}}, "warmup"),
         ({"data": {"system": "heat"}}, "data.system"),
+        ({"data": {"system": "burgers"}, "uncertainty": {"ensemble": 1}}, "at least 2 members"),
+        ({"data": {"system": "burgers"}, "uncertainty": {"ensemble_init": "cold"}}, "uncertainty.ensemble_init"),
+        ({"data": {"system": "burgers"}, "training": {"final_steps": -5}}, "training.final_steps"),
     ],
 )
 def test_bad_recipes_raise(data, match):
@@ -243,7 +299,7 @@ def test_run_folder_and_simulate(tmp_path):
         "model": {"width": 8, "depth": 2},
         "training": {"warmup": 20, "max_steps": 60, "dtype": "float64", "log_every": 20},
         "sparsity": {"every": 20, "patience": 1},
-        "uncertainty": {"bootstrap": 10},
+        "uncertainty": {"bootstrap": 10, "ensemble": 2, "ensemble_steps": 10},
     })
     summary = run_joint_recipe(r, tmp_path)
     for name in ("data.npz", "samples.npz", "options.json", "equation.json", "equation.tex", "summary.json",
@@ -255,7 +311,8 @@ def test_run_folder_and_simulate(tmp_path):
 
 
 JOINT_SMALL = ["data.samples=300", "model.width=8", "model.depth=2", "training.warmup=10", "training.max_steps=40",
-               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "uncertainty.bootstrap=5"]
+               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "uncertainty.bootstrap=5",
+               "uncertainty.ensemble_steps=5"]
 
 
 @pytest.mark.parametrize("name", ["burgers", "allen_cahn", pytest.param("kdv", marks=pytest.mark.slow)])

@@ -134,11 +134,16 @@ class JointConfig:
     sparsify_every: int = 500
     patience: int = 3
     tol: float = 2e-2
+    final_steps: int = 0
+    final_weight_G: Optional[float] = None
     selection_tol: float = 0.02
     selection_tol_start: float = 0.1
     f_crit: float = 4.0
     bootstrap: int = 100
-    dtype: str = "float64"
+    ensemble: int = 4
+    ensemble_steps: int = 1000
+    ensemble_init: str = "warm"
+    dtype: str = "float32"
     log_every: int = 100
     max_minutes: Optional[float] = None
 
@@ -150,10 +155,11 @@ class JointConfig:
                 problems.append(msg)
 
         for name, lo in (("samples", 10), ("width", 1), ("depth", 1), ("coef_every", 1), ("sparsify_every", 1),
-                         ("patience", 1), ("log_every", 1), ("max_steps", 1)):
+                         ("patience", 1), ("log_every", 1), ("max_steps", 1),
+                         ("ensemble_steps", 1)):
             v = getattr(self, name)
             need(_is_int(v) and v >= lo, f"{name} must be an integer >= {lo}, received {v!r}")
-        for name in ("seed", "max_power", "max_order", "extra_collocation", "warmup", "bootstrap"):
+        for name in ("seed", "max_power", "max_order", "extra_collocation", "warmup", "bootstrap", "final_steps", "ensemble"):
             v = getattr(self, name)
             need(_is_int(v) and v >= 0, f"{name} must be an integer >= 0, received {v!r}")
         need(_is_num(self.noise) and self.noise >= 0,
@@ -168,6 +174,11 @@ class JointConfig:
         need(self.activation in ("tanh", "sin", "softplus", "gelu"),
              f"activation must be tanh, sin, softplus or gelu (smooth: derivatives are taken), received "
              f"{self.activation!r}")
+        need(self.ensemble_init in ("warm", "fresh"),
+             f"ensemble_init must be 'warm' (members start from the trained network) or 'fresh' (new initial weights), "
+             f"received {self.ensemble_init!r}")
+        need(self.ensemble != 1, "ensemble must be 0 (no ensemble) or at least 2 members (a spread needs two), "
+             f"received {self.ensemble!r}")
         need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
         need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")
@@ -348,6 +359,9 @@ class JointResult:
     wall_time_s: float = 0.0
     losses: dict = field(default_factory=dict)
     relative_residual: float = float("nan")
+    final_readouts: list = field(default_factory=list, repr=False)  #: [{step, coefficients}] of the final phase
+    ensemble: list = field(default_factory=list, repr=False)  #: [{key: coefficient}] per ensemble member
+    ensemble_time_s: float = 0.0  #: part of wall_time_s spent training the ensemble
 
     @property
     def network(self) -> JointModel:
@@ -436,6 +450,19 @@ class _Joint:
         """``Theta (n, K)`` and ``u_t (n,)`` from the current network at the collocation points."""
         _, theta, ut = self._derivatives(create_graph=False)
         return theta.detach().double().cpu().numpy(), ut.detach().double().cpu().numpy()
+
+    def fix_support(self, support: np.ndarray) -> np.ndarray:
+        """Set the mask to ``support``, refresh the scales and start the coefficients from least squares on it."""
+        G, b = self.regression_system()
+        a = lstsq_on(G, b, support)
+        with torch.no_grad():
+            self.eq.mask.copy_(torch.as_tensor(support, dtype=torch.bool)[:, None].to(self.eq.mask.device))
+            self.eq.scales.copy_(NormalizedGoverningEquation.column_scales(torch.as_tensor(G), torch.as_tensor(b))
+                                 .to(self.eq.scales.device))
+            self.eq.set_physical(a)
+        self.ut_scale2 = float(np.mean(b**2)) or 1.0
+        self.cache = None
+        return a
 
     def sparsify(self, regression: SparseRegression) -> dict[str, Any]:
         G, b = self.regression_system()
@@ -530,6 +557,7 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
                       metrics_fn=metrics)
     say = echo or (lambda m: _log.info(m))
     history: list[dict[str, Any]] = []
+    final_readouts: list[dict[str, Any]] = []
     stopped = "max_steps"
     # warm-up on the data only, then start the equation from least squares on the full library
     trainer.run(until=cfg.warmup)
@@ -560,6 +588,25 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
             if stable >= cfg.patience and change < cfg.tol:
                 stopped = "converged"
                 break
+        if cfg.final_steps and history and stopped in ("converged", "max_steps"):
+            # final phase: the support is fixed and the L1 penalty off; the network keeps fitting the data under the
+            # final equation's residual, so the readout comes from a network that agrees with the sparse equation
+            groups[2].weights = {"R_G": 0.0}
+            if cfg.final_weight_G is not None:
+                groups[1].weights = {"L_G": cfg.final_weight_G}
+            end = trainer.step + cfg.final_steps
+            trainer.steps = end
+            support_final = job.eq.mask[:, 0].cpu().numpy().astype(bool)
+            while trainer.step < end:
+                res = trainer.run(until=min(end, trainer.step + cfg.sparsify_every))
+                G_, b_ = job.regression_system()
+                a_ = lstsq_on(G_, b_, support_final)
+                coefs = {keys[i]: float(a_[i]) for i in np.flatnonzero(support_final)}
+                final_readouts.append({"step": trainer.step, "coefficients": coefs})
+                say(f"final phase, step {trainer.step}: {_format(coefs, lib)}")
+                if res.stopped:
+                    stopped = res.stopped
+                    break
         if trainer.folder is not None:
             trainer.save_checkpoint()
     # final readout: least squares on the final support, bootstrap intervals over collocation rows
@@ -575,9 +622,76 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     if cfg.bootstrap and idx.size:
         intervals = bootstrap_intervals(G, b, idx, cfg.bootstrap, cfg.seed)
         intervals = {lib[i].key: (float(lo), float(hi)) for i, (lo, hi) in zip(idx, intervals)}
+    members: list[dict[str, float]] = []
+    t_ensemble = time.perf_counter()
+    if cfg.ensemble and idx.size and history:
+        for k in range(cfg.ensemble):
+            a_k = _ensemble_member(job, s, lib, cfg, k, support, device)
+            members.append({keys[i]: float(a_k[i]) for i in idx})
+            say(f"ensemble member {k + 1}/{cfg.ensemble}: {_format(members[-1], lib)}")
+        intervals = ensemble_intervals(a[idx], np.array([[m[keys[i]] for i in idx] for m in members]))
+        intervals = {lib[i].key: (float(lo), float(hi)) for i, (lo, hi) in zip(idx, intervals)}
     equation = Equation(job.lhs, {lib[i]: float(a[i]) for i in idx}, lib.fields, lib.coords, intervals=intervals)
     return JointResult(equation, job.model, job.eq, lib, cfg, history, trajectory, trainer.step, stopped,
-                       time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel)
+                       time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel,
+                       final_readouts, members, time.perf_counter() - t_ensemble)
+
+
+def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, k: int,
+                     support: np.ndarray, device) -> np.ndarray:
+    """Member ``k``: a network trained on a bootstrap resample of the samples with the support fixed.
+
+    ``ensemble_init="warm"`` starts from the trained network and equation (``ensemble_steps`` steps);
+    ``"fresh"`` starts from new weights (seed ``seed + 1000 (k + 1)``: ``warmup`` data-only steps, then
+    ``ensemble_steps``). Returns the least-squares coefficients on ``support`` of the member's network.
+    """
+    import copy
+    from dataclasses import replace
+
+    rng = np.random.default_rng([cfg.seed, 7919, k])
+    rows = rng.integers(0, s["u"].size, s["u"].size)
+    sk = {key: v[rows] for key, v in s.items()}
+    mcfg = replace(cfg, seed=cfg.seed + 1000 * (k + 1))
+    torch.manual_seed(mcfg.seed)
+    member = _Joint(sk, lib, mcfg, device)
+    warmup = 0
+    if cfg.ensemble_init == "warm":
+        member.model = copy.deepcopy(job.model)
+    else:
+        warmup = cfg.warmup
+    opt_net = torch.optim.Adam(member.model.parameters(), lr=cfg.lr_network)
+    opt_coef = torch.optim.Adam([member.eq.coefficients], lr=cfg.lr_coefficients)
+    groups = [ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=warmup),
+              ParamGroup("coefficients", opt_coef, ["L_G"], every=cfg.coef_every, start=warmup)]
+    if warmup:
+        groups.insert(0, ParamGroup("warmup", opt_net, ["L_D"], stop=warmup))
+    trainer = Trainer(groups, member.losses, steps=warmup + cfg.ensemble_steps, log_every=cfg.log_every,
+                      checkpoint_every=warmup + cfg.ensemble_steps, progress=False)
+    if warmup:
+        trainer.run(until=warmup)
+    member.fix_support(support)
+    trainer.run()
+    G, b = member.regression_system()
+    return lstsq_on(G, b, support)
+
+
+def ensemble_intervals(center: np.ndarray, draws: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """``center -+ t_{K-1} * sd(draws)`` per term ``(n, 2)``: draws ``(K, n)`` of an ensemble of K >= 2 members.
+
+    The members' spread estimates the standard deviation of the whole estimator (network and
+    regression); Student's t with ``K - 1`` degrees of freedom accounts for estimating it from K draws.
+
+    >>> ensemble_intervals(np.array([1.0]), np.array([[0.9], [1.1]])).round(3).tolist()
+    [[-0.797, 2.797]]
+    """
+    from scipy.stats import t as student_t
+
+    draws = np.atleast_2d(np.asarray(draws, dtype=np.float64))
+    if draws.shape[0] < 2:
+        raise ConfigError(f"an ensemble interval needs at least 2 members, received {draws.shape[0]}")
+    sd = draws.std(axis=0, ddof=1)
+    q = float(student_t.ppf(0.5 + level / 2, draws.shape[0] - 1))
+    return np.stack([center - q * sd, center + q * sd], axis=-1)
 
 
 def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -622,8 +736,11 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint"})
+    write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint",
+                                                   "interval_method": interval_method(result.config)})
     (folder / "history.json").write_text(json.dumps({"sparsifications": result.history,
+                                                      "final_phase": result.final_readouts,
+                                                      "ensemble": result.ensemble,
                                                       "trajectory": result.trajectory}, indent=1, default=_plain) + "\n")
     plot_trajectory(result, folder / "coefficients.png")
     summary: dict[str, Any] = {
@@ -631,6 +748,8 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
         "equation": str(result.equation),
         "terms": result.equation.coefficients,
         "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
+        "interval_method": interval_method(result.config),
+        "ensemble": result.ensemble,
         "samples": int(result.config.samples if samples is None else len(samples["u"])),
         "noise": result.config.noise,
         "seed": result.config.seed,
@@ -641,6 +760,7 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
         "losses": result.losses,
         "library": result.library.keys,
         "wall_time_s": round(result.wall_time_s, 3),
+        "ensemble_time_s": round(result.ensemble_time_s, 3),
     }
     if truth is not None:
         summary["truth"] = str(truth)
@@ -652,6 +772,18 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
     tmp.write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
     os.replace(tmp, folder / "summary.json")
     return summary
+
+
+def interval_method(cfg: JointConfig) -> str:
+    """One line saying what the per-term intervals of a run with settings ``cfg`` are."""
+    if cfg.ensemble:
+        start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"
+        return (f"95 % interval: estimate -+ t(K-1) * sd over an ensemble of K={cfg.ensemble} networks, each trained "
+                f"{cfg.ensemble_steps} steps from {start} on a bootstrap resample of the samples with the support fixed")
+    if cfg.bootstrap:
+        return (f"95 % percentile interval of the final least-squares fit over {cfg.bootstrap} bootstrap resamples of "
+                "the collocation rows, for the one trained network (network error not included)")
+    return "none"
 
 
 def _plain(v):

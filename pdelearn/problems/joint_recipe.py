@@ -71,6 +71,7 @@ class JointTraining(_Strict):
     l1: float = Field(1e-5, ge=0)
     coef_every: int = Field(1, ge=1)
     extra_collocation: int = Field(0, ge=0)
+    final_steps: int = Field(0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
     log_every: int = Field(100, ge=1)
     max_minutes: Optional[float] = Field(None, gt=0)
@@ -87,6 +88,16 @@ class JointSparsity(_Strict):
 
 class JointUncertainty(_Strict):
     bootstrap: int = Field(100, ge=0)
+    ensemble: int = Field(4, ge=0)
+    ensemble_steps: int = Field(1000, ge=1)
+    ensemble_init: Literal["warm", "fresh"] = "warm"
+
+    @model_validator(mode="after")
+    def _members(self) -> "JointUncertainty":
+        if self.ensemble == 1:
+            raise ValueError("uncertainty.ensemble must be 0 (no ensemble) or at least 2 members (a spread needs two), "
+                             "received 1")
+        return self
 
 
 class JointRecipe(_Strict):
@@ -130,7 +141,9 @@ def joint_config(recipe: JointRecipe) -> dict[str, Any]:
         "lr_network": t.lr_network, "lr_coefficients": t.lr_coefficients, "weight_G": t.weight_G, "l1": t.l1,
         "coef_every": t.coef_every, "sparsify_every": s.every, "patience": s.patience, "tol": s.tol,
         "selection_tol": s.selection_tol, "selection_tol_start": s.selection_tol_start, "f_crit": s.f_crit,
-        "bootstrap": recipe.uncertainty.bootstrap, "dtype": t.dtype, "log_every": t.log_every,
+        "bootstrap": recipe.uncertainty.bootstrap, "ensemble": recipe.uncertainty.ensemble,
+        "ensemble_steps": recipe.uncertainty.ensemble_steps, "ensemble_init": recipe.uncertainty.ensemble_init,
+        "final_steps": t.final_steps, "dtype": t.dtype, "log_every": t.log_every,
         "max_minutes": t.max_minutes,
     }
 

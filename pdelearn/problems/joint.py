@@ -737,7 +737,7 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint",
-                                                   "interval_method": interval_method(result.config)})
+                                                   "interval_method": interval_method(result)})
     (folder / "history.json").write_text(json.dumps({"sparsifications": result.history,
                                                       "final_phase": result.final_readouts,
                                                       "ensemble": result.ensemble,
@@ -748,7 +748,7 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
         "equation": str(result.equation),
         "terms": result.equation.coefficients,
         "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
-        "interval_method": interval_method(result.config),
+        "interval_method": interval_method(result),
         "ensemble": result.ensemble,
         "samples": int(result.config.samples if samples is None else len(samples["u"])),
         "noise": result.config.noise,
@@ -774,9 +774,12 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
     return summary
 
 
-def interval_method(cfg: JointConfig) -> str:
-    """One line saying what the per-term intervals of a run with settings ``cfg`` are."""
-    if cfg.ensemble:
+def interval_method(result: JointResult) -> str:
+    """One line saying how the per-term intervals of ``result`` were made."""
+    cfg = result.config
+    if not result.equation.intervals:
+        return "none"
+    if result.ensemble:
         start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"
         return (f"95 % interval: estimate -+ t(K-1) * sd over an ensemble of K={cfg.ensemble} networks, each trained "
                 f"{cfg.ensemble_steps} steps from {start} on a bootstrap resample of the samples with the support fixed")

@@ -156,6 +156,7 @@ def test_stop_criterion_with_patience_one(burgers_samples):
         ({"ensemble": 1}, "ensemble must be 0 .* or at least 2 members"),
         ({"ensemble_steps": 0}, "ensemble_steps must be an integer >= 1"),
         ({"ensemble_init": "cold"}, "ensemble_init must be 'warm' .* or 'fresh'"),
+        ({"final_weight_G": -1.0}, "final_weight_G must be None .* or a number >= 0"),
     ],
 )
 def test_bad_config_raises(kw, match):

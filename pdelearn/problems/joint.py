@@ -179,6 +179,8 @@ class JointConfig:
              f"received {self.ensemble_init!r}")
         need(self.ensemble != 1, "ensemble must be 0 (no ensemble) or at least 2 members (a spread needs two), "
              f"received {self.ensemble!r}")
+        need(self.final_weight_G is None or (_is_num(self.final_weight_G) and self.final_weight_G >= 0),
+             f"final_weight_G must be None (keep weight_G) or a number >= 0, received {self.final_weight_G!r}")
         need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
         need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")

@@ -156,6 +156,7 @@ def test_stop_criterion_with_patience_one(burgers_samples):
         ({"ensemble": 1}, "ensemble must be 0 .* or at least 2 members"),
         ({"ensemble_steps": 0}, "ensemble_steps must be an integer >= 1"),
         ({"ensemble_init": "cold"}, "ensemble_init must be 'warm' .* or 'fresh'"),
+        ({"final_weight_G": -1.0}, "final_weight_G must be None .* or a number >= 0"),
     ],
 )
 def test_bad_config_raises(kw, match):
@@ -222,6 +223,12 @@ def test_final_phase_and_ensemble(burgers_samples, init, tmp_path):
         assert (lo + hi) / 2 == pytest.approx(r.equation.coefficients[k], rel=1e-9, abs=1e-12)
     write_joint_run(r, tmp_path)
     assert "ensemble of K=3" in json.loads((tmp_path / "equation.json").read_text())["interval_method"]
+    # without an ensemble the intervals come from the bootstrap of the final regression, and say so
+    r0 = joint_discover(s, lib, JointConfig(**{**cfg.to_dict(), "ensemble": 0, "bootstrap": 10}))
+    assert not r0.ensemble and r0.equation.intervals
+    write_joint_run(r0, tmp_path / "bootstrap")
+    method = json.loads((tmp_path / "bootstrap" / "equation.json").read_text())["interval_method"]
+    assert "bootstrap resamples of the collocation rows" in method
     hist = json.loads((tmp_path / "history.json").read_text())
     assert len(hist["ensemble"]) == 3 and len(hist["final_phase"]) == 2
 

@@ -179,6 +179,8 @@ class JointConfig:
              f"received {self.ensemble_init!r}")
         need(self.ensemble != 1, "ensemble must be 0 (no ensemble) or at least 2 members (a spread needs two), "
              f"received {self.ensemble!r}")
+        need(self.final_weight_G is None or (_is_num(self.final_weight_G) and self.final_weight_G >= 0),
+             f"final_weight_G must be None (keep weight_G) or a number >= 0, received {self.final_weight_G!r}")
         need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
         need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")
@@ -737,7 +739,7 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint",
-                                                   "interval_method": interval_method(result.config)})
+                                                   "interval_method": interval_method(result)})
     (folder / "history.json").write_text(json.dumps({"sparsifications": result.history,
                                                       "final_phase": result.final_readouts,
                                                       "ensemble": result.ensemble,
@@ -748,7 +750,7 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
         "equation": str(result.equation),
         "terms": result.equation.coefficients,
         "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
-        "interval_method": interval_method(result.config),
+        "interval_method": interval_method(result),
         "ensemble": result.ensemble,
         "samples": int(result.config.samples if samples is None else len(samples["u"])),
         "noise": result.config.noise,
@@ -774,9 +776,12 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
     return summary
 
 
-def interval_method(cfg: JointConfig) -> str:
-    """One line saying what the per-term intervals of a run with settings ``cfg`` are."""
-    if cfg.ensemble:
+def interval_method(result: JointResult) -> str:
+    """One line saying how the per-term intervals of ``result`` were made."""
+    cfg = result.config
+    if not result.equation.intervals:
+        return "none"
+    if result.ensemble:
         start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"
         return (f"95 % interval: estimate -+ t(K-1) * sd over an ensemble of K={cfg.ensemble} networks, each trained "
                 f"{cfg.ensemble_steps} steps from {start} on a bootstrap resample of the samples with the support fixed")

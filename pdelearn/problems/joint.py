@@ -455,7 +455,9 @@ class _Joint:
 
     def fix_support(self, support: np.ndarray) -> np.ndarray:
         """Set the mask to ``support``, refresh the scales and start the coefficients from least squares on it."""
-        G, b = self.regression_system()
+        return self._set_support(*self.regression_system(), support)
+
+    def _set_support(self, G: np.ndarray, b: np.ndarray, support: np.ndarray) -> np.ndarray:
         a = lstsq_on(G, b, support)
         with torch.no_grad():
             self.eq.mask.copy_(torch.as_tensor(support, dtype=torch.bool)[:, None].to(self.eq.mask.device))
@@ -470,14 +472,7 @@ class _Joint:
         G, b = self.regression_system()
         fit = regression.fit(G, b)
         support = fit.support
-        a = lstsq_on(G, b, support)
-        Gt, bt = torch.as_tensor(G), torch.as_tensor(b)
-        with torch.no_grad():
-            self.eq.mask.copy_(torch.as_tensor(support, dtype=torch.bool)[:, None].to(self.eq.mask.device))
-            self.eq.scales.copy_(NormalizedGoverningEquation.column_scales(Gt, bt).to(self.eq.scales.device))
-            self.eq.set_physical(a)
-        self.ut_scale2 = float(np.mean(b**2)) or 1.0
-        self.cache = None
+        a = self._set_support(G, b, support)
         return {"support": support.copy(), "coefficients": a, "relative_residual": fit.relative_residual}
 
 
@@ -621,12 +616,13 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     rel = float(np.linalg.norm(b - G @ a) / (np.linalg.norm(b) or 1.0))
     idx = np.flatnonzero(support)
     intervals = None
-    if cfg.bootstrap and idx.size:
+    use_ensemble = bool(cfg.ensemble and idx.size and history)
+    if cfg.bootstrap and idx.size and not use_ensemble:  # the ensemble's intervals replace the bootstrap's
         intervals = bootstrap_intervals(G, b, idx, cfg.bootstrap, cfg.seed)
         intervals = {lib[i].key: (float(lo), float(hi)) for i, (lo, hi) in zip(idx, intervals)}
     members: list[dict[str, float]] = []
     t_ensemble = time.perf_counter()
-    if cfg.ensemble and idx.size and history:
+    if use_ensemble:
         for k in range(cfg.ensemble):
             a_k = _ensemble_member(job, s, lib, cfg, k, support, device)
             members.append({keys[i]: float(a_k[i]) for i in idx})

@@ -83,7 +83,11 @@ def _worker(rank: int, world: int, init_file: str, queue, poison: bool = False) 
         except TrainingError as exc:
             queue.put((rank, str(exc)))
     finally:
+        dist.barrier()  # both ranks are done with their collectives before either tears the group down
         dist.destroy_process_group()
+    # the result is in the queue (a SimpleQueue writes synchronously); leave without the interpreter's
+    # teardown, where gloo's threads now and then abort ("terminate called without an active exception")
+    os._exit(0)
 
 
 def _spawn(tmp_path, poison: bool = False) -> dict:

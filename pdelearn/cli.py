@@ -103,10 +103,12 @@ def main() -> None:
 @click.option("--radius", type=float, default=None, help="Weak-form test-function half-width, fraction of each axis.")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap resamples for 95 % coefficient intervals (written to equation.json).")
+@click.option("--refit", type=click.Choice(["gls", "none"]), default="gls", show_default=True,
+              help="Refit the selected terms by generalized least squares (weak form).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, bootstrap, force):
+             radius, bootstrap, refit, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
@@ -129,13 +131,16 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             weak=weak,
             regression=SparseRegression(method=regression, threshold=threshold),
             bootstrap=bootstrap,
+            refit=refit,
         )
         options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
                    "shape": list(grid.shape), **result.options}
         write_equation(folder, result.equation)
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": result.wall_time_s, "relative_residual": result.relative_residual,
-                   "equation": str(result.equation)}
+                   "equation": str(result.equation),
+                   "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
+                                                         "radius": g.radius} for g in result.refits]}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     click.echo(str(result.equation))
     click.echo(f"wrote {out}/equation.json, equation.tex, options.json ({result.wall_time_s:.2f} s)", err=True)

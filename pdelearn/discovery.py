@@ -13,13 +13,14 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from .data import GridData, from_arrays
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError
+from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .sparse import SparseRegression, SparseResult
 from .terms import TermLibrary, polynomial_library
@@ -37,6 +38,7 @@ class Discovery:
     options: dict[str, Any]
     fits: list[SparseResult] = field(repr=False, default_factory=list)
     wall_time_s: float = 0.0
+    refits: list[Optional[GLSFit]] = field(repr=False, default_factory=list)  #: GLS refit per equation
 
     def __str__(self) -> str:
         return str(self.equation)
@@ -110,6 +112,7 @@ def discover(
     max_rows: int = 100_000,
     seed: int = 0,
     bootstrap: int = 0,
+    refit: str = "gls",
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -133,6 +136,12 @@ def discover(
         Number of bootstrap resamples of the regression rows for 95 % coefficient intervals on
         the selected terms (``Equation.intervals``); 0 disables. Rows of the weak form overlap, so
         the spread is widened by ``sqrt(n_rows / n_eff)`` to account for their correlation.
+        The intervals are centred on the reported coefficients.
+    refit
+        ``"gls"`` (default, weak form only): refit the coefficients of the selected terms by
+        generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
+        correlated rows weighted by their linearised noise covariance; sharp fronts resolved by
+        narrow test functions). ``"none"``: keep the least-squares fit of the selection.
 
     Returns
     -------
@@ -161,6 +170,8 @@ def discover(
         raise ConfigError(f"bootstrap must be an integer >= 0, received {bootstrap!r}")
     if not (isinstance(trim, (int, float)) and 0 <= trim < 0.5):
         raise ConfigError(f"trim must be a fraction in [0, 0.5) of each axis, received {trim!r}")
+    if refit not in ("gls", "none"):
+        raise ConfigError(f"refit must be 'gls' or 'none', received {refit!r}")
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
     weak = weak or WeakForm()
@@ -171,14 +182,21 @@ def discover(
     else:
         G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    eqs = []
+    eqs, refits = [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
-        intervals = _bootstrap_intervals(G, b[:, j], support, bootstrap, n_eff, seed) if bootstrap else None
+        coef = fit.coefficients[support]
+        gls = None
+        if method == "weak" and refit == "gls" and support.size:
+            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time)
+            if gls is not None:
+                coef = gls.coefficients
+        refits.append(gls)
+        intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
         eqs.append(
             Equation(
                 l,
-                {lib[i]: float(fit.coefficients[i]) for i in support},
+                {lib[i]: float(c) for i, c in zip(support, coef)},
                 lib.fields,
                 lib.coords,
                 intervals={lib[i].key: iv for i, iv in zip(support, intervals)} if intervals is not None else None,
@@ -193,13 +211,14 @@ def discover(
         "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak).items()},
         "regression": asdict(regression),
         "bootstrap": bootstrap,
+        "refit": refit if method == "weak" else "none",
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0)
+    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits)
 
 
-def _bootstrap_intervals(G, b, support, n_boot: int, n_eff: float, seed: int) -> np.ndarray:
-    """95 % percentile intervals ``(len(support), 2)`` of the refitted coefficients."""
+def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:
+    """95 % percentile intervals ``(len(support), 2)`` of the refitted coefficients, about ``centre``."""
     rng = np.random.default_rng(seed)
     n = G.shape[0]
     A = G[:, support]
@@ -210,4 +229,4 @@ def _bootstrap_intervals(G, b, support, n_boot: int, n_eff: float, seed: int) ->
         draws[k] = np.linalg.lstsq(A[idx], b[idx], rcond=None)[0]
     widen = np.sqrt(max(n / max(n_eff, 1.0), 1.0))
     lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
-    return np.stack([est - widen * (est - lo), est + widen * (hi - est)], axis=-1)
+    return np.stack([centre - widen * (est - lo), centre + widen * (hi - est)], axis=-1)

@@ -32,7 +32,7 @@ from .errors import ConfigError, DataError
 from .grid import differentiate
 from .terms import Derivative, Term, TermLibrary
 
-__all__ = ["WeakForm", "weak_system"]
+__all__ = ["WeakForm", "weak_system", "TermRule", "term_rule"]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def weak_system(
 
     cols = []
     for term in library:
-        cols.append(_term_integral(term, fields, mesh, integ, along, value, zero))
+        cols.append(_term_integral(term, fields, mesh, integ, value))
     n_eff = float(np.prod([n / (2 * h + 1) for n, h in zip(shape, integ.halves)]))
     return np.stack(cols, axis=-1), b, n_eff
 
@@ -188,32 +188,64 @@ def _field_of(lhs: str) -> str:
     return lhs.rsplit("_", 1)[0]
 
 
-def _term_integral(term: Term, fields, mesh, integ: _Integrator, along, value, zero) -> np.ndarray:
+@dataclass(frozen=True)
+class TermRule:
+    """How one term is integrated against the test functions.
+
+    ``kind`` is one of
+
+    * ``"constant"``: ``scale * int phi``;
+    * ``"pointwise"``: the term has no derivatives, ``int phi term``;
+    * ``"linear"``: ``scale * int (d^orders phi) field`` (``c d^a w``, integrated by parts);
+    * ``"flux"``: ``scale * int (d^orders phi) field**power`` (``w^i w_x``, integrated by parts);
+    * ``"smoothed"``: anything else, ``int phi term`` with derivatives from smoothed differences.
+    """
+
+    kind: str
+    scale: float = 1.0
+    field: str | None = None
+    orders: tuple[int, ...] = ()
+    power: int = 1
+
+
+def term_rule(term: Term, axes: Sequence[str]) -> TermRule:
+    """The :class:`TermRule` of ``term`` on a grid with axes ``axes`` (space coordinates then time)."""
+    zero = (0,) * len(axes)
     if term.is_constant:
-        return float(term.expr) * integ.integrate(np.ones(next(iter(mesh.values())).shape), zero)
+        return TermRule("constant", float(term.expr), orders=zero)
     derivs = [d for d in term.derivatives if d.order > 0]
-    if not derivs:  # no derivatives: integrate the term itself
-        inputs = {d.name: fields[d.field] for d in term.derivatives}
-        inputs.update({c: mesh[c] for c in term.coordinates_used})
-        return integ.integrate(_evaluate(term, inputs), zero)
+    if not derivs:
+        return TermRule("pointwise", orders=zero)
     if len(derivs) == 1 and not term.coordinates_used:
         d = derivs[0]
         coeff, rest = term.expr.as_independent(d.symbol, as_Add=False)
         if rest == d.symbol:
-            w = fields[d.field]
+            orders = [0] * len(axes)
+            for c in d.wrt:
+                orders[list(axes).index(c)] += 1
             if not coeff.free_symbols:  # c * d^a w
-                orders = list(zero)
-                for c in d.wrt:
-                    orders[list(mesh).index(c)] += 1
-                return float(coeff) * (-1) ** d.order * integ.integrate(w, orders)
+                return TermRule("linear", float(coeff) * (-1) ** d.order, d.field, tuple(orders))
             u = sympy.Symbol(d.field)
             i = int(sympy.degree(coeff, u)) if coeff.is_polynomial(u) and coeff.free_symbols == {u} else None
             if d.order == 1 and i is not None and coeff == sympy.LC(sympy.Poly(coeff, u)) * u**i:
-                lead = float(coeff / u**i)
-                return -lead / (i + 1) * integ.integrate(w ** (i + 1), along(d.wrt[0]))
-    inputs = {d.name: value(d) for d in term.derivatives}
+                return TermRule("flux", -float(coeff / u**i) / (i + 1), d.field, tuple(orders), i + 1)
+    return TermRule("smoothed", orders=zero)
+
+
+def _term_integral(term: Term, fields, mesh, integ: _Integrator, value) -> np.ndarray:
+    rule = term_rule(term, list(mesh))
+    if rule.kind == "constant":
+        return rule.scale * integ.integrate(np.ones(next(iter(mesh.values())).shape), rule.orders)
+    if rule.kind == "linear":
+        return rule.scale * integ.integrate(fields[rule.field], rule.orders)
+    if rule.kind == "flux":
+        return rule.scale * integ.integrate(fields[rule.field] ** rule.power, rule.orders)
+    if rule.kind == "pointwise":
+        inputs = {d.name: fields[d.field] for d in term.derivatives}
+    else:
+        inputs = {d.name: value(d) for d in term.derivatives}
     inputs.update({c: mesh[c] for c in term.coordinates_used})
-    return integ.integrate(_evaluate(term, inputs), zero)
+    return integ.integrate(_evaluate(term, inputs), rule.orders)
 
 
 def _evaluate(term: Term, inputs: dict[str, np.ndarray]) -> np.ndarray:

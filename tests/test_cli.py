@@ -128,6 +128,8 @@ def test_discover_writes_the_run_folder(burgers_run, burgers_npz):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["equation"] == stdout.strip()
     assert 0 <= summary["relative_residual"][0] < 1e-3 and summary["wall_time_s"] > 0
+    (gls,) = summary["gls_refit"]
+    assert options["refit"] == "gls" and set(gls["standard_errors"]) == {"u*u_x", "u_xx"} and gls["rows"] > 2
 
 
 def test_discover_strong_form_and_options(burgers_npz, tmp_path):
@@ -140,6 +142,7 @@ def test_discover_strong_form_and_options(burgers_npz, tmp_path):
     options = json.loads((out / "options.json").read_text())
     assert options["method"] == "strong" and options["derivative"] == "spectral"
     assert options["max_order"] == 2 and options["regression"]["method"] == "stlsq"
+    assert options["refit"] == "none" and json.loads((out / "summary.json").read_text())["gls_refit"] == [None]
     assert set(json.loads((out / "equation.json").read_text())["terms"]) >= {"u*u_x", "u_xx"}
 
 

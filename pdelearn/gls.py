@@ -11,13 +11,13 @@ which :func:`noise_operators` builds exactly from each term's integration rule
 (:func:`pdelearn.weak.term_rule`): a linear term ``c d^a w`` gives ``c (-1)^|a| V_a``, a flux term
 ``w^i w_x`` gives ``-V_x diag(w^i)``, a term without derivatives ``f(w)`` gives
 ``V_0 diag(f'(w))``. With white noise of one variance on every field the rows have covariance
-``Sigma ~ sum_f P_f P_f^T``; the refit whitens with its Cholesky factor (two passes, since ``P``
-depends on ``a``). Terms integrated with smoothed differences have no such operator; supports with
-one keep the OLS fit.
+``Sigma ~ sum_f P_f P_f^T`` (``P`` evaluated at the OLS coefficients; ``passes`` > 1 re-evaluates it
+at the GLS ones), and the refit whitens the rows with its Cholesky factor. Terms integrated with
+smoothed differences have no such operator; supports with one keep the OLS fit.
 
-:func:`refit` tries several test-function sizes (the selection's own and ones as narrow as the
-derivative orders allow) and keeps the fit with the smallest estimated relative standard error of
-its worst-determined coefficient: wide test functions average noise on smooth data (KdV, Burgers),
+:func:`refit` tries two test-function sizes (the selection's own, and ``NARROW`` = 1.5 % of each
+space axis) and keeps the fit with the smallest estimated relative standard error of its
+worst-determined coefficient: wide test functions average noise on smooth data (KdV, Burgers),
 narrow ones resolve fronts a few grid points wide (Allen-Cahn's ``1e-4 u_xx``).
 """
 

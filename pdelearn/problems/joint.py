@@ -531,15 +531,7 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
         # agrees with the sparse equation
         tol = max(cfg.selection_tol, cfg.selection_tol_start * 0.5**k)
         return SparseRegression(tol=tol, f_crit=cfg.f_crit)
-    net_params = list(job.model.parameters())
-    opt_net = torch.optim.Adam(net_params, lr=cfg.lr_network)
-    opt_coef = torch.optim.Adam([job.eq.coefficients], lr=cfg.lr_coefficients)
-    groups = [
-        ParamGroup("warmup", opt_net, ["L_D"], stop=cfg.warmup),
-        ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=cfg.warmup),
-        ParamGroup("coefficients", opt_coef, ["L_G", "R_G"], weights={"R_G": cfg.l1}, every=cfg.coef_every,
-                   start=cfg.warmup),
-    ]
+    groups = _param_groups(job, cfg, cfg.warmup, l1=cfg.l1)
     keys = lib.keys
     trajectory: list = []
 
@@ -549,7 +541,7 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
         return {"active_terms": float(job.eq.mask.sum())}
 
     state = {"model": job.model, "equation": job.eq}
-    trainer = Trainer(groups, job.losses, steps=cfg.max_steps, state=state, folder=folder, log_every=cfg.log_every,
+    trainer = Trainer(list(groups.values()), job.losses, steps=cfg.max_steps, state=state, folder=folder, log_every=cfg.log_every,
                       checkpoint_every=max(cfg.max_steps, 1), max_minutes=cfg.max_minutes, progress=progress,
                       metrics_fn=metrics)
     say = echo or (lambda m: _log.info(m))
@@ -588,9 +580,9 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
         if cfg.final_steps and history and stopped in ("converged", "max_steps"):
             # final phase: the support is fixed and the L1 penalty off; the network keeps fitting the data under the
             # final equation's residual, so the readout comes from a network that agrees with the sparse equation
-            groups[2].weights = {"R_G": 0.0}
+            groups["coefficients"].weights = {"R_G": 0.0}
             if cfg.final_weight_G is not None:
-                groups[1].weights = {"L_G": cfg.final_weight_G}
+                groups["network"].weights = {"L_G": cfg.final_weight_G}
             end = trainer.step + cfg.final_steps
             trainer.steps = end
             support_final = job.eq.mask[:, 0].cpu().numpy().astype(bool)
@@ -635,6 +627,25 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
                        final_readouts, members, time.perf_counter() - t_ensemble)
 
 
+def _param_groups(job: "_Joint", cfg: JointConfig, start: int, l1: float | None) -> dict[str, ParamGroup]:
+    """The alternating groups of Algorithm 1, by name.
+
+    ``warmup`` (only when ``start`` > 0): the network on ``L_D`` for steps ``[0, start)``; then
+    ``network``: ``L_D + weight_G L_G``, and ``coefficients``: ``L_G`` (plus ``l1 R_G`` unless ``l1``
+    is None) every ``coef_every`` steps, each with its own Adam optimizer.
+    """
+    opt_net = torch.optim.Adam(job.model.parameters(), lr=cfg.lr_network)
+    opt_coef = torch.optim.Adam([job.eq.coefficients], lr=cfg.lr_coefficients)
+    groups = {}
+    if start:
+        groups["warmup"] = ParamGroup("warmup", opt_net, ["L_D"], stop=start)
+    groups["network"] = ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=start)
+    coef_losses, coef_weights = (["L_G"], {}) if l1 is None else (["L_G", "R_G"], {"R_G": l1})
+    groups["coefficients"] = ParamGroup("coefficients", opt_coef, coef_losses, weights=coef_weights,
+                                        every=cfg.coef_every, start=start)
+    return groups
+
+
 def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, k: int,
                      support: np.ndarray, device) -> np.ndarray:
     """Member ``k``: a network trained on a bootstrap resample of the samples with the support fixed.
@@ -657,13 +668,8 @@ def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, 
         member.model = copy.deepcopy(job.model)
     else:
         warmup = cfg.warmup
-    opt_net = torch.optim.Adam(member.model.parameters(), lr=cfg.lr_network)
-    opt_coef = torch.optim.Adam([member.eq.coefficients], lr=cfg.lr_coefficients)
-    groups = [ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=warmup),
-              ParamGroup("coefficients", opt_coef, ["L_G"], every=cfg.coef_every, start=warmup)]
-    if warmup:
-        groups.insert(0, ParamGroup("warmup", opt_net, ["L_D"], stop=warmup))
-    trainer = Trainer(groups, member.losses, steps=warmup + cfg.ensemble_steps, log_every=cfg.log_every,
+    groups = _param_groups(member, cfg, warmup, l1=None)
+    trainer = Trainer(list(groups.values()), member.losses, steps=warmup + cfg.ensemble_steps, log_every=cfg.log_every,
                       checkpoint_every=warmup + cfg.ensemble_steps, progress=False)
     if warmup:
         trainer.run(until=warmup)

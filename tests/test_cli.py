@@ -146,6 +146,16 @@ def test_discover_strong_form_and_options(burgers_npz, tmp_path):
     assert set(json.loads((out / "equation.json").read_text())["terms"]) >= {"u*u_x", "u_xx"}
 
 
+def test_discover_refit_none_keeps_least_squares(burgers_npz, tmp_path):
+    out = tmp_path / "ols"
+    result = run_cli("discover", burgers_npz, "--out", out, "--refit", "none")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "options.json").read_text())["refit"] == "none"
+    assert json.loads((out / "summary.json").read_text())["gls_refit"] == [None]
+    bad = run_cli("discover", burgers_npz, "--out", tmp_path / "bad", "--refit", "ols")
+    assert bad.exit_code == 2 and "ols" in bad.output and not (tmp_path / "bad").exists()
+
+
 def test_discover_force_replaces_a_folder(burgers_npz, tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -33,7 +33,7 @@ import sympy
 
 from .errors import DataError
 from .terms import Term, TermLibrary
-from .weak import WeakForm, _evaluate, _field_of, _Integrator, term_rule, weak_system
+from .weak import WeakForm, _evaluate, _field_of, _Integrator, assemble, integrator_for, term_rule
 
 __all__ = ["GLSFit", "gls_fit", "noise_operators", "refit"]
 
@@ -113,7 +113,7 @@ def _term_operator(term: Term, axes, fields, mesh, ones) -> list | None:
             slope = sympy.diff(term.expr, d.symbol)
             if slope.free_symbols:
                 sub = Term(slope, term.fields, term.coords)
-                value = _evaluate(sub, {n: inputs[n] for n in [x.name for x in sub.derivatives] + sorted(sub.coordinates_used)})
+                value = _evaluate(sub, inputs)  # the slope needs a subset of the term's inputs
             else:
                 value = float(slope) * ones
             ops.append((rule.orders, d.field, value))
@@ -209,17 +209,15 @@ def gls_fit(
     (``passes`` in all). Returns ``None`` when a term has no noise operator
     (see :func:`noise_operators`).
     """
+    integ = integrator_for(fields, coords, library, form, time)  # checks the axes and the grid size first
     ops = noise_operators(fields, coords, library, lhs, form, time=time)
     if ops is None:
         return None
-    G, b, _ = weak_system(fields, coords, library, [lhs], form, time=time)
+    G, b, _ = assemble(fields, coords, library, [lhs], integ, time)
     b = b[:, 0]
     n, k = G.shape
     if n <= k:
         raise DataError(f"{n} test functions cannot fit {k} terms; use smaller test functions or more data")
-    axes = list(coords)
-    spacing = [float(coords[a][1] - coords[a][0]) for a in axes]
-    integ = _Integrator(next(iter(fields.values())).shape, spacing, axes, form, max(library.max_order, 1))
     w = np.linalg.lstsq(G, b, rcond=None)[0]
     Gw, bw = G, b
     for _ in range(passes):

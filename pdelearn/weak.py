@@ -151,13 +151,24 @@ def weak_system(
         Number of effectively independent rows (supports that do not overlap), for the noise
         estimate of :class:`~pdelearn.sparse.SparseRegression`.
     """
+    return assemble(fields, coords, library, lhs, integrator_for(fields, coords, library, form, time), time)
+
+
+def integrator_for(fields, coords, library: TermLibrary, form: WeakForm, time: str) -> _Integrator:
+    """The test functions of ``form`` on the grid of ``fields`` (axes: the library's space coordinates, then ``time``)."""
     axes = list(coords)
     if axes[-1] != time or list(axes[:-1]) != list(library.coords):
         raise DataError(f"coordinates must be the library's space coordinates then {time!r}; received {axes}")
     shape = next(iter(fields.values())).shape
     spacing = [float(coords[a][1] - coords[a][0]) for a in axes]
-    max_deriv = max(library.max_order, 1)
-    integ = _Integrator(shape, spacing, axes, form, max_deriv)
+    return _Integrator(shape, spacing, axes, form, max(library.max_order, 1))
+
+
+def assemble(fields, coords, library: TermLibrary, lhs: Sequence[str], integ: _Integrator, time: str):
+    """``(G, b, n_eff)`` of :func:`weak_system` with the test functions ``integ`` (:func:`integrator_for`)."""
+    axes = list(coords)
+    shape = next(iter(fields.values())).shape
+    spacing = [float(coords[a][1] - coords[a][0]) for a in axes]
     zero = [0] * len(axes)
 
     def along(axis_name: str, k: int = 1) -> list[int]:

@@ -19,6 +19,7 @@ from pdelearn.problems.joint import (
     ensemble_intervals,
     joint_discover,
     make_samples,
+    prune_terms,
     run_joint_recipe,
     solver_data,
     write_joint_run,
@@ -44,7 +45,8 @@ def burgers_result(burgers_samples):
     _, s = burgers_samples
     lib = TermLibrary(SMALL_LIB, ["u"], ["x"])
     cfg = JointConfig(samples=1500, width=24, depth=3, warmup=400, max_steps=1600, sparsify_every=300, patience=2,
-                      tol=0.02, lr_network=3e-3, bootstrap=20, ensemble=0, dtype="float64", log_every=50)
+                      tol=0.02, lr_network=3e-3, bootstrap=20, ensemble=0, dtype="float64", log_every=50,
+                      prune_steps=300)
     return joint_discover(s, lib, cfg)
 
 
@@ -54,6 +56,9 @@ def test_recovers_burgers_from_clean_samples(burgers_result):
     assert cmp["exact_support"], str(burgers_result.equation)
     assert cmp["max_rel_error"] < 0.05, str(burgers_result.equation)
     assert burgers_result.history and burgers_result.trajectory
+    # the pruning tested both selected terms on the data fit and kept them
+    assert [r["dropped"] for r in burgers_result.pruning] == [None]
+    assert set(burgers_result.pruning[0]["F"]) == {"u*u_x", "u_xx"} and min(burgers_result.pruning[0]["F"].values()) > 4
 
 
 def test_intervals_in_equation_json(burgers_result, tmp_path):
@@ -135,7 +140,7 @@ def test_stop_criterion_with_patience_one(burgers_samples):
     _, s = burgers_samples
     lib = TermLibrary(["u*u_x", "u_xx"], ["u"], ["x"])
     cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
-                      selection_tol=0.5, bootstrap=0, ensemble=0)
+                      selection_tol=0.5, bootstrap=0, ensemble=0, prune_steps=20)
     r = joint_discover(s, lib, cfg)
     assert r.stopped == "converged" and r.steps == 60 and len(r.history) == 2
     assert not r.equation.intervals
@@ -157,6 +162,8 @@ def test_stop_criterion_with_patience_one(burgers_samples):
         ({"ensemble_steps": 0}, "ensemble_steps must be an integer >= 1"),
         ({"ensemble_init": "cold"}, "ensemble_init must be 'warm' .* or 'fresh'"),
         ({"final_weight_G": -1.0}, "final_weight_G must be None .* or a number >= 0"),
+        ({"prune": "yes"}, "prune must be true or false"),
+        ({"prune_steps": 0}, "prune_steps must be an integer >= 1"),
     ],
 )
 def test_bad_config_raises(kw, match):
@@ -209,7 +216,8 @@ def test_final_phase_and_ensemble(burgers_samples, init, tmp_path):
     d, s = burgers_samples
     lib = TermLibrary(["u*u_x", "u_xx", "u"], ["u"], ["x"])
     cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
-                      selection_tol=0.5, bootstrap=0, final_steps=40, ensemble=3, ensemble_steps=20, ensemble_init=init)
+                      selection_tol=0.5, bootstrap=0, final_steps=40, ensemble=3, ensemble_steps=20, ensemble_init=init,
+                      prune_steps=20)
     r = joint_discover(s, lib, cfg)
     assert r.stopped == "converged" and r.steps == 60 + 40
     assert [f["step"] for f in r.final_readouts] == [80, 100]
@@ -245,6 +253,46 @@ def test_ensemble_intervals_coverage():
     assert 0.92 < np.mean(hits) < 0.98
     with pytest.raises(ConfigError, match="at least 2 members"):
         ensemble_intervals(np.array([1.0]), np.array([[1.0]]))
+
+
+def _advection_job(support_keys, noise=0.2, seed=0):
+    """A job on noisy samples of u = sin(x - t) (u_t = -u_x), trained 400 data-only steps, support fixed."""
+    rng = np.random.default_rng(seed)
+    x, t = rng.uniform(0, 2 * np.pi, 400), rng.uniform(0, 2, 400)
+    u = np.sin(x - t)
+    s = {"x": x, "t": t, "u": u + noise * u.std() * rng.standard_normal(u.size)}
+    lib = TermLibrary(["u_x", "u**2", "u*u_x"], ["u"], ["x"])
+    cfg = JointConfig(samples=400, width=20, depth=2, warmup=400, prune_steps=300, lr_network=3e-3, dtype="float64")
+    torch.manual_seed(0)
+    job = _Joint(s, lib, cfg, "cpu")
+    opt = torch.optim.Adam(job.model.parameters(), lr=3e-3)
+    for _ in range(cfg.warmup):
+        opt.zero_grad()
+        job.losses(0, frozenset({"L_D"}))["L_D"].backward()
+        opt.step()
+    job.fix_support(np.array([k in support_keys for k in lib.keys]))
+    return job, cfg
+
+
+def test_prune_drops_a_term_the_data_do_not_need():
+    # support {u_x, u^2}: u^2 is not in u_t = -u_x; the data fit without it is as good (F < f_crit) and it goes,
+    # while dropping u_x would leave u^2 alone, which cannot move the wave (F in the hundreds)
+    job, cfg = _advection_job({"u_x", "u**2"})
+    rounds = prune_terms(job, cfg)
+    assert len(rounds) == 1 and rounds[0]["dropped"] == "u**2", rounds
+    assert rounds[0]["F"]["u**2"] < cfg.f_crit < 100 < rounds[0]["F"]["u_x"], rounds
+    assert job.eq.mask[:, 0].tolist() == [True, False, False]
+    G, b = job.regression_system()
+    a = np.linalg.lstsq(G[:, :1], b, rcond=None)[0]
+    assert a[0] == pytest.approx(-1.0, rel=0.05)
+
+
+def test_prune_keeps_terms_the_data_need():
+    # support {u_x}: the last term is not tested (an empty equation is no answer); one round, mask kept
+    job, cfg = _advection_job({"u_x"})
+    rounds = prune_terms(job, cfg)
+    assert [r["dropped"] for r in rounds] == [None] and rounds[0]["F"] == {}
+    assert job.eq.mask[:, 0].tolist() == [True, False, False]
 
 
 @pytest.mark.slow
@@ -305,7 +353,7 @@ def test_run_folder_and_simulate(tmp_path):
         "library": {"terms": ["u*u_x", "u_xx", "u"]},
         "model": {"width": 8, "depth": 2},
         "training": {"warmup": 20, "max_steps": 60, "dtype": "float64", "log_every": 20},
-        "sparsity": {"every": 20, "patience": 1},
+        "sparsity": {"every": 20, "patience": 1, "prune_steps": 10},
         "uncertainty": {"bootstrap": 10, "ensemble": 2, "ensemble_steps": 10},
     })
     summary = run_joint_recipe(r, tmp_path)
@@ -313,12 +361,13 @@ def test_run_folder_and_simulate(tmp_path):
                  "history.json", "coefficients.png", "metrics.jsonl", "checkpoint.pt"):
         assert (tmp_path / name).is_file(), name
     assert summary["samples"] == 300 and summary["noise"] == 0.0 and "exact_support" in summary
+    assert "pruned" in summary and "pruning" in json.loads((tmp_path / "history.json").read_text())
     sim = simulate_run(tmp_path)
     assert set(sim) >= {"rel_l2", "finite"} and (tmp_path / "simulation.png").is_file()
 
 
 JOINT_SMALL = ["data.samples=300", "model.width=8", "model.depth=2", "training.warmup=10", "training.max_steps=40",
-               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "uncertainty.bootstrap=5",
+               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "sparsity.prune_steps=5", "uncertainty.bootstrap=5",
                "uncertainty.ensemble_steps=5"]
 
 

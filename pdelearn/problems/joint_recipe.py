@@ -63,7 +63,7 @@ class JointModelSpec(_Strict):
 
 
 class JointTraining(_Strict):
-    warmup: int = Field(1000, ge=0)
+    warmup: int = Field(750, ge=0)
     max_steps: int = Field(10000, ge=1)
     lr_network: float = Field(2e-3, gt=0)
     lr_coefficients: float = Field(1e-2, gt=0)
@@ -84,6 +84,8 @@ class JointSparsity(_Strict):
     selection_tol: float = Field(0.02, ge=0)
     selection_tol_start: float = Field(0.1, ge=0)
     f_crit: float = Field(4.0, ge=0)
+    prune: bool = True
+    prune_steps: int = Field(1000, ge=1)
 
 
 class JointUncertainty(_Strict):
@@ -141,6 +143,7 @@ def joint_config(recipe: JointRecipe) -> dict[str, Any]:
         "lr_network": t.lr_network, "lr_coefficients": t.lr_coefficients, "weight_G": t.weight_G, "l1": t.l1,
         "coef_every": t.coef_every, "sparsify_every": s.every, "patience": s.patience, "tol": s.tol,
         "selection_tol": s.selection_tol, "selection_tol_start": s.selection_tol_start, "f_crit": s.f_crit,
+        "prune": s.prune, "prune_steps": s.prune_steps,
         "bootstrap": recipe.uncertainty.bootstrap, "ensemble": recipe.uncertainty.ensemble,
         "ensemble_steps": recipe.uncertainty.ensemble_steps, "ensemble_init": recipe.uncertainty.ensemble_init,
         "final_steps": t.final_steps, "dtype": t.dtype, "log_every": t.log_every,

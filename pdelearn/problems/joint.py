@@ -30,9 +30,11 @@ the network at the collocation points (detached) and the engine's
 the whole library; the mask is set (the residual uses only masked terms) and the coefficients are
 re-initialised by least squares on the support. Training stops once the support has not changed for
 ``patience`` consecutive sparsifications and the active coefficients moved by less than ``tol``
-(relative) between the last two, or at ``max_steps``. The reported equation is the least-squares
-fit on the final support with the final network; ``bootstrap`` resamples of the collocation rows
-give per-term 95 % intervals.
+(relative) between the last two, or at ``max_steps``. Then :func:`prune_terms` tests each selected term
+on the data fit (output error: copies trained without it, an F-test of their data losses) and drops
+the terms the data do not need. The reported equation is the least-squares fit on the final support
+with the final network; an ensemble (or ``bootstrap`` resamples of the collocation rows) gives
+per-term 95 % intervals.
 
 Examples
 --------

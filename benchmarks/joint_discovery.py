@@ -129,6 +129,7 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
             eq = res.equation
             row.update(steps=res.steps, stopped=res.stopped, intervals={k: list(v) for k, v in eq.intervals.items()},
                        final_readouts=res.final_readouts, ensemble=res.ensemble, config=cfg.to_dict(),
+                       pruning=res.pruning,
                        ensemble_time_s=round(res.ensemble_time_s, 1))
         elif method == "oracle":
             from pdelearn.problems.joint import solver_data

@@ -339,6 +339,8 @@ def test_discovery_recipe_library_holds_the_true_terms(name):
         ({"data": {"system": "burgers"}, "uncertainty": {"ensemble": 1}}, "at least 2 members"),
         ({"data": {"system": "burgers"}, "uncertainty": {"ensemble_init": "cold"}}, "uncertainty.ensemble_init"),
         ({"data": {"system": "burgers"}, "training": {"final_steps": -5}}, "training.final_steps"),
+        ({"data": {"system": "burgers"}, "sparsity": {"prune_steps": 0}}, "sparsity.prune_steps"),
+        ({"data": {"system": "burgers"}, "sparsity": {"prune": "maybe"}}, "sparsity.prune"),
     ],
 )
 def test_bad_recipes_raise(data, match):

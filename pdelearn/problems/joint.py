@@ -697,7 +697,7 @@ def prune_terms(job: "_Joint", cfg: JointConfig, say: Callable[[str], None] = la
         rounds.append({"support": [keys[i] for i in np.flatnonzero(support)], "data_loss": base,
                        "F": {keys[i]: float(f) for i, f in stats.items()},
                        "dropped": keys[weakest] if drop else None})
-        say(f"pruning: F = " + ", ".join(f"{keys[i]} {f:.3g}" for i, f in stats.items())
+        say("pruning: F = " + ", ".join(f"{keys[i]} {f:.3g}" for i, f in stats.items())
             + (f"; {keys[weakest]} dropped (F < {cfg.f_crit:g})" if drop else "; all terms kept"))
         job.adopt(trials[weakest] if drop else ref)
         if not drop:

@@ -657,12 +657,19 @@ def _trained_copy(job: "_Joint", cfg: JointConfig, support: np.ndarray) -> "_Joi
 
     job.cache = None
     member = copy.deepcopy(job)
-    groups = _param_groups(member, cfg, 0, l1=None)
-    trainer = Trainer(list(groups.values()), member.losses, steps=cfg.prune_steps, log_every=cfg.log_every,
-                      checkpoint_every=cfg.prune_steps, progress=False)
+    _train_with_support(member, cfg, support, cfg.prune_steps)
+    return member
+
+
+def _train_with_support(member: "_Joint", cfg: JointConfig, support: np.ndarray, steps: int, warmup: int = 0) -> None:
+    """Train ``member``: ``warmup`` data-only steps, then ``steps`` with ``support`` fixed and the L1 off."""
+    groups = _param_groups(member, cfg, warmup, l1=None)
+    trainer = Trainer(list(groups.values()), member.losses, steps=warmup + steps, log_every=cfg.log_every,
+                      checkpoint_every=warmup + steps, progress=False)
+    if warmup:
+        trainer.run(until=warmup)
     member.fix_support(support)
     trainer.run()
-    return member
 
 
 def prune_terms(job: "_Joint", cfg: JointConfig, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
@@ -748,13 +755,7 @@ def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, 
         member.model = copy.deepcopy(job.model)
     else:
         warmup = cfg.warmup
-    groups = _param_groups(member, cfg, warmup, l1=None)
-    trainer = Trainer(list(groups.values()), member.losses, steps=warmup + cfg.ensemble_steps, log_every=cfg.log_every,
-                      checkpoint_every=warmup + cfg.ensemble_steps, progress=False)
-    if warmup:
-        trainer.run(until=warmup)
-    member.fix_support(support)
-    trainer.run()
+    _train_with_support(member, cfg, support, cfg.ensemble_steps, warmup)
     G, b = member.regression_system()
     return lstsq_on(G, b, support)
 

@@ -7,6 +7,9 @@ Fourier-spectral ETDRK4 (Kassam & Trefethen 2005) for periodic problems ``u_t = 
   1-D data sets (space x time arrays, ``u[i, j] = u(x_i, t_j)``);
 - :func:`reaction_diffusion`: the 2-D lambda-omega spiral-wave system (``u[i, j, k]``).
 
+:class:`~pdelearn.solvers.torch_etdrk4.PeriodicSolver` (torch, imported from its module) is the
+differentiable twin of :func:`simulate_equation`, batched over parameter sets.
+
 Examples
 --------
 >>> import numpy as np

@@ -1,0 +1,410 @@
+"""Output-error identification: fit an equation's parameters and its initial state to data by simulation.
+
+:func:`fit_output_error` simulates ``u_t = sum_k c_k(p) term_k`` with the differentiable Fourier solver
+(:class:`~pdelearn.solvers.torch_etdrk4.PeriodicSolver`) from an initial state given by its lowest
+Fourier modes, and minimises the squared difference to the observations over the parameters ``p``
+and those modes by Levenberg-Marquardt. The Jacobian comes from forward-mode automatic
+differentiation through every solver step (one batched pass per iteration, one tangent per unknown).
+At the optimum the Gauss-Newton Fisher information ``J^T J / sigma^2`` gives standard errors, and
+:func:`f_test` compares nested equations (:func:`pdelearn.stats.nested_f`).
+
+The data must lie on a uniform periodic grid in space and on a uniform grid in time (every point, or
+any subset such as random samples of the grid); other data go to the physics-informed estimator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.autograd import forward_ad
+
+from .equation import Equation
+from .errors import ConfigError, DataError, ShapeError, TrainingError
+from .parametrized import ParametrizedEquation, parametrize
+from .solvers.torch_etdrk4 import PeriodicSolver
+from .stats import f_pvalue, nested_f
+
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout"]
+
+_OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
+
+
+@dataclass
+class OutputErrorFit:
+    """Result of :func:`fit_output_error`.
+
+    Attributes
+    ----------
+    parameters, std_errors : dict
+        ``{name: value}`` and their standard errors (``sqrt(diag(sigma^2 (J^T J)^-1))``).
+    equation : Equation
+        The fitted equation with 95 % intervals (``c +- 1.96 se``).
+    u0 : ndarray, shape (nx,)
+        Fitted initial state on the solver grid ``x``.
+    rss : float
+        Residual sum of squares over the ``n`` observations; ``sigma = sqrt(rss / (n - n_unknowns))``.
+    n, n_unknowns : int
+        Observations, and fitted unknowns (parameters + initial-state modes).
+    converged : bool
+        False when the iteration limit was reached or no step reduced the misfit; ``message`` says why.
+    """
+
+    parameters: dict[str, float]
+    std_errors: dict[str, float]
+    equation: Equation
+    covariance: np.ndarray
+    u0: np.ndarray
+    x: np.ndarray
+    rss: float
+    n: int
+    n_unknowns: int
+    sigma: float
+    rel_misfit: float
+    iterations: int
+    converged: bool
+    message: str
+    history: list[float] = field(default_factory=list)
+    solves: int = 0
+    wall_time_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {"parameters": self.parameters, "std_errors": self.std_errors, "equation": str(self.equation),
+                "rss": self.rss, "n": self.n, "n_unknowns": self.n_unknowns, "sigma": self.sigma,
+                "rel_misfit": self.rel_misfit, "iterations": self.iterations, "converged": self.converged,
+                "message": self.message, "solves": self.solves, "wall_time_s": round(self.wall_time_s, 2)}
+
+
+def _axis_grid(values: np.ndarray, what: str) -> tuple[float, float, np.ndarray]:
+    """``(origin, spacing, integer index of each value)`` of values on a uniform grid, else DataError."""
+    levels = np.unique(values)
+    if levels.size < 2:
+        raise DataError(f"the data have a single {what} value {levels[0]!r}; output-error fits need several")
+    span = float(levels[-1] - levels[0])
+    h = float(np.min(np.diff(levels)))
+    cells = span / h
+    if cells > 1e6:
+        raise DataError(
+            f"the data are not on a uniform grid in {what}: the closest {what} values are {h:.3g} apart over a span of "
+            f"{span:.3g}; the output-error estimator simulates on a uniform periodic grid. Resample the data onto a "
+            f"grid or {_OTHER}"
+        )
+    h = span / round(cells)  # the spacing from the whole span: less rounding than one difference
+    idx = (values - levels[0]) / h
+    off = np.abs(idx - np.rint(idx))
+    if off.max() > 1e-3:
+        bad = int(np.argmax(off))
+        raise DataError(
+            f"the data are not on a uniform grid in {what}: {what} = {float(values[bad])!r} is {idx[bad]:.4f} spacings "
+            f"from {float(levels[0])!r} (spacing {h:.6g}); the output-error estimator simulates on a uniform periodic grid. "
+            f"Resample the data onto a grid or {_OTHER}"
+        )
+    return float(levels[0]), h, np.rint(idx).astype(np.int64)
+
+
+def grid_layout(x, t, *, length: float | None = None, nx: int | None = None) -> dict[str, Any]:
+    """Where observations at ``(x, t)`` sit on a periodic simulation grid.
+
+    Parameters
+    ----------
+    x, t : array_like, shape (n,)
+        Coordinates of the observations (a full grid flattened, or any subset of one).
+    length : float, optional
+        Period of the domain; default: the data grid's points times its spacing (the last grid point
+        one spacing before the period's end). For a grid that includes both ends (``linspace(-1, 1, 256)``)
+        pass the period (2): the end point is the start point.
+    nx : int, optional
+        Solver grid points per period, a multiple of the data grid's (default: the data grid's).
+
+    Returns
+    -------
+    dict
+        ``x0, length, nx, dt_out`` and ``i`` (solver grid index), ``j`` (output time index),
+        ``t_eval`` (output times from 0), each index ``(n,)``.
+    """
+    x, t = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
+    x0, dx, i = _axis_grid(x, "x")
+    t0, ht, j = _axis_grid(t, "t")
+    points = int(i.max()) + 1 if length is None else length / dx
+    if length is not None:
+        if isinstance(length, bool) or not isinstance(length, (int, float)) or not length > 0:
+            raise ConfigError(f"length (the period) must be a positive number, received {length!r}")
+        if abs(points - round(points)) > 1e-6 * points or round(points) < int(i.max()) + 1 - 1:
+            raise DataError(
+                f"the period length = {length!r} is not a whole number of grid spacings ({points:.4f} x {dx:.6g}) "
+                f"or is shorter than the data; give the period of the data's domain, or {_OTHER}"
+            )
+    points = int(round(points))
+    nx = points if nx is None else nx
+    if isinstance(nx, bool) or not isinstance(nx, int) or nx < points or nx % points:
+        raise ConfigError(f"nx (solver points) must be a multiple of the data grid's {points} points per period, "
+                          f"received {nx!r}")
+    return {"x0": x0, "length": points * dx, "nx": nx, "i": (i % points) * (nx // points), "j": j,
+            "t0": t0, "dt_out": ht, "t_eval": ht * np.arange(int(j.max()) + 1)}
+
+
+def _observations(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not isinstance(data, Mapping) or any(k not in data for k in ("x", "t", "u")):
+        raise DataError("data must be a mapping with arrays 'x', 't', 'u': a grid (x (nx,), t (nt,), u (nx, nt)) or "
+                        f"samples (each (n,)); received {type(data).__name__} with keys "
+                        f"{sorted(data) if isinstance(data, Mapping) else '-'}")
+    x, t, u = (np.asarray(data[k], dtype=np.float64) for k in ("x", "t", "u"))
+    if u.ndim == 2:
+        if x.ndim != 1 or t.ndim != 1 or u.shape != (x.size, t.size):
+            raise ShapeError(f"grid data need x (nx,), t (nt,), u (nx, nt); received {x.shape}, {t.shape}, {u.shape}")
+        x, t, u = np.repeat(x, t.size), np.tile(t, x.size), u.ravel()
+    elif not (x.ndim == t.ndim == u.ndim == 1 and x.size == t.size == u.size):
+        raise ShapeError(f"samples need x, t, u of one shape (n,); received {x.shape}, {t.shape}, {u.shape}")
+    bad = ~(np.isfinite(x) & np.isfinite(t) & np.isfinite(u))
+    if bad.any():
+        raise DataError(f"the data have {int(bad.sum())} NaN/inf values (first at point {int(np.argmax(bad))}); "
+                        f"drop them first")
+    return x, t, u
+
+
+def _initial_modes(x: np.ndarray, t: np.ndarray, u: np.ndarray, layout: dict, modes: int) -> np.ndarray:
+    """Least-squares fit of ``modes`` Fourier modes to the earliest observations (the smoothed first snapshot).
+
+    Uses the earliest time levels holding at least ``3 (2 modes - 1)`` points. Returns real unknowns
+    ``(2 modes - 1,)``: ``[a_0, a_1, b_1, ...]`` with ``u0 = a_0 + sum_k a_k cos(k w) + b_k sin(k w)``.
+    """
+    need = 3 * (2 * modes - 1)
+    counts = np.cumsum(np.bincount(layout["j"]))
+    level = int(np.searchsorted(counts, min(need, t.size)))
+    keep = layout["j"] <= level
+    design = _basis(x[keep], layout, modes)
+    reg = 1e-8 * keep.sum() * np.eye(design.shape[1])
+    return np.linalg.solve(design.T @ design + reg, design.T @ u[keep])
+
+
+def _basis(x: np.ndarray, layout: dict, modes: int) -> np.ndarray:
+    w = 2 * np.pi * (x - layout["x0"]) / layout["length"]
+    cols = [np.ones_like(w)]
+    for k in range(1, modes):
+        cols += [np.cos(k * w), np.sin(k * w)]
+    return np.stack(cols, axis=1)
+
+
+def fit_output_error(
+    data: Mapping[str, Any],
+    equation: str | Equation | ParametrizedEquation | Sequence[str],
+    parameters: Mapping[str, float] | None = None,
+    *,
+    length: float | None = None,
+    nx: int | None = None,
+    dt: float | None = None,
+    ic_modes: int = 16,
+    fit_initial: bool = True,
+    u0: np.ndarray | None = None,
+    dealias: bool = True,
+    max_iter: int = 30,
+    ftol: float = 1e-9,
+    xtol: float = 1e-8,
+    callback: Callable[[int, float, np.ndarray], None] | None = None,
+) -> OutputErrorFit:
+    """Fit the parameters of an equation (and its initial state) to data by simulating it.
+
+    Parameters
+    ----------
+    data
+        ``{"x", "t", "u"}``: a grid (``x (nx,)``, ``t (nt,)``, ``u (nx, nt)``) or samples (each ``(n,)``)
+        on a uniform periodic grid in ``x`` and a uniform grid in ``t`` (any subset of grid points).
+    equation
+        ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{"l1": guess, "l2": guess}``; or an
+        :class:`Equation` / equation string (each term's coefficient fitted, started at its value); or
+        a :class:`ParametrizedEquation`; or a list of term keys with ``parameters`` ``{key: guess}``.
+    length, nx
+        Period of the domain and solver grid points (see :func:`grid_layout`).
+    dt
+        Solver time step (default: the output spacing over ``ceil(spacing / 1e-3)``).
+    ic_modes
+        Fourier modes of the initial state (``2 ic_modes - 1`` real unknowns), started from a
+        least-squares fit to the earliest observations.
+    fit_initial
+        False keeps the initial state fixed (at ``u0`` or at that first fit).
+    u0
+        Initial state on the solver grid ``(nx,)`` to start from (projected on ``ic_modes`` modes when
+        ``fit_initial``); default: the smoothed first snapshot.
+    max_iter, ftol, xtol
+        Levenberg-Marquardt limits: iterations; stop when the misfit falls by less than ``ftol``
+        (relative) or every step is below ``xtol`` relative to its unknown.
+    callback
+        ``callback(iteration, rss, parameters)`` after each accepted step.
+
+    Returns
+    -------
+    OutputErrorFit
+
+    Raises
+    ------
+    DataError
+        Data not on a periodic grid (use the ``pinn`` estimator instead), NaN/inf, bad shapes.
+    ConfigError
+        Bad options, parameter names colliding with fields/derivatives, equations the solver cannot take.
+    TrainingError
+        The simulation blows up at the initial guess, or at every step tried from an estimate; the
+        exception's ``partial`` attribute holds the last good estimate (an :class:`OutputErrorFit`).
+    """
+    start = time.perf_counter()
+    if isinstance(equation, ParametrizedEquation):
+        form = equation
+    elif isinstance(equation, (list, tuple)):
+        if not parameters or set(parameters) != set(equation):
+            raise ConfigError(f"a support {list(equation)} needs parameters {{term: initial coefficient}} for each term")
+        form = parametrize(Equation("u_t", dict(parameters)))
+    else:
+        form = parametrize(equation, parameters)
+    x, t, u = _observations(data)
+    layout = grid_layout(x, t, length=length, nx=nx)
+    solver = PeriodicSolver(list(form.terms), layout["nx"], layout["length"], dealias=dealias)
+    if isinstance(ic_modes, bool) or not isinstance(ic_modes, int) or not 1 <= ic_modes <= layout["nx"] // 2:
+        raise ConfigError(f"ic_modes must be an integer in [1, {layout['nx'] // 2}], received {ic_modes!r}")
+    h = layout["dt_out"]
+    dt = h / max(1, math.ceil(h / 1e-3 - 1e-9)) if dt is None else dt
+    grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
+    basis = torch.tensor(_basis(grid, layout, ic_modes))  # (nx, n_ic)
+    if u0 is not None:
+        u0 = np.asarray(u0, dtype=np.float64)
+        if u0.shape != grid.shape or not np.all(np.isfinite(u0)):
+            raise ShapeError(f"u0 must be finite with the solver grid's shape {grid.shape}, received {u0.shape}")
+        ic = np.linalg.lstsq(basis.numpy(), u0, rcond=None)[0]
+    else:
+        ic = _initial_modes(x, t, u, layout, ic_modes)
+    fixed_u0 = torch.tensor(u0) if (u0 is not None and not fit_initial) else None
+    n_p = len(form.names)
+    A, c0 = torch.tensor(form.matrix), torch.tensor(form.offset)
+    obs = torch.tensor(u)
+    ii, jj = torch.tensor(layout["i"]), torch.tensor(layout["j"])
+    t_eval = layout["t_eval"]
+    solves = 0
+
+    def simulate(theta: torch.Tensor) -> torch.Tensor:
+        """``theta (B, n_unknowns)`` -> predictions ``(B, n)``."""
+        nonlocal solves
+        solves += theta.shape[0]
+        coef = theta[:, :n_p] @ A.T + c0
+        start_state = fixed_u0 if fixed_u0 is not None else (
+            theta[:, n_p:] @ basis.T if fit_initial else (torch.tensor(ic) @ basis.T)[None])
+        return solver.solve(coef, start_state, t_eval, dt, checkpoint_every=None)[:, ii, jj]
+
+    def finite(*arrays: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not all(np.all(np.isfinite(a)) and float(np.abs(a).max(initial=0.0)) < 1e150 for a in arrays):
+                raise TrainingError("the simulated field or its sensitivities overflowed (|u| > 1e150); expected a "
+                                    "bounded solution")
+
+    def jacobian(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = theta.size
+        with forward_ad.dual_level(), torch.no_grad():
+            prim = torch.tensor(theta)[None].expand(m, m).contiguous()
+            pred = forward_ad.unpack_dual(simulate(forward_ad.make_dual(prim, torch.eye(m, dtype=torch.float64))))
+        r, J = (pred.primal[0] - obs).numpy(), pred.tangent.T.numpy()
+        finite(r, J)
+        return r, J
+
+    def residual(theta: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            r = (simulate(torch.tensor(theta)[None])[0] - obs).numpy()
+        finite(r)
+        return r
+
+    theta = np.concatenate([form.guesses, ic if fit_initial and fixed_u0 is None else []])
+    try:
+        r, J = jacobian(theta)
+    except TrainingError as exc:
+        raise TrainingError(f"simulating the initial guess {form.format(form.guesses)} failed: {exc}. Start from "
+                            f"better initial guesses or a smaller dt") from None
+    rss = float(r @ r)
+    lam, history, message, converged, it = 1e-3, [rss], "", False, 0
+    blowups = 0
+
+    def result(theta, J, rss, it, converged, message) -> OutputErrorFit:
+        n, m = obs.numel(), theta.size
+        sigma2 = rss / max(n - m, 1)
+        info = J.T @ J
+        cov = sigma2 * np.linalg.pinv(info, rcond=1e-14, hermitian=True)
+        cov_p = cov[:n_p, :n_p]
+        se = np.sqrt(np.maximum(np.diag(cov_p), 0.0))
+        p = theta[:n_p]
+        return OutputErrorFit(
+            dict(zip(form.names, map(float, p))), dict(zip(form.names, map(float, se))),
+            form.equation(p, cov_p), cov_p, (basis @ torch.tensor(theta[n_p:])).numpy() if theta.size > n_p
+            else (fixed_u0.numpy() if fixed_u0 is not None else (basis @ torch.tensor(ic)).numpy()), grid,
+            rss, n, m, math.sqrt(sigma2), math.sqrt(rss / max(float(obs @ obs), 1e-300)), it, converged, message,
+            history, solves, time.perf_counter() - start)
+
+    while it < max_iter:
+        it += 1
+        g, H = J.T @ r, J.T @ J
+        D = np.maximum(np.diag(H), 1e-12 * max(np.diag(H).max(), 1e-300))
+        while True:
+            try:
+                step = -np.linalg.solve(H + lam * np.diag(D), g)
+            except np.linalg.LinAlgError:
+                step = None
+            if step is not None:
+                try:
+                    r_new = residual(theta + step)
+                    rss_new = float(r_new @ r_new)
+                except TrainingError:
+                    rss_new = math.inf
+                    blowups += 1
+                if rss_new < rss:
+                    break
+            lam *= 4.0
+            if lam > 1e12:
+                partial = result(theta, J, rss, it, False, "no step from the last estimate reduced the misfit")
+                if blowups and not math.isfinite(rss_new):
+                    err = TrainingError(f"the simulation blew up at every step tried from the estimate "
+                                        f"{form.format(theta[:n_p])} ({blowups} blow-ups); the last good estimate is "
+                                        f"kept in this error's 'partial' attribute. Try a smaller dt or better guesses")
+                    err.partial = partial
+                    raise err
+                return partial
+        small = np.all(np.abs(step) <= xtol * (np.abs(theta) + xtol))
+        drop = (rss - rss_new) / max(rss, 1e-300)
+        theta = theta + step
+        lam = max(lam / 3.0, 1e-12)
+        try:
+            r, J = jacobian(theta)
+        except TrainingError as exc:  # the residual at theta was finite; only the tangents can fail here
+            raise TrainingError(f"the Jacobian at {form.format(theta[:n_p])} could not be computed: {exc}") from None
+        rss = float(r @ r)
+        history.append(rss)
+        if callback is not None:
+            callback(it, rss, theta[:n_p].copy())
+        sigma2 = rss / max(obs.numel() - theta.size, 1)
+        se = np.sqrt(np.maximum(np.diag(np.linalg.pinv(J.T @ J, rcond=1e-14, hermitian=True)) * sigma2, 0.0))
+        settled = np.all(np.abs(step) <= 1e-3 * se)
+        if drop < ftol or small or settled:
+            converged = True
+            message = ("misfit decrease below ftol" if drop < ftol else "step below xtol" if small
+                       else "every step below 0.001 standard errors")
+            break
+    else:
+        message = f"stopped after max_iter = {max_iter} iterations (misfit still decreasing)"
+    return result(theta, J, rss, it, converged, message)
+
+
+def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:
+    """Extra-sum-of-squares F-test of a reduced equation nested in a full one, fitted to the same data.
+
+    Returns ``{"F", "q", "dof", "p_value"}``: a small p-value (large ``F``) says the dropped terms
+    are needed.
+    """
+    if reduced.n != full.n:
+        raise ConfigError(f"the two fits use different data ({reduced.n} and {full.n} observations); fit both to "
+                          f"the same data")
+    q = full.n_unknowns - reduced.n_unknowns
+    if q < 1:
+        raise ConfigError(f"the full fit must have more unknowns than the reduced one ({full.n_unknowns} vs "
+                          f"{reduced.n_unknowns}); pass (reduced, full) in that order")
+    f = nested_f(reduced.rss, full.rss, full.n, full.n_unknowns, q)
+    dof = max(full.n - full.n_unknowns, 1)
+    return {"F": f, "q": q, "dof": dof, "p_value": f_pvalue(f, q, dof)}

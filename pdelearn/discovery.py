@@ -23,7 +23,7 @@ from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .sparse import SparseRegression, SparseResult
-from .terms import TermLibrary, polynomial_library
+from .terms import Derivative, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
 __all__ = ["discover", "Discovery"]
@@ -70,7 +70,7 @@ def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, t
     cache: dict[str, np.ndarray] = {}
 
     def deriv(fieldname: str, wrt: tuple[str, ...]) -> np.ndarray:
-        key = fieldname + "_" + "".join(wrt)
+        key = Derivative(fieldname, wrt).name
         if key not in cache:
             out = data.fields[fieldname]
             for c in dict.fromkeys(wrt):

@@ -15,7 +15,8 @@ A group's update period and active range count steps (``unit="step"``) or epochs
 group, in order, evaluates its losses, back-propagates their weighted sum and steps its optimizer. A
 group with ``fresh=False`` reuses the losses an earlier group computed in the same step (one forward
 evaluation shared, no cache in the problem); ``fresh=True`` (default) evaluates them again after the
-earlier groups' updates. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
+earlier groups' updates. Each backward pass reaches only its group's parameters (``inputs=``), so a
+shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
 with ``keep_best`` the best state by that validation number is restored at the end. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
 the last good checkpoint is kept. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
@@ -375,7 +376,7 @@ class Trainer:
                 self._rebalance(g, losses)
                 total = sum(g.weight(n) * v for n, v in losses.items())
             g.optimizer.zero_grad(set_to_none=True)
-            total.backward(retain_graph=retain)
+            total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
             g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()

@@ -266,7 +266,6 @@ class JointJob:
         self.ud = torch.as_tensor(s["u"], **kw)
         self.var_d = float(np.var(s["u"]))
         self.ut_scale2 = 1.0
-        self.cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     # -- losses -------------------------------------------------------------------------------
     def _derivatives(self, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -281,26 +280,32 @@ class JointJob:
         return u, theta, d[self.lhs]
 
     def losses(self, step: int, names: frozenset) -> dict[str, torch.Tensor]:
+        """``L_D``, ``L_G`` and ``R_G`` of the current network and equation.
+
+        A network group's call does one forward pass (with the derivative graph when ``L_G`` is asked
+        for) and returns all three; the coefficient group (``fresh=False``) reuses them in the same step,
+        back-propagating only into the coefficients (the network's update in between does not touch
+        them, and the trainer restricts each backward pass to its group's parameters). Called alone, the
+        coefficient group gets ``Theta`` and ``u_t`` from a detached pass.
+        """
         out: dict[str, torch.Tensor] = {}
         if "L_D" in names:  # a network group: one forward pass gives L_D and, if needed, L_G
             if "L_G" in names:
                 u, theta, ut = self._derivatives(create_graph=True)
-                self.cache = (step, theta.detach(), ut.detach())
-                g = ut - (theta @ self.eq.active.detach().to(theta.dtype))[:, 0]
-                out["L_G"] = (g**2).mean() / self.ut_scale2
+                out["L_G"] = self._residual_loss(theta, ut)
+                out["R_G"] = self.eq.l1()
             else:
                 u = self.model(self.xc[: self.n].detach(), self.tc[: self.n].detach())
             out["L_D"] = ((u[: self.n] - self.ud) ** 2).mean() / self.var_d
             return out
-        # the coefficient group: Theta and u_t of this step's network pass (detached), or fresh ones
-        if self.cache is None or self.cache[0] != step:
-            _, theta, ut = self._derivatives(create_graph=False)
-            self.cache = (step, theta.detach(), ut.detach())
-        _, theta, ut = self.cache
-        g = ut - (theta @ self.eq.active.to(theta.dtype))[:, 0]
-        out["L_G"] = (g**2).mean() / self.ut_scale2
+        _, theta, ut = self._derivatives(create_graph=False)
+        out["L_G"] = self._residual_loss(theta.detach(), ut.detach())
         out["R_G"] = self.eq.l1()
         return out
+
+    def _residual_loss(self, theta: torch.Tensor, ut: torch.Tensor) -> torch.Tensor:
+        g = ut - (theta @ self.eq.active.to(theta.dtype))[:, 0]
+        return (g**2).mean() / self.ut_scale2
 
     # -- sparsification ------------------------------------------------------------------------
     def regression_system(self) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +325,6 @@ class JointJob:
                                  .to(self.eq.scales.device))
             self.eq.set_physical(a)
         self.ut_scale2 = float(np.mean(b**2)) or 1.0
-        self.cache = None
         return a
 
     @torch.no_grad()
@@ -334,7 +338,6 @@ class JointJob:
         self.model.load_state_dict(other.model.state_dict())
         self.eq.load_state_dict(other.eq.state_dict())
         self.ut_scale2 = other.ut_scale2
-        self.cache = None
 
     def sparsify(self, regression: SparseRegression) -> dict[str, Any]:
         G, b = self.regression_system()
@@ -501,7 +504,6 @@ def _trained_copy(job: "JointJob", cfg: JointConfig, support: np.ndarray) -> "Jo
     """A copy of ``job`` trained ``prune_steps`` more steps with ``support`` fixed and the L1 off."""
     import copy
 
-    job.cache = None
     member = copy.deepcopy(job)
     _train_with_support(member, cfg, support, cfg.prune_steps)
     return member
@@ -575,7 +577,7 @@ def _param_groups(job: "JointJob", cfg: JointConfig, start: int, l1: float | Non
     groups["network"] = ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=start)
     coef_losses, coef_weights = (["L_G"], {}) if l1 is None else (["L_G", "R_G"], {"R_G": l1})
     groups["coefficients"] = ParamGroup("coefficients", opt_coef, coef_losses, weights=coef_weights,
-                                        every=cfg.coef_every, start=start)
+                                        every=cfg.coef_every, start=start, fresh=False)
     return groups
 
 

@@ -382,10 +382,11 @@ def fit_output_error(
         sigma2 = rss / max(obs.numel() - theta.size, 1)
         se = np.sqrt(np.maximum(np.diag(np.linalg.pinv(J.T @ J, rcond=1e-14, hermitian=True)) * sigma2, 0.0))
         settled = np.all(np.abs(step) <= 1e-3 * se)
-        if drop < ftol or small or settled:
+        exact = rss <= (1e-10 * float(obs @ obs) ** 0.5) ** 2
+        if drop < ftol or small or settled or exact:
             converged = True
             message = ("misfit decrease below ftol" if drop < ftol else "step below xtol" if small
-                       else "every step below 0.001 standard errors")
+                       else "every step below 0.001 standard errors" if settled else "misfit at round-off level")
             break
     else:
         message = f"stopped after max_iter = {max_iter} iterations (misfit still decreasing)"

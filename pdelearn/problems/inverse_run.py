@@ -113,8 +113,8 @@ def fit_pinn(samples: dict[str, np.ndarray], form: ParametrizedEquation, opts, *
         loss.backward()
         adam.step()
         if step % opts.log_every == 0:
-            history.append((step, float(ld), float(lg)))
-            echo(f"pinn adam {step}: L_D {float(ld):.3e}, L_G {float(lg):.3e}, "
+            history.append((step, ld.item(), lg.item()))
+            echo(f"pinn adam {step}: L_D {ld.item():.3e}, L_G {lg.item():.3e}, "
                  + form.format((A.new_tensor(0) + scale * q).detach().cpu().numpy()))
     if opts.lbfgs_steps:
         lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=opts.lbfgs_steps, history_size=50,

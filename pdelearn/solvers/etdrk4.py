@@ -143,16 +143,26 @@ def _etdrk4_coefficients(lin: np.ndarray, dt: float, contour_points: int):
     m = 2 * contour_points
     roots = np.exp(2j * np.pi * (np.arange(1, m + 1) - 0.5) / m)
     hl = dt * lin
-    lr = hl[..., None] + roots  # (..., m)
-    elr = np.exp(lr)
-    lr3 = lr**3
-    q = dt * np.mean((np.exp(lr / 2) - 1.0) / lr, axis=-1)
-    f1 = dt * np.mean((-4.0 - lr + elr * (4.0 - 3.0 * lr + lr**2)) / lr3, axis=-1)
-    f2 = dt * np.mean((2.0 + lr + elr * (lr - 2.0)) / lr3, axis=-1)
-    f3 = dt * np.mean((-4.0 - 3.0 * lr - lr**2 + elr * (4.0 - lr)) / lr3, axis=-1)
+    q, f1, f2, f3 = phi_means(hl, roots, dt, np.exp)
     if not np.iscomplexobj(lin) or not np.any(lin.imag):
         q, f1, f2, f3 = q.real, f1.real, f2.real, f3.real
     return np.exp(hl), np.exp(hl / 2), q, f1, f2, f3
+
+
+def phi_means(hl, roots, dt: float, exp):
+    """``Q, f1, f2, f3`` as means over the contour points ``hl + roots`` (numpy arrays or torch tensors).
+
+    ``hl`` is ``dt * L`` (any shape), ``roots`` the points on the unit circle ``(m,)``, ``exp`` the
+    exponential of the array library; the mean runs over the last axis.
+    """
+    lr = hl[..., None] + roots  # (..., m)
+    elr = exp(lr)
+    lr3 = lr**3
+    q = dt * ((exp(lr / 2) - 1.0) / lr).mean(-1)
+    f1 = dt * ((-4.0 - lr + elr * (4.0 - 3.0 * lr + lr**2)) / lr3).mean(-1)
+    f2 = dt * ((2.0 + lr + elr * (lr - 2.0)) / lr3).mean(-1)
+    f3 = dt * ((-4.0 - 3.0 * lr - lr**2 + elr * (4.0 - lr)) / lr3).mean(-1)
+    return q, f1, f2, f3
 
 
 def etdrk4_diagonal(

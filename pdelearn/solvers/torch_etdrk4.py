@@ -32,7 +32,7 @@ from ..compile import CompiledLibrary
 from ..equation import Equation
 from ..errors import ConfigError, ShapeError, TrainingError
 from ..terms import Term, TermLibrary
-from .etdrk4 import CONTOUR_POINTS, _grid_size, _positive, _time_steps
+from .etdrk4 import CONTOUR_POINTS, _grid_size, _positive, _time_steps, phi_means
 
 __all__ = ["PeriodicSolver"]
 
@@ -204,13 +204,7 @@ class PeriodicSolver:
         j = torch.arange(1, n + 1, dtype=self.dtype, device=self.device)
         roots = torch.exp(1j * (2.0 * math.pi * (j - 0.5) / n)).to(self.cdtype)
         hl = dt * lin
-        lr = hl[..., None] + roots
-        elr = torch.exp(lr)
-        lr3 = lr**3
-        q = dt * torch.mean((torch.exp(lr / 2) - 1.0) / lr, dim=-1)
-        f1 = dt * torch.mean((-4.0 - lr + elr * (4.0 - 3.0 * lr + lr**2)) / lr3, dim=-1)
-        f2 = dt * torch.mean((2.0 + lr + elr * (lr - 2.0)) / lr3, dim=-1)
-        f3 = dt * torch.mean((-4.0 - 3.0 * lr - lr**2 + elr * (4.0 - lr)) / lr3, dim=-1)
+        q, f1, f2, f3 = phi_means(hl, roots, dt, torch.exp)
         if self._real_linear:
             q, f1, f2, f3 = q.real, f1.real, f2.real, f3.real
         return torch.exp(hl), torch.exp(hl / 2), q, f1, f2, f3

@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,8 +116,14 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps({"timing": res}, indent=2) + "\n")
         return 0
     cases = [(e, n, s) for e in args.estimators for n in args.noise for s in args.seeds]
+    rows = []
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_case, *zip(*cases), [args.overrides] * len(cases)))
+        futures = [pool.submit(run_case, *case, args.overrides) for case in cases]
+        for fut in as_completed(futures):  # each row is kept as soon as it is done
+            rows.append(fut.result())
+            with open(Path(args.out).with_suffix(".jsonl"), "a") as fh:
+                fh.write(json.dumps(rows[-1]) + "\n")
+    rows.sort(key=lambda r: (r["estimator"], r["noise"], r["seed"]))
     print("| estimator | noise | seed | l1 err % | l2 err % | l1 se % | l2 se % | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -127,11 +127,12 @@ def fit_pinn(samples: dict[str, np.ndarray], form: ParametrizedEquation, opts, *
             return loss
 
         lbfgs.step(closure)
-        step = opts.adam_steps + lbfgs.state[lbfgs._params[0]].get("n_iter", 0)
+        step = opts.adam_steps + lbfgs.state[params[0]].get("n_iter", 0)
     _, ld, lg = total()
+    ld, lg = ld.item(), lg.item()
     p = (scale * q).detach().cpu().numpy().astype(np.float64)
-    echo(f"pinn done: L_D {float(ld):.3e}, L_G {float(lg):.3e}, {form.format(p)}")
-    return {"parameters": p, "L_D": float(ld), "L_G": float(lg), "steps": int(step), "history": history}
+    echo(f"pinn done: L_D {ld:.3e}, L_G {lg:.3e}, {form.format(p)}")
+    return {"parameters": p, "L_D": ld, "L_G": lg, "steps": int(step), "history": history}
 
 
 class InverseProblem(Problem):

@@ -70,6 +70,8 @@ __all__ = [
     "run_recipe",
     "new_run",
     "PROBLEMS",
+    "fit_output_error",
+    "PeriodicSolver",
 ]
 
 _LAZY = {
@@ -94,6 +96,8 @@ _LAZY = {
     "run_recipe": "runs",
     "new_run": "runs",
     "PROBLEMS": "problems.registry",
+    "fit_output_error": "inverse",
+    "PeriodicSolver": "solvers.torch_etdrk4",
 }
 
 

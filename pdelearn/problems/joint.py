@@ -68,6 +68,7 @@ from ..intervals import bootstrap_intervals, ensemble_intervals
 from ..models.mlp import JointModel
 from ..sampling import check_samples
 from ..sparse import SparseRegression, lstsq_on
+from ..stats import nested_f
 from ..terms import TermLibrary, polynomial_library
 from ..train import ParamGroup, Trainer
 
@@ -540,13 +541,12 @@ def prune_terms(job: "JointJob", cfg: JointConfig, say: Callable[[str], None] = 
     while True:
         ref = _trained_copy(job, cfg, support)
         base = ref.data_loss()
-        dof = max(job.n - int(support.sum()), 1)
         trials, stats = {}, {}
         for i in np.flatnonzero(support) if support.sum() > 1 else ():  # the last term is not tested
             reduced = support.copy()
             reduced[i] = False
             trials[i] = _trained_copy(job, cfg, reduced)
-            stats[i] = (trials[i].data_loss() - base) * dof / max(base, 1e-30)
+            stats[i] = nested_f(trials[i].data_loss(), base, job.n, int(support.sum()))
         weakest = min(stats, key=stats.get) if stats else None
         drop = weakest is not None and stats[weakest] < cfg.f_crit
         rounds.append({"support": [keys[i] for i in np.flatnonzero(support)], "data_loss": base,

@@ -10,8 +10,8 @@ The network (paper, Algorithm 1 and Table 10) is
 (row) and ``d2`` (column), normalised to ``[0, 1]``, and the time ``t``. The channel axis is
 discretised (Appendix J): every channel of ``h`` is one sample of the same scalar field, so one
 governing equation ``h_t = sum_k a_k * term_k(h, h_d1, h_d1d1, ...)`` holds for all of them.
-Derivatives of ``f`` are taken per sample and per position in forward mode
-(:func:`~pdelearn.autodiff.channel_derivatives`): ``h_d1`` at a position is the rate of change of the
+Derivatives of ``f`` are taken per sample and per position in Taylor (forward) mode
+(:mod:`pdelearn.models.taylor`, :func:`~pdelearn.autodiff.channel_derivatives` for mixed ones): ``h_d1`` at a position is the rate of change of the
 block output there when the ``d1`` coordinate input is shifted (at every position of that sample).
 ``H`` is a learned tensor ``(3, s, s)`` of ``(d1, d2, t)`` per position, initialised to the grid and
 ``t = t_query``. The equation's coefficients are trained but not used at inference.
@@ -27,7 +27,8 @@ from torch import nn
 from ..autodiff import channel_derivatives
 from ..errors import ConfigError, ShapeError
 from ..governing import GoverningEquation
-from ..terms import TermLibrary, polynomial_library
+from ..terms import TermLibrary, parse_derivative_name, polynomial_library
+from .taylor import jet_block
 
 __all__ = [
     "COORDS",
@@ -216,10 +217,29 @@ class PRNet(nn.Module):
         """Everything the residual needs at ``H``: ``{"h": h_task, "h_t": ..., "h_d1": ..., "d1": ...}``.
 
         Each value has shape ``(B, C, s, s)`` (per sample, channel and position); ``"h"`` is
-        ``h_task``, so the task loss can reuse it.
+        ``h_task``, so the task loss can reuse it. Pure derivatives (``h_t``, ``h_d1d1d1``) come from
+        one Taylor-mode pass (:func:`~pdelearn.models.taylor.jet_block`) with a shared primal;
+        mixed ones (``h_d1d2``) from nested forward mode (:func:`~pdelearn.autodiff.channel_derivatives`).
         """
-        names = [n for n in self.equation.required if n not in COORDS]
-        out = channel_derivatives(self.block, self.block_input(h0, self.queries), self.block.coordinate_channels, names)
+        z = self.block_input(h0, self.queries)
+        orders: dict[str, int] = {}
+        mixed: list[str] = []
+        for name in self.equation.required:
+            d = parse_derivative_name(name, ("h",), COORDS)
+            if d is None or not d.wrt:
+                continue
+            if len(set(d.wrt)) == 1:
+                orders[d.wrt[0]] = max(orders.get(d.wrt[0], 0), d.order)
+            else:
+                mixed.append(name)
+        out: dict[str, torch.Tensor] = {}
+        for c, series in jet_block(self.block, z, orders).items():
+            out.setdefault("h", series[0])
+            for k in range(1, len(series)):
+                out[f"h_{c * k}"] = series[k]
+        if mixed or not out:
+            extra = channel_derivatives(self.block, z, self.block.coordinate_channels, mixed)
+            out.update({k: v for k, v in extra.items() if k not in out})
         like = out["h"]
         for i, c in enumerate(COORDS):
             if c in self.equation.required:

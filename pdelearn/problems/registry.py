@@ -16,6 +16,7 @@ PROBLEMS: dict[str, str] = {
     "forward": "pdelearn.problems.forward_run:ForwardRun",
     "extrapolation": "pdelearn.problems.forward_run:ForwardRun",
     "joint_discovery": "pdelearn.problems.joint_run:JointDiscovery",
+    "classification": "pdelearn.problems.classification:ClassificationProblem",
 }
 
 

@@ -215,3 +215,15 @@ def test_fit_runs_a_recipe_end_to_end(tmp_path):
     for f in ("summary.json", "equation.json", "equation.tex", "coefficients.png", "losses.png", "recipe.yaml"):
         assert (out / f).exists(), f
     assert json.loads((out / "summary.json").read_text())["model"] == "prnet"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_smoke_run_on_cuda():
+    torch.manual_seed(0)
+    r, data = recipe(training={"epochs": 1}), digits()
+    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), torch.Generator().manual_seed(0))
+    c = RunContext(device=torch.device("cuda"), seed=0, folder=None, progress=False)
+    out = p.finish(c, p.train(c))
+    assert out.summary["peak_memory_kind"] == "cuda_max_allocated" and out.summary["inference_s_per_1000"] > 0
+    assert next(p.model.parameters()).is_cuda

@@ -39,6 +39,7 @@ __all__ = [
     "default_library",
     "downsampling",
     "group_norm",
+    "library_from_terms",
     "map_size",
 ]
 

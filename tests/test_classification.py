@@ -93,6 +93,8 @@ def test_model_errors_at_build():
         build_network(recipe(model={"activation": "relu"}), info)
     with pytest.raises(ConfigError, match="side 8 become a 1 x 1 feature map"):
         build_network(recipe(model={"n_down": 2}), info)
+    with pytest.raises(ConfigError, match=r"model.activation, model.n_down configure PR-Net; model.kind 'odenet'"):
+        build_network(recipe(model={"kind": "odenet", "activation": "tanh"}), info)
     with pytest.raises(ConfigError, match=r"needs \['h_d1d1d1'\].*up to order 2"):
         build_network(recipe(model={"max_order": 2}, library={"terms": ["h", "h_d1d1d1"]}), info)
 

@@ -54,15 +54,19 @@ def _prnet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
 
 
 def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
+    m = recipe.model
+    own = sorted({"n_down", "activation", "skip", "t_query", "max_order"} & m.model_fields_set)
+    if own:
+        raise ConfigError(f"model.{', model.'.join(own)} configure PR-Net; model.kind {m.kind!r} takes its options from "
+                          "model.options (and model.width)")
     try:
         from ..models.baselines import build_model  # the baselines of pdelearn.models.baselines
     except ImportError as exc:
-        raise ConfigError(f"model.kind {recipe.model.kind!r} needs pdelearn.models.baselines, which this installation "
-                          "does not have; use model.kind: prnet") from exc
-
-    m = recipe.model
-    return build_model(m.kind, in_channels=info.channels, image_size=info.image_size, n_classes=info.num_classes,
-                       width=m.width, **m.options)
+        raise ConfigError(f"model.kind {m.kind!r} needs pdelearn.models.baselines, which this installation does not "
+                          "have; use model.kind: prnet") from exc
+    sizes = {"width": m.width} if "width" in m.model_fields_set else {}  # PR-Net's default is not every baseline's
+    return build_model(m.kind, n_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size,
+                       **sizes, **m.options)
 
 
 #: ``model.kind`` -> builder ``(recipe, dataset info) -> nn.Module``. PR-Net trains Algorithm 1; every
@@ -72,6 +76,8 @@ MODELS: dict[str, Callable[[ClassificationRecipe, Any], nn.Module]] = {
     "odenet": _baseline,
     "rknet": _baseline,
     "resnet": _baseline,
+    "mobilenetv3": _baseline,
+    "odenet_mobilenetv3": _baseline,
 }
 
 

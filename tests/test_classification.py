@@ -116,6 +116,9 @@ def test_groups_follow_algorithm_1():
     assert (g["queries"].every, g["coefficients"].every) == (2, 3)
     assert all(x.unit == "epoch" for x in g.values()) and not g["coefficients"].fresh
     assert g["queries"].optimizer.param_groups[0]["lr"] == 0.01
+    assert p.trainer_options()["keep_best"] == "val_top1"
+    opts = problem(recipe(training={"best_by": "loss"})).trainer_options()
+    assert (opts["keep_best"], opts["best_mode"]) == ("val_loss", "min")
     # lr milestones count epochs: 2 batches per epoch; a group every 2 epochs updates in epochs 0, 2, ...
     assert g["network"].scheduler.milestones == {2: 1, 8: 1}
     assert _milestones_in_updates([1, 4, 5], 2, 10) == [10, 20, 30]
@@ -175,6 +178,8 @@ def test_evaluate_counts_top1_top5_and_per_class():
     y = torch.tensor([0, 1, 5, 3])
     ev = evaluate(model, [(x, y)], 10)
     assert ev["top1"] == 0.75 and ev["top5"] == 1.0 and ev["n"] == 4
+    expected = torch.nn.functional.cross_entropy(x.view(4, 10), y).item()
+    assert ev["loss"] == pytest.approx(expected)
     assert ev["per_class"][5] == 0.0 and ev["per_class"][0] == 1.0
     assert ev["per_class_mean"] == pytest.approx(0.75) and torch.isnan(torch.tensor(ev["per_class"][9]))
 

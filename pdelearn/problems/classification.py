@@ -130,17 +130,19 @@ def evaluate(model: nn.Module, batches: Iterable, n_classes: int) -> dict[str, A
     Returns
     -------
     dict
-        ``top1``, ``top5`` (None with fewer than 6 classes), ``per_class`` (list, NaN for a class
+        ``top1``, ``top5`` (None with fewer than 6 classes), ``loss`` (mean cross-entropy), ``per_class`` (list, NaN for a class
         without samples), ``per_class_mean``, ``per_class_std``, ``n``.
     """
     was = model.training
     model.eval()
     correct1 = correct5 = n = 0
+    loss = 0.0
     hits = torch.zeros(n_classes, dtype=torch.float64)
     counts = torch.zeros(n_classes, dtype=torch.float64)
     try:
         for x, y in batches:
             logits = model(x)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
             pred = logits.argmax(1)
             correct1 += int((pred == y).sum())
             if n_classes > 5:
@@ -152,7 +154,7 @@ def evaluate(model: nn.Module, batches: Iterable, n_classes: int) -> dict[str, A
         model.train(was)
     per_class = torch.where(counts > 0, hits / counts.clamp(min=1), torch.full_like(counts, float("nan")))
     seen = per_class[counts > 0]
-    return {"top1": correct1 / max(n, 1), "top5": correct5 / max(n, 1) if n_classes > 5 else None,
+    return {"top1": correct1 / max(n, 1), "loss": loss / max(n, 1), "top5": correct5 / max(n, 1) if n_classes > 5 else None,
             "per_class": per_class.tolist(), "per_class_mean": float(seen.mean()) if len(seen) else float("nan"),
             "per_class_std": float(seen.std(unbiased=False)) if len(seen) else float("nan"), "n": n}
 
@@ -301,11 +303,11 @@ class ClassificationProblem(Problem):
         return {"model": self.model}
 
     def validate(self, epoch: int) -> dict[str, float]:
-        """Validation top-1 (and per-class mean) after ``epoch`` epochs."""
+        """Validation top-1, per-class mean and cross-entropy after ``epoch`` epochs."""
         t0 = time.perf_counter()
         ev = evaluate(self.model, self.val_batches, self.info.num_classes)
         self.validation_s += time.perf_counter() - t0
-        return {"val_top1": ev["top1"], "val_per_class_mean": ev["per_class_mean"]}
+        return {"val_top1": ev["top1"], "val_per_class_mean": ev["per_class_mean"], "val_loss": ev["loss"]}
 
     def trainer_options(self) -> dict[str, Any]:
         t = self.recipe.training
@@ -313,7 +315,8 @@ class ClassificationProblem(Problem):
                                 "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes}
         if self.val_batches is not None:
             opts.update(validate=self.validate, validate_every=t.validate_every,
-                        keep_best="val_top1" if t.keep_best else None, best_mode="max")
+                        keep_best=("val_top1" if t.best_by == "top1" else "val_loss") if t.keep_best else None,
+                        best_mode="max" if t.best_by == "top1" else "min")
         return opts
 
     # -- evaluation ----------------------------------------------------------------------------------
@@ -347,7 +350,7 @@ class ClassificationProblem(Problem):
         summary: dict[str, Any] = {
             "model": self.recipe.model.kind, "dataset": info.name, "epochs": getattr(result, "epoch", None),
             "steps": int(result.step), "stopped": result.stopped,
-            "test_top1": test["top1"], "test_top5": test["top5"], "per_class_mean": test["per_class_mean"],
+            "test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"], "per_class_mean": test["per_class_mean"],
             "per_class_std": test["per_class_std"], "per_class": test["per_class"], "n_test": test["n"],
             "parameters": int(n_params), "inference_s_per_1000": infer,
             "train_s_per_iteration": max(result.elapsed_s - self.validation_s, 0.0) / iters,

@@ -90,6 +90,7 @@ class ClassTraining(StrictModel):
     equation: SideGroup = SideGroup()
     validate_every: int = Field(1, ge=1)
     keep_best: bool = True
+    best_by: Literal["top1", "loss"] = "top1"  #: validation accuracy, or cross-entropy (when accuracy saturates)
     log_every: int = Field(50, ge=1)  #: batches between metrics lines
     max_minutes: Optional[float] = Field(None, gt=0)
 

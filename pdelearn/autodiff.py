@@ -1,7 +1,8 @@
 """Autograd derivatives of network outputs with respect to input coordinates.
 
 Each derivative is computed once from its parent (``u_xx`` from ``u_x``) and cached, so a library
-that needs ``u_x, u_xx, u_xxx`` costs three backward passes, not six.
+that needs ``u_x, u_xx, u_xxx`` costs three backward passes, not six. :func:`channel_derivatives`
+does the same in forward mode for networks that take coordinates as input channels.
 """
 
 from __future__ import annotations
@@ -120,7 +121,17 @@ def channel_derivatives(
     Returns
     -------
     dict
-        ``{name: tensor shaped like fn(inputs)}``; ``field`` is always included.
+        ``{name: tensor shaped like fn(inputs)}``; ``field`` and every lower-order derivative on
+        the way to a requested one (``h_d`` for ``h_dd``) are included.
+
+    Notes
+    -----
+    Each derivative is evaluated once: the requested names and their lower orders form a tree
+    (``h_dd`` is the derivative of ``h_d``), and one nested ``jvp`` per leaf of the tree returns the
+    whole path from ``h`` to the leaf. A library needing ``h_d, h_dd, h_ddd`` and ``h_t`` costs two
+    nested evaluations (depths 3 and 1), not one per name. Normalisation layers that mix samples
+    (``BatchNorm`` in training mode) make the derivative of sample ``i`` depend on the other samples;
+    use ``GroupNorm``/``LayerNorm`` (or ``BatchNorm`` in eval mode) in ``fn``.
 
     Examples
     --------
@@ -135,28 +146,46 @@ def channel_derivatives(
 
     coord_names = tuple(channels)
     for c, idx in channels.items():
-        if not 0 <= idx < inputs.shape[1]:
-            raise ShapeError(f"coordinate channel {c!r} = {idx} is outside the {inputs.shape[1]} input channels")
+        if not isinstance(idx, int) or not 0 <= idx < inputs.shape[1]:
+            raise ShapeError(f"coordinate channel {c!r} = {idx!r} is outside the {inputs.shape[1]} input channels")
+    wanted: dict[tuple[str, ...], str] = {}
+    for name in names:
+        d = parse_derivative_name(name, (field,), coord_names)
+        if d is None:
+            raise DataError(
+                f"cannot compute {name!r}: expected {field} followed by '_' and coordinates from {list(coord_names)}"
+            )
+        wanted[d.wrt] = d.name
+    # the derivatives form a tree (h -> h_d -> h_dd; parent = drop the last coordinate). Only the
+    # leaves are evaluated: one nested jvp of depth k returns the leaf and, as auxiliary outputs, every
+    # ancestor on its path, so no derivative is computed in a call of its own.
+    closed = {()} | {w[:k] for w in wanted for k in range(len(w) + 1)}
+    leaves = sorted((w for w in closed if not any(len(o) > len(w) and o[: len(w)] == w for o in closed)),
+                    key=lambda w: (len(w), w))
 
     def tangent(c: str) -> torch.Tensor:
         v = torch.zeros_like(inputs)
         v[:, channels[c]] = 1.0
         return v
 
-    def derivative_fn(wrt: tuple[str, ...]):
-        g = fn
+    def chain(wrt: tuple[str, ...]):
+        # g(z) -> (d^k f / dwrt(z), (f(z), df/dwrt[:1](z), ..., d^(k-1) f / dwrt[:k-1](z)))
+        def g0(z):
+            return fn(z), ()
+
+        g = g0
         for c in wrt:
-            g = (lambda inner, v: (lambda z: jvp(inner, (z,), (v,))[1]))(g, tangent(c))
+            def nxt(z, inner=g, v=tangent(c)):
+                lower, deriv, aux = jvp(inner, (z,), (v,), has_aux=True)
+                return deriv, (*aux, lower)
+
+            g = nxt
         return g
 
-    out: dict[str, torch.Tensor] = {field: fn(inputs)}
-    for name in names:
-        if name in out:
-            continue
-        d = parse_derivative_name(name, (field,), coord_names)
-        if d is None:
-            raise DataError(
-                f"cannot compute {name!r}: expected {field} followed by '_' and coordinates from {list(coord_names)}"
-            )
-        out[name] = derivative_fn(d.wrt)(inputs)
+    out: dict[str, torch.Tensor] = {}
+    for leaf in leaves:
+        top, lower = chain(leaf)(inputs)
+        for k, value in enumerate((*lower, top)):
+            name = field + ("_" + "".join(leaf[:k]) if k else "")
+            out.setdefault(name, value)
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory"]
+__all__ = ["plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory", "plot_coefficients"]
 
 
 def _figure(width: float, height: float):
@@ -126,4 +126,18 @@ def plot_trajectory(result, path: str | os.PathLike) -> None:
         ax.set_ylim(-2.5, 2.5)
     ax.set(xlabel="step", ylabel="coefficient / |final value|", title=str(result.equation)[:90])
     ax.legend(fontsize=7, ncol=2, loc="lower left")
+    _save(fig, path)
+
+
+def plot_coefficients(names: Sequence[str], values: Sequence[float], path: str | os.PathLike, title: str = "") -> None:
+    """Bar chart of an equation's coefficients, one bar per library term (zeros included)."""
+    fig = _figure(max(6.0, 0.32 * len(names) + 1.5), 4)
+    ax = fig.subplots()
+    vals = np.asarray(values, dtype=float)
+    ax.bar(np.arange(len(vals)), vals, color=np.where(vals >= 0, "tab:blue", "tab:red"))
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(np.arange(len(vals)), list(names), rotation=90, fontsize=7)
+    ax.set_ylabel("coefficient")
+    if title:
+        ax.set_title(title, fontsize=9)
     _save(fig, path)

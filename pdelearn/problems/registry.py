@@ -17,6 +17,7 @@ PROBLEMS: dict[str, str] = {
     "extrapolation": "pdelearn.problems.forward_run:ForwardRun",
     "joint_discovery": "pdelearn.problems.joint_run:JointDiscovery",
     "inverse": "pdelearn.problems.inverse_run:InverseProblem",
+    "classification": "pdelearn.problems.classification:ClassificationProblem",
 }
 
 

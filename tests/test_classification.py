@@ -1,0 +1,236 @@
+"""Tests of the classification problem (PR-Net, Algorithm 1) on scikit-learn's digits.
+
+The problem is built from a small digits split made here (no dependency on the data-set module),
+trained for a few batches through the protocol's Trainer and finished; the recipe files parse through
+the one recipe loader; a run through ``pdelearn fit`` is tested when ``pdelearn.vision`` is present.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from pdelearn.errors import ConfigError
+from pdelearn.models.prnet import PRNet
+from pdelearn.problems.base import RunContext
+from pdelearn.problems.classification import (MODELS, ClassificationProblem, _milestones_in_updates, build_network,
+                                              evaluate)
+from pdelearn.problems.classification_recipe import ClassificationRecipe
+from pdelearn.recipes import load_recipe, resolve
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def digits(n_train=96, n_val=32, n_test=64):
+    sk = pytest.importorskip("sklearn.datasets")
+    b = sk.load_digits()
+    x = torch.as_tensor(b.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = (x - 0.3) / 0.4
+    y = torch.as_tensor(b.target)
+    cut = [0, n_train, n_train + n_val, n_train + n_val + n_test]
+    sets = [TensorDataset(x[a:b_], y[a:b_]) for a, b_ in zip(cut, cut[1:])]
+    info = SimpleNamespace(name="digits", num_classes=10, channels=1, image_size=8)
+    return SimpleNamespace(train=sets[0], val=sets[1], test=sets[2], info=info)
+
+
+def recipe(**sections):
+    base = {"problem": "classification", "data": {"dataset": "digits", "batch_size": 32, "max_batches": 2},
+            "model": {"width": 8, "n_down": 0}, "training": {"epochs": 2, "log_every": 1}}
+    for k, v in sections.items():
+        base[k] = {**base.get(k, {}), **v}
+    return resolve(base)
+
+
+def problem(r, data=None, seed=0):
+    torch.manual_seed(seed)
+    data = data or digits()
+    return ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"),
+                                 torch.Generator().manual_seed(seed))
+
+
+def ctx(folder=None):
+    return RunContext(device=torch.device("cpu"), seed=0, folder=folder, progress=False)
+
+
+# ------------------------------------------------------------------------------------------ recipes
+@pytest.mark.parametrize("name", ["prnet_digits.yaml", "prnet_mnist.yaml"])
+def test_recipes_parse_through_the_one_loader(name):
+    r = load_recipe(RECIPES / name)
+    assert isinstance(r, ClassificationRecipe) and r.model.kind == "prnet"
+    if name == "prnet_mnist.yaml":  # the paper's hyperparameters (Appendix E)
+        t = r.training
+        assert (t.epochs, r.data.batch_size, t.milestones, t.gamma) == (160, 128, [60, 80, 140], 0.1)
+        assert (t.queries.lr, t.equation.lr, t.queries.every, t.equation.every, t.optimizer) == (1e-3, 1e-3, 1, 1, "adam")
+        assert Path(r.data.root).is_absolute()  # resolved against the recipe's folder
+
+
+@pytest.mark.parametrize(
+    "sections, message",
+    [
+        ({"training": {"weights": {"L_X": 1.0}}}, "unknown loss name(s) ['L_X']"),
+        ({"training": {"milestones": [80, 60]}}, "increasing epoch numbers"),
+        ({"library": {"max_order": 4}}, "library.max_order (4) needs derivatives the PDE block does not give"),
+        ({"training": {"equation": {"lrr": 1.0}}}, "did you mean 'training.equation.lr'"),
+    ],
+)
+def test_recipe_errors(sections, message):
+    with pytest.raises(ConfigError) as err:
+        recipe(**sections)
+    assert message in str(err.value)
+
+
+def test_model_errors_at_build():
+    info = digits().info
+    with pytest.raises(ConfigError, match="unknown model.kind 'prnett'; did you mean 'prnet'"):
+        build_network(recipe(model={"kind": "prnett"}), info)
+    with pytest.raises(ConfigError, match="activation 'relu' of the PDE block is not smooth"):
+        build_network(recipe(model={"activation": "relu"}), info)
+    with pytest.raises(ConfigError, match="side 8 become a 1 x 1 feature map"):
+        build_network(recipe(model={"n_down": 2}), info)
+    with pytest.raises(ConfigError, match=r"model.activation, model.n_down configure PR-Net; model.kind 'odenet'"):
+        build_network(recipe(model={"kind": "odenet", "activation": "tanh"}), info)
+    with pytest.raises(ConfigError, match=r"needs \['h_d1d1d1'\].*up to order 2"):
+        build_network(recipe(model={"max_order": 2}, library={"terms": ["h", "h_d1d1d1"]}), info)
+
+
+# ------------------------------------------------------------------------------------- Algorithm 1
+def test_groups_follow_algorithm_1():
+    r = recipe(training={"queries": {"every": 2, "lr": 0.01}, "equation": {"every": 3, "l1": 0.5},
+                         "weights": {"L_G": 0.25}, "milestones": [1, 4]})
+    p = problem(r)
+    g = {x.name: x for x in p.groups()}
+    assert list(g) == ["network", "block", "queries", "coefficients"]
+    m = p.model
+    ids = {k: {id(q) for q in v.params} for k, v in g.items()}
+    assert ids["network"] == {id(q) for q in m.network_parameters()}
+    assert ids["block"] == {id(q) for q in m.block.parameters()}
+    assert ids["queries"] == {id(m.queries)} and ids["coefficients"] == {id(m.equation.coefficients)}
+    assert [tuple(x.losses) for x in g.values()] == [("L_T",), ("L_T", "L_I", "L_G"), ("L_T",), ("L_G_a", "R_G")]
+    assert g["block"].weights["L_G"] == 0.25 and g["coefficients"].weights["R_G"] == 0.5
+    assert (g["queries"].every, g["coefficients"].every) == (2, 3)
+    assert all(x.unit == "epoch" for x in g.values()) and not g["coefficients"].fresh
+    assert g["queries"].optimizer.param_groups[0]["lr"] == 0.01
+    assert p.trainer_options()["keep_best"] == "val_top1"
+    opts = problem(recipe(training={"best_by": "loss"})).trainer_options()
+    assert (opts["keep_best"], opts["best_mode"]) == ("val_loss", "min")
+    # lr milestones count epochs: 2 batches per epoch; a group every 2 epochs updates in epochs 0, 2, ...
+    assert g["network"].scheduler.milestones == {2: 1, 8: 1}
+    assert _milestones_in_updates([1, 4, 5], 2, 10) == [10, 20, 30]
+
+
+def test_losses_and_where_their_gradients_go():
+    p = problem(recipe())
+    batch = next(iter(p.train_batches))
+    out = p.losses(0, frozenset({"L_T", "L_I", "L_G"}), batch)
+    assert set(out) == {"L_T", "L_I", "L_G", "L_G_a", "R_G"}
+    m = p.model
+    torch.testing.assert_close(out["L_G_a"], out["L_G"])  # same value, different graphs
+    grads = torch.autograd.grad(out["L_G"], [m.block.net[0].weight, m.extractor[0].weight, m.queries], allow_unused=True)
+    assert grads[0].abs().max() > 0 and grads[1] is None  # theta, not the extractor
+    assert grads[2].abs().max() > 0  # h_t depends on where H queries f
+    assert not out["L_G_a"].requires_grad or torch.autograd.grad(
+        out["L_G_a"], [m.block.net[0].weight], allow_unused=True)[0] is None
+    (ga,) = torch.autograd.grad(out["L_G_a"] + 0.1 * out["R_G"], [m.equation.coefficients])
+    assert ga.abs().max() > 0
+    alone = p.losses(0, frozenset({"L_G_a", "R_G"}), batch)  # coefficient group in an epoch without the block
+    torch.testing.assert_close(alone["L_G_a"], out["L_G_a"])
+    task = p.losses(0, frozenset({"L_T"}), batch)
+    assert set(task) == {"L_T"}
+    torch.testing.assert_close(task["L_T"], out["L_T"])
+
+
+def test_two_epoch_smoke_run_trains_every_group_and_finishes(tmp_path):
+    p = problem(recipe())
+    m = p.model
+    before = {"theta": m.block.net[0].weight.detach().clone(), "extractor": m.extractor[0].weight.detach().clone(),
+              "H": m.queries.detach().clone(), "a": m.equation.coefficients.detach().clone()}
+    c = ctx(tmp_path)
+    result = p.train(c)
+    assert result.step == 4 and result.epoch == 2 and result.best["epoch"] in (1, 2)
+    after = {"theta": m.block.net[0].weight, "extractor": m.extractor[0].weight, "H": m.queries,
+             "a": m.equation.coefficients}
+    for k in before:
+        assert not torch.equal(before[k], after[k].detach()), k
+    out = p.finish(c, result)
+    s = out.summary
+    for key in ("test_top1", "test_top5", "per_class_mean", "per_class_std", "parameters", "inference_s_per_1000",
+                "train_s_per_iteration", "peak_memory_mb", "equation", "equation_fit_r2", "steps"):
+        assert key in s, key
+    assert s["parameters"] == m.parameter_count() and s["inference_s_per_1000"] > 0
+    assert 0 <= s["test_top1"] <= s["test_top5"] <= 1 and len(s["per_class"]) == 10
+    assert out.equation.lhs == "h_t" and len(out.equation.terms) == 28
+    assert str(out.equation) in out.lines[1]
+    assert (tmp_path / "coefficients.png").stat().st_size > 0
+    json.dumps(s)  # JSON-able
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("validation" in x for x in lines) and any("L_G" in x.get("losses", {}) for x in lines)
+
+
+def test_evaluate_counts_top1_top5_and_per_class():
+    model = nn.Sequential(nn.Flatten(), nn.Identity())
+    x = torch.eye(10)[[0, 1, 2, 3]].view(4, 10, 1, 1)  # logits = one-hot of the predicted class
+    y = torch.tensor([0, 1, 5, 3])
+    ev = evaluate(model, [(x, y)], 10)
+    assert ev["top1"] == 0.75 and ev["top5"] == 1.0 and ev["n"] == 4
+    expected = torch.nn.functional.cross_entropy(x.view(4, 10), y).item()
+    assert ev["loss"] == pytest.approx(expected)
+    assert ev["per_class"][5] == 0.0 and ev["per_class"][0] == 1.0
+    assert ev["per_class_mean"] == pytest.approx(0.75) and torch.isnan(torch.tensor(ev["per_class"][9]))
+
+
+def test_a_baseline_trains_with_the_task_loss_only(monkeypatch):
+    def tiny(r, info):
+        return nn.Sequential(nn.Conv2d(info.channels, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(4, info.num_classes))
+
+    monkeypatch.setitem(MODELS, "tiny", tiny)
+    p = problem(recipe(model={"kind": "tiny"}))
+    groups = p.groups()
+    assert [(g.name, tuple(g.losses)) for g in groups] == [("network", ("L_T",))]
+    result = p.train(ctx())
+    out = p.finish(ctx(), result)
+    assert out.equation is None and "equation" not in out.summary
+    assert out.summary["parameters"] == sum(q.numel() for q in p.model.parameters())
+
+
+def test_near_chance_accuracy_is_reported_unreliable():
+    p = problem(recipe(training={"epochs": 1}, data={"max_batches": 1}))
+    with torch.no_grad():
+        p.model.head[-1].weight.zero_()
+        p.model.head[-1].bias.copy_(torch.arange(10.0))  # always predicts class 9
+    out = p.finish(ctx(), SimpleNamespace(step=1, elapsed_s=1.0, losses={}, stopped=None, epoch=1, best=None))
+    assert not out.reliable and "near chance" in out.message
+
+
+def test_fit_runs_a_recipe_end_to_end(tmp_path):
+    pytest.importorskip("pdelearn.vision")
+    from click.testing import CliRunner
+
+    from pdelearn.cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["fit", str(RECIPES / "prnet_digits.yaml"), "--out", str(out), "--set",
+                                    "training.epochs=1", "--set", "data.max_batches=2", "--set", "model.width=8"])
+    assert res.exit_code in (0, 3), res.output
+    assert "learned equation of the PDE block" in res.output
+    for f in ("summary.json", "equation.json", "equation.tex", "coefficients.png", "losses.png", "recipe.yaml"):
+        assert (out / f).exists(), f
+    assert json.loads((out / "summary.json").read_text())["model"] == "prnet"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_smoke_run_on_cuda():
+    torch.manual_seed(0)
+    r, data = recipe(training={"epochs": 1}), digits()
+    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), torch.Generator().manual_seed(0))
+    c = RunContext(device=torch.device("cuda"), seed=0, folder=None, progress=False)
+    out = p.finish(c, p.train(c))
+    assert out.summary["peak_memory_kind"] == "cuda_max_allocated" and out.summary["inference_s_per_1000"] > 0
+    assert next(p.model.parameters()).is_cuda

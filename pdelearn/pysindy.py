@@ -242,6 +242,9 @@ def _feature_exprs(lib, fields, coords, custom) -> tuple[list[sympy.Expr], list[
     shown = list(lib.get_feature_names(list(fields)))
     table = symbol_table(fields, coords, max_order=6)
     custom = dict(custom or {})
+    unknown = sorted(set(custom) - set(raw) - set(shown))
+    if unknown:
+        raise LibraryError(f"custom= names features the library does not have: {unknown}; its features are {shown}")
     exprs = []
     for k, (name, pretty) in enumerate(zip(raw, shown)):
         text = custom.pop(pretty, None) if pretty in custom else custom.pop(name, None)
@@ -259,8 +262,6 @@ def _feature_exprs(lib, fields, coords, custom) -> tuple[list[sympy.Expr], list[
                 "or drop it from the library"
             )
         exprs.append(e)
-    if custom:
-        raise LibraryError(f"custom= names features the library does not have: {sorted(custom)}; its features are {shown}")
     _check_numerically(lib, exprs, fields, shown)
     return exprs, shown
 

@@ -147,6 +147,16 @@ class Equation:
                 raise ParseError(f"coefficient of {k!r} must be a number, received {v!r}")
         return cls(data["lhs"], dict(terms), data.get("fields"), data.get("coords"), data.get("intervals"))
 
+    @classmethod
+    def from_pysindy(cls, model, fields=None, coords=None, custom=None) -> Union["Equation", "EquationSystem"]:
+        """A fitted ``pysindy.SINDy`` model as an Equation (an EquationSystem for several targets).
+
+        See :func:`pdelearn.pysindy.equation_from_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
+        """
+        from .pysindy import equation_from_pysindy
+
+        return equation_from_pysindy(model, fields, coords, custom)
+
     # -- views -------------------------------------------------------------------------------
     @property
     def field(self) -> str:

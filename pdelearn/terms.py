@@ -388,6 +388,22 @@ class TermLibrary:
     def max_order(self) -> int:
         return max((d.order for d in self.derivatives), default=0)
 
+    def to_pysindy(self, spatial_grid=None, spatiotemporal_grid=None, **kwargs):
+        """This library as a PySINDy feature library (same terms and order, pdelearn's names).
+
+        See :func:`pdelearn.pysindy.library_to_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
+        """
+        from .pysindy import library_to_pysindy
+
+        return library_to_pysindy(self, spatial_grid, spatiotemporal_grid, **kwargs)
+
+    @classmethod
+    def from_pysindy(cls, lib, fields=None, coords=None, custom=None) -> "TermLibrary":
+        """A fitted PySINDy feature library as a TermLibrary (see :func:`pdelearn.pysindy.library_from_pysindy`)."""
+        from .pysindy import library_from_pysindy
+
+        return library_from_pysindy(lib, fields, coords, custom)
+
     def symbols(self, max_order: int | None = None) -> dict[str, sympy.Symbol]:
         """Names -> symbols usable in expressions over this library's variables."""
         return symbol_table(self.fields, self.coords, max_order=max(self.max_order, max_order or 0, 4))

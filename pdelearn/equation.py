@@ -153,9 +153,7 @@ class Equation:
 
         See :func:`pdelearn.pysindy.equation_from_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
         """
-        from .pysindy import equation_from_pysindy
-
-        return equation_from_pysindy(model, fields, coords, custom)
+        return _bridge().equation_from_pysindy(model, fields, coords, custom)
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -377,3 +375,10 @@ def coefficient_array(eq: Equation, library: TermLibrary) -> np.ndarray:
     for t, c in eq.terms.items():
         out[library.index(t.key)] = c
     return out
+
+
+def _bridge():
+    """The optional PySINDy bridge, loaded on use (it builds on this module, so it is not imported here)."""
+    import importlib
+
+    return importlib.import_module("pdelearn.pysindy")

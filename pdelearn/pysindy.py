@@ -21,10 +21,7 @@ library's own column.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -35,6 +32,7 @@ import sympy
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, LibraryError, ParseError
 from .parsing import safe_expr
+from .runfiles import write_equation, write_json
 from .sparse import SparseRegression
 from .terms import Derivative, TermLibrary, symbol_table
 
@@ -533,23 +531,18 @@ def write_equation_folder(equation: Union[Equation, EquationSystem], folder: Uni
     """
     if not isinstance(equation, (Equation, EquationSystem)):
         raise ConfigError(f"expected an Equation or EquationSystem, received {type(equation).__name__}")
-    folder = Path(folder)
-    files = {"equation.json": json.dumps(equation.to_dict(), indent=2) + "\n"}
-    body = equation.latex()
-    files["equation.tex"] = ("\\begin{equation}\n" + body + "\n\\end{equation}\n") if "aligned" in body else f"\\[ {body} \\]\n"
+    options: dict[str, Any] | None = None
     if data is not None:
         if not Path(data).is_file():
             raise DataError(f"data file {str(data)!r} does not exist; pass the .npz or .mat file the model was fitted on")
-        options: dict[str, Any] = {"data": str(Path(data).resolve()), "source": "pysindy"}
+        options = {"data": str(Path(data).resolve()), "source": "pysindy"}
         if data_fields is not None:
             options["fields"] = list(data_fields)
         if data_coords is not None:
             options["coords"] = list(data_coords)
-        files["options.json"] = json.dumps(options, indent=2) + "\n"
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, folder / name)
+    write_equation(folder, equation)
+    if options is not None:
+        write_json(folder / "options.json", options)
     return folder

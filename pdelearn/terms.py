@@ -393,16 +393,12 @@ class TermLibrary:
 
         See :func:`pdelearn.pysindy.library_to_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
         """
-        from .pysindy import library_to_pysindy
-
-        return library_to_pysindy(self, spatial_grid, spatiotemporal_grid, **kwargs)
+        return _bridge().library_to_pysindy(self, spatial_grid, spatiotemporal_grid, **kwargs)
 
     @classmethod
     def from_pysindy(cls, lib, fields=None, coords=None, custom=None) -> "TermLibrary":
         """A fitted PySINDy feature library as a TermLibrary (see :func:`pdelearn.pysindy.library_from_pysindy`)."""
-        from .pysindy import library_from_pysindy
-
-        return library_from_pysindy(lib, fields, coords, custom)
+        return _bridge().library_from_pysindy(lib, fields, coords, custom)
 
     def symbols(self, max_order: int | None = None) -> dict[str, sympy.Symbol]:
         """Names -> symbols usable in expressions over this library's variables."""
@@ -458,3 +454,10 @@ def polynomial_library(
     if not include_constant:
         terms = [t for t in terms if t != 1]
     return TermLibrary(terms, fields, coords)
+
+
+def _bridge():
+    """The optional PySINDy bridge, loaded on use (it builds on this module, so it is not imported here)."""
+    import importlib
+
+    return importlib.import_module("pdelearn.pysindy")

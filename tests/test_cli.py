@@ -225,8 +225,14 @@ def test_discover_bad_input_leaves_nothing_behind(tmp_path, monkeypatch, case):
 
 
 def test_discover_out_in_a_missing_parent(burgers_npz, tmp_path):
-    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b"), "does not exist")
-    assert listing(tmp_path) == set()
+    # --help says the folder is created: missing parents are created too
+    res = run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "b" / "equation.json").is_file()
+    # a parent that is a file: clear error, nothing left behind
+    (tmp_path / "f").write_text("x")
+    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "f" / "b"), "cannot create")
+    assert listing(tmp_path) == {"a", "f"}
 
 
 # -------------------------------------------------------------------------------------- export

@@ -90,7 +90,7 @@ def _train_baseline(name: str, data, args) -> tuple[nn.Module, dict]:
             loss.backward()
             opt.step()
             steps += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             if args.max_minutes and time.perf_counter() - start > 60 * args.max_minutes:
                 stopped = f"time cap of {args.max_minutes} min reached in epoch {epoch + 1}"
                 break

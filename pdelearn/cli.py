@@ -135,15 +135,29 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         )
         options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
                    "shape": list(grid.shape), **result.options}
-        write_equation(folder, result.equation)
+        verdict = {"reliable": result.reliable, "unexplained": result.unexplained, "warnings": result.warnings}
+        write_equation(folder, result.equation, None if result.reliable else verdict)
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": result.wall_time_s, "relative_residual": result.relative_residual,
-                   "equation": str(result.equation),
+                   "equation": str(result.equation), **verdict,
                    "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
                                                          "radius": g.radius} for g in result.refits]}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(grid.summary(), err=True)
+    wrote = f"wrote {out}/equation.json, equation.tex, options.json, summary.json ({result.wall_time_s:.2f} s)"
+    if result.unexplained:
+        for reason in result.unexplained:
+            click.echo(f"No equation found: {reason}.", err=True)
+        click.echo(f"The best candidate, {result.equation!s}, is NOT an answer; it is kept in {out}/equation.json "
+                   "marked \"reliable\": false.", err=True)
+        click.echo(wrote, err=True)
+        sys.exit(3)
     click.echo(str(result.equation))
-    click.echo(f"wrote {out}/equation.json, equation.tex, options.json ({result.wall_time_s:.2f} s)", err=True)
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(wrote, err=True)
+    if result.warnings:
+        sys.exit(3)
 
 
 _SYSTEMS = ("allen-cahn", "burgers", "kdv", "kuramoto-sivashinsky", "reaction-diffusion")

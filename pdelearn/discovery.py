@@ -22,6 +22,7 @@ from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
+from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
 from .sparse import SparseRegression, SparseResult
 from .terms import TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
@@ -39,9 +40,18 @@ class Discovery:
     fits: list[SparseResult] = field(repr=False, default_factory=list)
     wall_time_s: float = 0.0
     refits: list[Optional[GLSFit]] = field(repr=False, default_factory=list)  #: GLS refit per equation
+    #: why no equation explains the data (one reason per failing equation); empty when explained
+    unexplained: list[str] = field(default_factory=list)
+    #: doubts about parts of the equation (negligible terms, rejected refits); see pdelearn.reliability
+    warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return str(self.equation)
+
+    @property
+    def reliable(self) -> bool:
+        """True when every equation explains its data and nothing was flagged."""
+        return not (self.unexplained or self.warnings)
 
     @property
     def relative_residual(self) -> list[float]:
@@ -182,15 +192,27 @@ def discover(
     else:
         G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    eqs, refits = [], []
+    eqs, refits, unexplained, warns = [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
         coef = fit.coefficients[support]
         gls = None
-        if method == "weak" and refit == "gls" and support.size:
-            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time)
+        reason = static_field(lib.fields[j], data.fields[lib.fields[j]]) or _explained(l, fit.relative_residual,
+                                                                                        support.size)
+        if reason:
+            unexplained.append(reason)
+        if method == "weak" and refit == "gls" and support.size and not reason:
+            rejected: list = []
+            allowed = max(regression.f_crit * fit.sigma2 * support.size, regression.tol**2 * fit.b_norm2)
+            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time,
+                            accept=refit_check(G, b[:, j], support, fit.rss, allowed, rejected))
             if gls is not None:
                 coef = gls.coefficients
+            elif rejected:
+                warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
+        if not reason:
+            warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef,
+                                   None if gls is None else gls.std)
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
         eqs.append(
@@ -214,7 +236,16 @@ def discover(
         "refit": refit if method == "weak" else "none",
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits)
+    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns)
+
+
+def _refit_warning(lhs: str, names, coef, rejected) -> str:
+    """Say that the GLS refit disagreed with the selection, naming the term it moved most."""
+    fit, discrepancy = max(rejected, key=lambda r: r[1])
+    k = int(np.argmax(np.abs(fit.coefficients - coef) / np.maximum(fit.std, 1e-300)))
+    return (f"{lhs}: the GLS refit disagrees with the selected fit beyond its noise level (it would change "
+            f"{names[k]} from {coef[k]:.4g} to {fit.coefficients[k]:.4g} +- {fit.std[k]:.2g}, {discrepancy:.3g} times "
+            "the selection's tolerance); the least-squares coefficients are reported")
 
 
 def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:

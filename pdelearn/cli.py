@@ -112,6 +112,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
+    from .paths import created_parents
     from .sparse import SparseRegression
     from .weak import WeakForm
 
@@ -119,7 +120,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
-    with output_folder(out, force=force) as folder:
+    with created_parents(out), output_folder(out, force=force) as folder:
         grid = load_grid_data(data, fields=list(fields) or None, coords=list(coords) or None, time=time, layout=layout)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
         result = run_discover(
@@ -174,7 +175,7 @@ def generate(system, out, noise, seed, force):
     """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
     import numpy as np
 
-    from . import solvers
+    from .paths import created_parents
 
     target = Path(out)
     if target.suffix != ".npz":
@@ -184,8 +185,16 @@ def generate(system, out, noise, seed, force):
     if not (noise >= 0 and np.isfinite(noise)):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"the folder {str(parent)!r} of --out does not exist; create it first")
+    with created_parents(target):
+        _generate(system, target, parent, noise, seed)
+
+
+def _generate(system, target, parent, noise, seed):
+    import numpy as np
+
+    from . import solvers
+
+    out = str(target)
     result = getattr(solvers, system.replace("-", "_"))()
     rng = np.random.default_rng(seed)
     arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}

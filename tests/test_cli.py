@@ -90,7 +90,6 @@ def test_generate_noise_is_seeded(tmp_path):
         (["--out", "f.npz", "--noise", "-0.1"], ["--noise", "-0.1"]),
         (["--out", "f.npz", "--noise=-1"], ["--noise"]),
         (["--out", "f.npz", "--noise", "nan"], ["--noise"]),
-        (["--out", "missing_dir/f.npz"], ["missing_dir"]),
     ],
 )
 def test_generate_bad_input(tmp_path, monkeypatch, args, needles):
@@ -225,8 +224,15 @@ def test_discover_bad_input_leaves_nothing_behind(tmp_path, monkeypatch, case):
 
 
 def test_discover_out_in_a_missing_parent(burgers_npz, tmp_path):
-    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b"), "does not exist")
-    assert listing(tmp_path) == set()
+    # the parents are created (--help says the folder is created) ...
+    result = run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b" / "run")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "b" / "run" / "equation.json").is_file()
+    # ... and removed again when the run fails on bad input
+    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "c" / "d", "--radius", "0.7"), "radius")
+    assert listing(tmp_path) == {"a"}
+    result = run_cli("generate", "burgers", "--out", tmp_path / "e" / "f.npz")
+    assert result.exit_code == 0 and (tmp_path / "e" / "f.npz").is_file()
 
 
 # -------------------------------------------------------------------------------------- export

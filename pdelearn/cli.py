@@ -145,6 +145,9 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
                                                          "radius": g.radius} for g in result.refits]}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     click.echo(grid.summary(), err=True)
+    if result.options.get("renamed_coords"):
+        click.echo("coordinates in the equation: " + ", ".join(f"{k} -> {v}" for k, v in
+                                                                 result.options["renamed_coords"].items()), err=True)
     wrote = f"wrote {out}/equation.json, equation.tex, options.json, summary.json ({result.wall_time_s:.2f} s)"
     if result.unexplained:
         for reason in result.unexplained:

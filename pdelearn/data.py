@@ -33,7 +33,7 @@ def _order(coords: Mapping, time: str) -> dict[str, np.ndarray]:
     """Validate all coordinates and move time last."""
     if time not in coords:
         raise DataError(f"time coordinate {time!r} not found among the coordinates {list(coords)}; "
-                        f"pass the name of the time array as time=NAME")
+                        f"pass the name of the time array with --time NAME (Python: time=NAME)")
     if len(coords) < 2:
         raise DataError(f"need a space coordinate besides time {time!r}, got {list(coords)}; "
                         f"pass --coord NAME")
@@ -372,7 +372,7 @@ def load_grid_data(path, *, fields: Sequence[str] | None = None, coords: Sequenc
         time = time or next((k for k in TIME_NAMES if k in coord_arrays), None)
         if time is None:
             raise DataError(f"cannot tell which of the coordinates {names} is time (none is named t or "
-                            f"tt); pass time=NAME")
+                            f"tt); pass --time NAME (Python: time=NAME)")
     if fields is None:
         used = {k for k, v in arrays.items() if any(v is c for c in coord_arrays.values())}
         others = _sibling_fields(arrays, first, used)

@@ -74,6 +74,32 @@ def _library_for(data: GridData, library, max_power: int, max_order: int) -> Ter
     return library
 
 
+_SPACE_SYMBOLS = ("x", "y", "z")
+
+
+def _library_names(data: GridData) -> tuple[GridData, dict[str, str]]:
+    """Rename coordinates to the library's symbols: time to ``t``, space to ``x, y, z`` unless they are single letters.
+
+    Derivative names join coordinate names (``u_xx``), so ``ts`` or ``pos`` cannot be used as they are.
+    Returns the data (renamed when needed) and ``{old: new}`` for the names that changed.
+    """
+    space = list(data.space)
+    keep = all(len(c) == 1 and c.isalpha() and c != "t" for c in space) and len(space) <= 3
+    new_space = space if keep else list(_SPACE_SYMBOLS[: len(space)])
+    if len(new_space) < len(space):
+        raise DataError(f"discover handles at most {len(_SPACE_SYMBOLS)} space coordinates, the data has {space}")
+    mapping = {**dict(zip(space, new_space)), data.time: "t"}
+    renamed = {k: v for k, v in mapping.items() if k != v}
+    if not renamed:
+        return data, {}
+    clash = [v for v in renamed.values() if v in data.fields]
+    if clash:
+        raise DataError(f"the coordinates {list(renamed)} are renamed to {list(renamed.values())} for the term "
+                        f"library, but fields are already named {clash}; rename those fields (e.g. --field)")
+    coords = {mapping[k]: v for k, v in data.coords.items()}
+    return GridData(dict(data.fields), coords, time="t"), renamed
+
+
 def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, trim: float, max_rows: int, seed: int):
     axes = list(data.coords)
     spacing = data.spacing
@@ -171,6 +197,9 @@ def discover(
         if coords is None:
             raise DataError("pass coords={'x': ..., 't': ...} with a mapping of field arrays, or a GridData")
         data = from_arrays(data, coords)
+    renamed: dict[str, str] = {}
+    if library is None:
+        data, renamed = _library_names(data)
     lib = _library_for(data, library, max_power, max_order)
     if method not in ("weak", "strong"):
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
@@ -234,6 +263,7 @@ def discover(
         "regression": asdict(regression),
         "bootstrap": bootstrap,
         "refit": refit if method == "weak" else "none",
+        "renamed_coords": renamed,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
     return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns)

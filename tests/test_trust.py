@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pdelearn.cli import main
-from pdelearn.data import load_grid_data
+from pdelearn.data import from_arrays, load_grid_data
 from pdelearn.discovery import discover
 from pdelearn.errors import DataError
 
@@ -116,3 +116,20 @@ def test_rejected_refit_is_a_warning_and_exit_3(heat_npz, tmp_path):
     assert "GLS refit disagrees" in result.stderr
     assert "0.105" in result.stderr  # the inflated value it refused
     assert result.stdout.startswith("u_t = ")
+
+
+# -- item 5: coordinates and fields of any name ----------------------------------------------------------------------
+
+def test_coordinates_of_any_name(tmp_path):
+    u, x, t = heat()
+    np.savez(tmp_path / "d.npz", field=u, xs=x, ts=t)
+    result = run_cli("discover", tmp_path / "d.npz", "--out", tmp_path / "r", "--field", "field", "--coord", "xs",
+                     "--time", "ts")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "field_t = 0.3 field_xx"
+    assert "xs -> x" in result.stderr and "ts -> t" in result.stderr
+    options = json.loads((tmp_path / "r" / "options.json").read_text())
+    assert options["coords"] == ["xs", "ts"] and options["renamed_coords"] == {"xs": "x", "ts": "t"}
+    # Python: the same names through discover
+    grid = from_arrays({"field": u}, {"pos": x, "time": t}, time="time")
+    assert str(discover(grid).equation) == "field_t = 0.3 field_xx"

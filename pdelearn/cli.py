@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from .equation import write_equation  # noqa: F401  (kept importable from here for runs.py and joint.py)
 from .errors import ConfigError, DataError, PdelearnError
 
 __all__ = ["main"]
@@ -64,20 +65,6 @@ def _umask() -> int:
     return mask
 
 
-def write_equation(folder: Path, equation, extra: dict | None = None) -> None:
-    """``equation.json`` (with ``extra`` merged in) and ``equation.tex``."""
-    data = equation.to_dict()
-    if extra:
-        data.update(extra)
-    (folder / "equation.json").write_text(json.dumps(data, indent=2) + "\n")
-    (folder / "equation.tex").write_text(_latex_document_line(equation))
-
-
-def _latex_document_line(equation) -> str:
-    body = equation.latex()
-    return ("\\begin{equation}\n" + body + "\n\\end{equation}\n") if "aligned" in body else f"\\[ {body} \\]\n"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pdelearn")
 def main() -> None:
@@ -105,10 +92,13 @@ def main() -> None:
               help="Bootstrap resamples for 95 % coefficient intervals (written to equation.json).")
 @click.option("--refit", type=click.Choice(["gls", "none"]), default="gls", show_default=True,
               help="Refit the selected terms by generalized least squares (weak form).")
+@click.option("--terms", default=None, metavar="LIST",
+              help="Extra candidate terms, comma-separated, e.g. 'u*u_x, sin(u)' (names: fields, x/y/z, u_xx...).")
+@click.option("--terms-only", is_flag=True, help="Use only the --terms, not the default polynomial library.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, bootstrap, refit, force):
+             radius, bootstrap, refit, terms, terms_only, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
@@ -133,17 +123,10 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             regression=SparseRegression(method=regression, threshold=threshold),
             bootstrap=bootstrap,
             refit=refit,
+            terms=terms,
+            default_library=not terms_only,
         )
-        options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
-                   "shape": list(grid.shape), **result.options}
-        verdict = {"reliable": result.reliable, "unexplained": result.unexplained, "warnings": result.warnings}
-        write_equation(folder, result.equation, None if result.reliable else verdict)
-        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
-        summary = {"wall_time_s": result.wall_time_s, "relative_residual": result.relative_residual,
-                   "equation": str(result.equation), **verdict,
-                   "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
-                                                         "radius": g.radius} for g in result.refits]}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        result.save(folder, source=data)
     click.echo(grid.summary(), err=True)
     if result.options.get("renamed_coords"):
         click.echo("coordinates in the equation: " + ", ".join(f"{k} -> {v}" for k, v in

@@ -10,24 +10,42 @@ Two ways to build the regression problem from the same term library:
 
 from __future__ import annotations
 
+import json
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from .data import GridData, from_arrays
-from .equation import Equation, EquationSystem
+from .equation import Equation, EquationSystem, write_equation
 from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
 from .sparse import SparseRegression, SparseResult
-from .terms import TermLibrary, polynomial_library
+from .terms import Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
-__all__ = ["discover", "Discovery"]
+__all__ = ["discover", "Discovery", "split_terms"]
+
+
+def split_terms(terms) -> list[str]:
+    """``"u*u_x, sin(u)"`` or a sequence of strings -> a list of term strings (split at top-level commas)."""
+    if terms is None:
+        return []
+    if not isinstance(terms, str):
+        return [t for item in terms for t in split_terms(item)]
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(terms):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            out.append(terms[start:i])
+            start = i + 1
+    out.append(terms[start:])
+    return [t.strip() for t in out if t.strip()]
 
 
 @dataclass
@@ -45,8 +63,39 @@ class Discovery:
     #: doubts about parts of the equation (negligible terms, rejected refits); see pdelearn.reliability
     warnings: list[str] = field(default_factory=list)
 
+    data: Optional[GridData] = field(repr=False, default=None)  #: the data the equation was found on
+
     def __str__(self) -> str:
         return str(self.equation)
+
+    def save(self, folder, source=None) -> Path:
+        """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
+
+        ``source`` is the data file to record; without it the data are stored in the folder as
+        ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
+        discovery made in Python. The folder is created (with its parents); existing files are replaced.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        grid = self.data
+        if source is None:
+            if grid is None:
+                raise ConfigError("this Discovery holds no data; pass source=<the data file>")
+            np.savez(folder / "data.npz", **grid.fields, **grid.coords)
+            source = "data.npz"
+        else:
+            source = str(Path(source).resolve())
+        verdict = {"reliable": self.reliable, "unexplained": self.unexplained, "warnings": self.warnings}
+        write_equation(folder, self.equation, None if self.reliable else verdict)
+        options = {"data": source, **({"fields": list(grid.fields), "coords": list(grid.coords),
+                                       "shape": list(grid.shape)} if grid is not None else {}), **self.options}
+        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
+        summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
+                   "equation": str(self.equation), **verdict,
+                   "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
+                                                         "radius": g.radius} for g in self.refits]}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return folder
 
     @property
     def reliable(self) -> bool:
@@ -59,9 +108,20 @@ class Discovery:
         return [f.relative_residual for f in self.fits]
 
 
-def _library_for(data: GridData, library, max_power: int, max_order: int) -> TermLibrary:
+def _library_for(data: GridData, library, max_power: int, max_order: int, terms=None,
+                 default_library: bool = True) -> TermLibrary:
     if library is None:
-        return polynomial_library(tuple(data.fields), data.space, max_power, max_order)
+        fields, space = tuple(data.fields), data.space
+        extra = [Term.parse(t, fields, space, max_order=max(max_order, 6)) for t in split_terms(terms)]
+        if not default_library:
+            if not extra:
+                raise ConfigError("without the default library, give the candidate terms (--terms 'u_xx, u*u_x')")
+            return TermLibrary(extra, fields, space)
+        base = polynomial_library(fields, space, max_power, max_order)
+        new = [t for t in extra if t.key not in base.keys]
+        return TermLibrary(list(base) + new, fields, space) if new else base
+    if terms:
+        raise ConfigError("give either library= or terms=, not both (add the terms to the TermLibrary instead)")
     if not isinstance(library, TermLibrary):
         raise ConfigError(f"library must be a TermLibrary, received {type(library).__name__}")
     missing = [f for f in library.fields if f not in data.fields]
@@ -149,6 +209,8 @@ def discover(
     seed: int = 0,
     bootstrap: int = 0,
     refit: str = "gls",
+    terms: Sequence[str] | str | None = None,
+    default_library: bool = True,
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -173,6 +235,10 @@ def discover(
         the selected terms (``Equation.intervals``); 0 disables. Rows of the weak form overlap, so
         the spread is widened by ``sqrt(n_rows / n_eff)`` to account for their correlation.
         The intervals are centred on the reported coefficients.
+    terms, default_library
+        Extra candidate terms as strings such as ``"u*u_x, sin(u)"`` (read by the safe parser, in the
+        library's names: fields, ``x, y, z`` and derivatives like ``u_xx``), added to the default
+        library, or replacing it when ``default_library=False``. Ignored when ``library`` is given.
     refit
         ``"gls"`` (default, weak form only): refit the coefficients of the selected terms by
         generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
@@ -197,10 +263,10 @@ def discover(
         if coords is None:
             raise DataError("pass coords={'x': ..., 't': ...} with a mapping of field arrays, or a GridData")
         data = from_arrays(data, coords)
-    renamed: dict[str, str] = {}
+    original, renamed = data, {}
     if library is None:
         data, renamed = _library_names(data)
-    lib = _library_for(data, library, max_power, max_order)
+    lib = _library_for(data, library, max_power, max_order, terms, default_library)
     if method not in ("weak", "strong"):
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
     if derivative not in METHODS:
@@ -216,10 +282,15 @@ def discover(
     weak = weak or WeakForm()
     regression = regression or SparseRegression()
     lhs = [f"{f}_{data.time}" for f in lib.fields]
-    if method == "weak":
-        G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
-    else:
-        G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
+    with np.errstate(all="ignore"):  # a custom term such as log(u) may be undefined on the data: named below
+        if method == "weak":
+            G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
+        else:
+            G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
+    bad = [lib[i].name for i in np.flatnonzero(~np.all(np.isfinite(G), axis=0))]
+    if bad:
+        raise DataError(f"the term(s) {', '.join(bad)} are NaN or inf on the data (e.g. log or sqrt of a negative "
+                        "value, division by zero); remove them from the library or shift the data")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
     eqs, refits, unexplained, warns = [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
@@ -266,7 +337,7 @@ def discover(
         "renamed_coords": renamed,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns)
+    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original)
 
 
 def _refit_warning(lhs: str, names, coef, rejected) -> str:

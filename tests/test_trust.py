@@ -133,3 +133,58 @@ def test_coordinates_of_any_name(tmp_path):
     # Python: the same names through discover
     grid = from_arrays({"field": u}, {"pos": x, "time": t}, time="time")
     assert str(discover(grid).equation) == "field_t = 0.3 field_xx"
+
+
+# -- items 6-7: custom terms from the command line, Discovery.save, undefined terms ----------------------------------
+
+def test_cli_terms_replace_or_extend_the_library(heat_npz, tmp_path):
+    result = run_cli("discover", heat_npz, "--out", tmp_path / "a", "--terms", "u_xx, u_xxxx, u*u_x", "--terms-only")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "u_t = 0.3 u_xx"
+    assert json.loads((tmp_path / "a" / "options.json").read_text())["library_size"] == 3
+    result = run_cli("discover", heat_npz, "--out", tmp_path / "b", "--terms", "sin(u), u*u_x")  # u*u_x is a duplicate
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b" / "options.json").read_text())["library_size"] == 20 + 1  # 4 powers x 5 orders, plus sin(u)
+    for bad, needle in [("__import__('os')", "__import__"), ("u_xx, (", "cannot read"), ("v_x", "'v_x'")]:
+        res = run_cli("discover", heat_npz, "--out", tmp_path / "c", "--terms", bad, "--terms-only")
+        assert res.exit_code == 2 and needle in res.stderr, res.output
+        assert not (tmp_path / "c").exists()
+
+
+def test_undefined_custom_term_is_named(tmp_path):
+    u, x, t = heat()
+    np.savez(tmp_path / "d.npz", u=u, x=x, t=t)
+    result = run_cli("discover", tmp_path / "d.npz", "--out", tmp_path / "r", "--terms", "log(u)")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: the term(s) log(u) are NaN or inf") and "RuntimeWarning" not in result.output
+    with _no_warnings():
+        with pytest.raises(DataError, match="log"):
+            discover({"u": u}, {"x": x, "t": t}, terms="u_xx, log(u)", default_library=False)
+
+
+def _no_warnings():
+    import warnings
+
+    class _Ctx:
+        def __enter__(self):
+            self.cm = warnings.catch_warnings()
+            self.cm.__enter__()
+            warnings.simplefilter("error")
+
+        def __exit__(self, *exc):
+            return self.cm.__exit__(*exc)
+
+    return _Ctx()
+
+
+def test_discovery_save_gives_a_run_folder_for_simulate_and_export(tmp_path):
+    u, x, t = heat()
+    result = discover({"u": u}, {"x": x, "t": t})
+    folder = result.save(tmp_path / "deep" / "run")
+    assert {p.name for p in folder.iterdir()} == {"equation.json", "equation.tex", "options.json", "summary.json",
+                                                  "data.npz"}
+    sim = run_cli("simulate", folder)
+    assert sim.exit_code == 0, sim.output
+    assert json.loads((folder / "simulation.json").read_text())["rel_l2"] < 1e-3
+    exported = run_cli("export", folder, "--text")
+    assert exported.exit_code == 0 and exported.stdout.strip() == "u_t = 0.3 u_xx"

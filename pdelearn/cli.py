@@ -125,6 +125,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             refit=refit,
             terms=terms,
             default_library=not terms_only,
+            progress=_progress(),
         )
         result.save(folder, source=data)
     click.echo(grid.summary(), err=True)
@@ -145,6 +146,20 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     click.echo(wrote, err=True)
     if result.warnings:
         sys.exit(3)
+
+
+def _progress(after_s: float = 2.0):
+    """A ``progress(message)`` that echoes to stderr once the run has taken more than ``after_s`` seconds."""
+    import time
+
+    start = time.perf_counter()
+
+    def echo(message: str) -> None:
+        elapsed = time.perf_counter() - start
+        if elapsed > after_s:
+            click.echo(f"  [{elapsed:5.1f} s] {message}", err=True)
+
+    return echo
 
 
 _SYSTEMS = ("allen-cahn", "burgers", "kdv", "kuramoto-sivashinsky", "reaction-diffusion")

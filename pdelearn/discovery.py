@@ -68,8 +68,10 @@ class Discovery:
     def __str__(self) -> str:
         return str(self.equation)
 
-    def save(self, folder, source=None) -> Path:
+    def save(self, folder, source=None, picture: bool = True) -> Path:
         """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
+
+        With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
 
         ``source`` is the data file to record; without it the data are stored in the folder as
         ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
@@ -95,6 +97,10 @@ class Discovery:
                    "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
                                                          "radius": g.radius} for g in self.refits]}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if grid is not None and picture:
+            from .discovery_plot import plot_discovery
+
+            plot_discovery(folder / "discovery.png", self)
         return folder
 
     @property
@@ -211,6 +217,7 @@ def discover(
     refit: str = "gls",
     terms: Sequence[str] | str | None = None,
     default_library: bool = True,
+    progress=None,
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -239,6 +246,9 @@ def discover(
         Extra candidate terms as strings such as ``"u*u_x, sin(u)"`` (read by the safe parser, in the
         library's names: fields, ``x, y, z`` and derivatives like ``u_xx``), added to the default
         library, or replacing it when ``default_library=False``. Ignored when ``library`` is given.
+    progress
+        Optional ``progress(message)`` called at each stage (building the system, selecting,
+        refitting each equation), e.g. to tell a user what a slow run is doing.
     refit
         ``"gls"`` (default, weak form only): refit the coefficients of the selected terms by
         generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
@@ -282,6 +292,8 @@ def discover(
     weak = weak or WeakForm()
     regression = regression or SparseRegression()
     lhs = [f"{f}_{data.time}" for f in lib.fields]
+    say = progress or (lambda message: None)
+    say(f"building the {method}-form regression of {', '.join(lhs)} on {len(lib)} candidate terms")
     with np.errstate(all="ignore"):  # a custom term such as log(u) may be undefined on the data: named below
         if method == "weak":
             G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
@@ -291,6 +303,7 @@ def discover(
     if bad:
         raise DataError(f"the term(s) {', '.join(bad)} are NaN or inf on the data (e.g. log or sqrt of a negative "
                         "value, division by zero); remove them from the library or shift the data")
+    say(f"selecting terms ({G.shape[0]} rows)")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
     eqs, refits, unexplained, warns = [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
@@ -302,6 +315,7 @@ def discover(
         if reason:
             unexplained.append(reason)
         if method == "weak" and refit == "gls" and support.size and not reason:
+            say(f"GLS refit of {l} ({support.size} terms)")
             rejected: list = []
             allowed = max(regression.f_crit * fit.sigma2 * support.size, regression.tol**2 * fit.b_norm2)
             gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time,

@@ -182,9 +182,20 @@ def test_discovery_save_gives_a_run_folder_for_simulate_and_export(tmp_path):
     result = discover({"u": u}, {"x": x, "t": t})
     folder = result.save(tmp_path / "deep" / "run")
     assert {p.name for p in folder.iterdir()} == {"equation.json", "equation.tex", "options.json", "summary.json",
-                                                  "data.npz"}
+                                                  "data.npz", "discovery.png"}
+    assert (folder / "discovery.png").stat().st_size > 10_000
     sim = run_cli("simulate", folder)
     assert sim.exit_code == 0, sim.output
     assert json.loads((folder / "simulation.json").read_text())["rel_l2"] < 1e-3
     exported = run_cli("export", folder, "--text")
     assert exported.exit_code == 0 and exported.stdout.strip() == "u_t = 0.3 u_xx"
+
+
+# -- item 8: progress -------------------------------------------------------------------------------------------------
+
+def test_progress_reports_each_stage():
+    u, x, t = heat()
+    messages = []
+    discover({"u": u}, {"x": x, "t": t}, progress=messages.append)
+    assert [m.split()[0] for m in messages] == ["building", "selecting", "GLS"]
+    assert "20 candidate terms" in messages[0]

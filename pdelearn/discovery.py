@@ -344,6 +344,7 @@ def discover(
         "max_power": max_power,
         "max_order": max_order,
         "library_size": len(lib),
+        "rows": int(G.shape[0]),
         "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak).items()},
         "regression": asdict(regression),
         "bootstrap": bootstrap,

@@ -160,21 +160,24 @@ def sindy_term(name: str, fields: tuple[str, ...]) -> str:
     return str(expr)
 
 
-def sindy_equation(model, fields: tuple[str, ...]):
-    """A pdelearn Equation (or EquationSystem) from a fitted PySINDy model's nonzero coefficients."""
+def _coef_equation(C, names, fields):
+    """A pdelearn Equation (or EquationSystem) from PySINDy coefficients ``C`` (fields, features) and feature names."""
     from pdelearn.equation import Equation, EquationSystem
 
-    names = model.get_feature_names()
-    coefs = np.asarray(model.coefficients())
     eqs = []
     for i, field in enumerate(fields):
         terms: dict[str, float] = {}
-        for n, c in zip(names, coefs[i]):
+        for n, c in zip(names, C[i]):
             if c != 0:
                 key = sindy_term(n, fields)
                 terms[key] = terms.get(key, 0.0) + float(c)
         eqs.append(Equation(f"{field}_t", terms, fields, ("x",)))
     return eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
+
+
+def sindy_equation(model, fields: tuple[str, ...]):
+    """A pdelearn Equation (or EquationSystem) from a fitted PySINDy model's nonzero coefficients."""
+    return _coef_equation(np.asarray(model.coefficients()), model.get_feature_names(), fields)
 
 
 def library_keys_match() -> dict:
@@ -327,20 +330,6 @@ def _aicc(X, Y, C) -> float:
         k = int(np.count_nonzero(C[j]))
         total += n * np.log(max(float(r @ r) / n, 1e-300)) + 2 * k + 2 * k * (k + 1) / max(n - k - 1, 1)
     return total
-
-
-def _coef_equation(C, names, fields):
-    from pdelearn.equation import Equation, EquationSystem
-
-    eqs = []
-    for i, field in enumerate(fields):
-        terms: dict[str, float] = {}
-        for n, c in zip(names, C[i]):
-            if c != 0:
-                key = sindy_term(n, fields)
-                terms[key] = terms.get(key, 0.0) + float(c)
-        eqs.append(Equation(f"{field}_t", terms, fields, ("x",)))
-    return eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
 
 
 def _weak_rule(grid, max_order, seed=0, K=WEAK_K, rule="default", truth=None):

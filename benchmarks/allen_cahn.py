@@ -120,8 +120,7 @@ def _expand(overrides: list[str], scale: float) -> list[str]:
 
 def ablations(names: list[str], scale: float, budget_minutes: float | None, device: str) -> list[dict]:
     """Run the default recipe and its variants; rel. L2 over the full grid and wall time for each."""
-    from pdelearn.recipes import load_recipe
-    from pdelearn.runs import fit, prepare
+    from pdelearn import load_recipe, run_recipe
 
     rows = []
     for name in names:
@@ -130,7 +129,7 @@ def ablations(names: list[str], scale: float, budget_minutes: float | None, devi
             sets.append(f"training.max_minutes={budget_minutes}")
         recipe = load_recipe(RECIPE, sets)
         with tempfile.TemporaryDirectory() as tmp:
-            summary = fit(prepare(recipe), tmp, progress=False)
+            summary = run_recipe(recipe, tmp, progress=False).summary
         row = {"name": name, "overrides": sets, "rel_l2": summary["rel_l2"], "wall_time_s": summary["wall_time_s"],
                "steps": summary["steps"], "finished": summary["finished"]}
         rows.append(row)

@@ -30,6 +30,14 @@ Methods
     term on several data sets. 0.1 was picked once, on clean data, after seeing that; it is reported
     so that the weak form is not judged only by a setting made for the strong form.
 
+``pysindy-weak-default``, ``pysindy-weak-aicc``, ``pysindy-weak-best`` (the default set with ``pdelearn``)
+    The weak form with K = pdelearn's number of test functions on the data set, features built once per
+    case; the threshold is STLSQ's default (0.1), the one of a 49-point sweep with the smallest AICc on
+    the weak rows (a rule usable on real data: the headline peer, ``PEER``), or the sweep's threshold
+    closest to the truth (an upper bound, not a method).
+
+Seeds 0-9 by default; ``DEVELOPMENT_SEEDS`` (0-2) were used while developing pdelearn's defaults, the
+summary reports the other seeds separately ("out of sample").
 Noise-free cases are repeated for every seed too (same data; repeated timings, and the weak form draws
 new subdomains); ``--clean-once`` runs them with seed 0 only.
 Every method runs in a separate worker process; a method that raises or runs past ``--timeout``
@@ -39,7 +47,7 @@ loads the data and runs one untimed warm-up of every method on a small crop of e
 
 Usage::
 
-    python benchmarks/discovery.py --data-dir ../shared/data --seeds 3 --out benchmarks/results/discovery.json
+    python benchmarks/discovery.py --data-dir ../shared/data --threads 1 --timeout 300   # the reported run
     python benchmarks/discovery.py --data-dir ../shared/data --quick          # 1 seed, noise 0 and 1 %
 """
 

@@ -63,7 +63,7 @@ LIBRARY = {"burgers": {"max_power": 2, "max_order": 3}, "kdv": {"max_power": 2, 
 
 def _grid(system: str, noise: float, seed: int):
     from pdelearn.data import from_arrays
-    from pdelearn.problems.joint import solver_data
+    from pdelearn import solve_system as solver_data
 
     d = solver_data(system)
     u = d["u"] + noise * float(np.std(d["u"])) * np.random.default_rng(seed).standard_normal(d["u"].shape)
@@ -83,8 +83,8 @@ def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | 
     from scipy.optimize import least_squares
 
     from pdelearn.equation import Equation
-    from pdelearn.problems.joint import make_samples, solver_data
-    from pdelearn.solvers.equation import simulate_equation
+    from pdelearn import make_samples, solve_system as solver_data
+    from pdelearn import simulate_equation
 
     d = solver_data(system) if data is None else data
     x, t, u = d["x"], d["t"], d["u"]
@@ -121,7 +121,7 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
     row = {"system": system, "noise": noise, "seed": seed, "method": method}
     try:
         if method == "joint":
-            from pdelearn.problems.joint import JointConfig, joint_discover, make_samples, solver_data
+            from pdelearn import JointConfig, joint_discover, make_samples, solve_system as solver_data
 
             d = solver_data(system)
             cfg = JointConfig.from_dict({"samples": samples, "noise": noise, "seed": seed, **LIBRARY[system], **overrides})
@@ -135,7 +135,7 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
                        pruning=res.pruning,
                        ensemble_time_s=round(res.ensemble_time_s, 1))
         elif method == "oracle":
-            from pdelearn.problems.joint import solver_data
+            from pdelearn import solve_system as solver_data
 
             d = solver_data(system)
             t0 = time.perf_counter()

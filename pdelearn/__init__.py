@@ -3,14 +3,19 @@
 The public API::
 
     from pdelearn import polynomial_library, TermLibrary, Equation, discover, GoverningEquation
+    from pdelearn import load_recipe, run_recipe, Problem, RunContext, Outcome   # the run driver
+    from pdelearn import joint_discover, JointConfig, make_samples, system, solve_system, simulate_equation
 
-``GoverningEquation`` and ``autograd_derivatives`` (torch) are imported on first use, so that
-``import pdelearn`` for the sympy/numpy parts stays light.
+Everything that needs torch (``GoverningEquation``, ``Trainer``, ``joint_discover``, the run driver,
+...) is imported on first use, so that ``import pdelearn`` for the sympy/numpy parts stays light.
+Layers and what each may import: ``docs/architecture.md``.
 """
 
 from .data import GridData, from_arrays, load_grid_data
 from .discovery import Discovery, discover
 from .equation import Equation, EquationSystem, load_equation, parse_equation
+from .sampling import make_samples
+from .solvers.systems import SYSTEMS, solve_system, system
 from .errors import ConfigError, DataError, LibraryError, ParseError, PdelearnError, ShapeError, TrainingError
 from .sparse import SparseRegression
 from .terms import Derivative, Term, TermLibrary, polynomial_library
@@ -46,6 +51,25 @@ __all__ = [
     "load_grid_data",
     "parse_equation",
     "polynomial_library",
+    "make_samples",
+    "SYSTEMS",
+    "system",
+    "solve_system",
+    "simulate_equation",
+    "CompiledLibrary",
+    "NormalizedGoverningEquation",
+    "ForwardProblem",
+    "JointConfig",
+    "JointResult",
+    "joint_discover",
+    "write_joint_run",
+    "Problem",
+    "RunContext",
+    "Outcome",
+    "RecipeBase",
+    "run_recipe",
+    "new_run",
+    "PROBLEMS",
 ]
 
 _LAZY = {
@@ -56,6 +80,20 @@ _LAZY = {
     "Trainer": "train",
     "ParamGroup": "train",
     "load_recipe": "recipes",
+    "simulate_equation": "solvers.equation",
+    "NormalizedGoverningEquation": "governing",
+    "ForwardProblem": "problems.forward",
+    "JointConfig": "problems.joint",
+    "JointResult": "problems.joint",
+    "joint_discover": "problems.joint",
+    "write_joint_run": "problems.joint_run",
+    "Problem": "problems.base",
+    "RunContext": "problems.base",
+    "Outcome": "problems.base",
+    "RecipeBase": "problems.base",
+    "run_recipe": "runs",
+    "new_run": "runs",
+    "PROBLEMS": "problems.registry",
 }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from .errors import DataError, ShapeError
-from .terms import parse_derivative_name
+from .terms import Derivative, parse_derivative_name
 
 __all__ = ["autograd_derivatives", "channel_derivatives"]
 
@@ -71,7 +71,7 @@ def autograd_derivatives(
                 f"cannot compute {name!r}: expected a field in {list(fields)} followed by '_' and coordinates "
                 f"from {list(coord_names)} (e.g. {next(iter(fields), 'u')}_{(coord_names or ('x',))[0]})"
             )
-        parent = d.field + ("_" + "".join(d.wrt[:-1]) if len(d.wrt) > 1 else "")
+        parent = Derivative(d.field, d.wrt[:-1]).name
         p = get(parent)
         # the graph is always kept while differentiating (higher orders need it); it is dropped
         # at the end when create_graph is False. A constant parent has no graph: its derivative is 0.

@@ -1,25 +1,25 @@
-"""Command line: ``pdelearn discover`` and ``pdelearn export``.
+"""Command line: ``pdelearn fit``, ``discover``, ``generate``, ``simulate`` and ``export``.
 
-Errors about user input (:class:`~pdelearn.errors.PdelearnError`) print one ``Error:`` line and
-exit with code 2, without a traceback. Output folders are written to a temporary sibling and
-renamed into place at the end, so a failed run leaves nothing half-written.
+A leaf: it parses arguments and calls the library; nothing in ``pdelearn`` imports it. Errors about
+user input (:class:`~pdelearn.errors.PdelearnError`) print one ``Error:`` line and exit with code 2,
+without a traceback; a run whose result the problem marks unreliable exits with code 3. Output
+folders are written to a temporary sibling and renamed into place at the end, so a failed run
+leaves nothing half-written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from .equation import write_equation  # noqa: F401  (kept importable from here for runs.py and joint.py)
 from .errors import ConfigError, DataError, PdelearnError
+from .runfiles import output_folder, write_equation
 
 __all__ = ["main"]
 
@@ -34,35 +34,6 @@ def _user_errors(fn):
             sys.exit(2)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def output_folder(path: str | os.PathLike, force: bool = False):
-    """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise ConfigError(f"output folder {str(target)!r} already exists and is not empty; pass --force or another --out")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.exists():
-        raise ConfigError(f"the parent of --out {str(target)!r} does not exist; create {str(parent)!r} first")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"cannot write to {str(parent)!r}; choose a writable --out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a run folder gets the usual permissions
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    tmp.rename(target)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +73,6 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
-    from .paths import created_parents
     from .sparse import SparseRegression
     from .weak import WeakForm
 
@@ -110,7 +80,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
-    with created_parents(out), output_folder(out, force=force) as folder:
+    with output_folder(out, force=force) as folder:
         grid = load_grid_data(data, fields=list(fields) or None, coords=list(coords) or None, time=time, layout=layout)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
         result = run_discover(
@@ -162,11 +132,14 @@ def _progress(after_s: float = 2.0):
     return echo
 
 
-_SYSTEMS = ("allen-cahn", "burgers", "kdv", "kuramoto-sivashinsky", "reaction-diffusion")
+def _system_choices() -> list[str]:
+    from .solvers.systems import SYSTEMS
+
+    return [s.name.replace("_", "-") for s in SYSTEMS]
 
 
 @main.command()
-@click.argument("system", type=click.Choice(_SYSTEMS))
+@click.argument("system", type=click.Choice(_system_choices()))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Output .npz file.")
 @click.option("--noise", type=float, default=0.0, show_default=True, help="Gaussian noise, fraction of the field's std.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -176,7 +149,8 @@ def generate(system, out, noise, seed, force):
     """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
     import numpy as np
 
-    from .paths import created_parents
+    from .runfiles import created_parents, current_umask
+    from .solvers.systems import solve_system
 
     target = Path(out)
     if target.suffix != ".npz":
@@ -187,33 +161,24 @@ def generate(system, out, noise, seed, force):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
-        _generate(system, target, parent, noise, seed)
-
-
-def _generate(system, target, parent, noise, seed):
-    import numpy as np
-
-    from . import solvers
-
-    out = str(target)
-    result = getattr(solvers, system.replace("-", "_"))()
-    rng = np.random.default_rng(seed)
-    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
-    for name in ("u", "v"):
-        if name in arrays and noise:
-            arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
-    eq = result["equation"]
-    arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
+        result = solve_system(system)
+        rng = np.random.default_rng(seed)
+        arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+        for name in ("u", "v"):
+            if name in arrays and noise:
+                arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
+        eq = result["equation"]
+        arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
 
 
 @main.command()
@@ -265,16 +230,18 @@ def export(run, fmt):
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def fit(recipe, out, overrides, device, seed, resume, force):
-    """Train a physics-informed network from a RECIPE (YAML) and write a run folder.
+    """Train the problem of a RECIPE (YAML) and write a run folder.
 
-    ``problem: joint_discovery`` recipes discover an equation from scattered samples instead
-    (docs/joint_discovery.md).
+    Every problem type (``problem: forward``, ``extrapolation``, ``joint_discovery``, ...) runs
+    through the same driver (docs/architecture.md). Exit 0: done; 2: bad input; 3: the run finished
+    but its result is unreliable (the message says why; the folder is kept for inspection).
     """
-
     from .recipes import load_recipe
-    from .runs import RECIPE, fit as run_fit, load_run_recipe, prepare, select_device
+    from .runfiles import RECIPE, select_device
+    from .runs import default_run_folder, load_run_recipe, new_run, run_recipe
 
     extra = list(overrides) + ([f"device={device}"] if device else []) + ([f"seed={seed}"] if seed is not None else [])
+    echo = lambda m: click.echo(m, err=True)  # noqa: E731
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise ConfigError("--resume continues in its own folder; drop --out (or pass the same folder)")
@@ -285,84 +252,35 @@ def fit(recipe, out, overrides, device, seed, resume, force):
             if diff:
                 raise ConfigError(f"{recipe} differs from the recipe of the run in {resume} at {', '.join(diff)}; "
                                   "resume without RECIPE, or start a new run")
+        select_device(resolved.device)
+        folder = Path(resume)
+        (folder / RECIPE).write_text(resolved.to_yaml())
+        outcome = _run(run_recipe, resolved, folder, echo, resume=True)
     else:
         if recipe is None:
             raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
         resolved = load_recipe(recipe, extra)
-    if getattr(resolved, "problem", None) == "joint_discovery":
-        if resume is not None:
-            raise ConfigError("joint discovery runs cannot be resumed (they take minutes, see max_minutes); start a "
-                              "new run with --out")
-        _fit_joint(recipe, resolved, out, force)
-        return
-    select_device(resolved.device)
-    if resume is not None:
-        folder = Path(resume)
-        prepared = prepare(resolved)
-        (folder / RECIPE).write_text(resolved.to_yaml())
-    else:
-        folder = _new_run_folder(recipe, resolved, out, force)
-        try:
-            prepared = prepare(resolved)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-    click.echo(f"enforcing  {prepared.conditions.equation}")
-    if prepared.reference is not None:
-        click.echo(f"reference  {prepared.reference.source} ({prepared.setup_s:.1f} s)", err=True)
+        select_device(resolved.device)
+        folder = Path(out) if out is not None else default_run_folder(recipe)
+        with new_run(folder, resolved, force=force):
+            outcome = _run(run_recipe, resolved, folder, echo)
+    for line in outcome.lines:
+        click.echo(line)
+    s = outcome.summary
+    click.echo(f"wrote {folder} ({s['wall_time_s']:.1f} s, {s.get('steps', '?')} steps, {s['device']})", err=True)
+    if not outcome.reliable:
+        click.echo(f"Unreliable result: {outcome.message}", err=True)
+        sys.exit(3)
+
+
+def _run(run_recipe, recipe, folder: Path, echo, resume: bool = False):
     try:
-        summary = run_fit(prepared, folder, resume=resume is not None, echo=lambda m: click.echo(m, err=True))
+        return run_recipe(recipe, folder, resume=resume, echo=echo)
     except KeyboardInterrupt:
-        click.echo(f"interrupted; continue with: pdelearn fit --resume {folder}", err=True)
+        hint = (f"continue with: pdelearn fit --resume {folder}" if (folder / "checkpoint.pt").exists()
+                else "nothing was kept")
+        click.echo(f"interrupted; {hint}", err=True)
         sys.exit(130)
-    if summary.get("stopped"):
-        click.echo(f"stopped early ({summary['stopped']}) at step {summary['steps']}; continue with "
-                   f"pdelearn fit --resume {folder}", err=True)
-    rel = summary.get("rel_l2")
-    click.echo(f"rel. L2 error {rel:.3e} over the full reference grid" if rel is not None else "no reference: rel. L2 not measured")
-    for key in sorted(k for k in summary if k.startswith("err_t")):
-        click.echo(f"{key} {summary[key]:.3e}")
-    click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['device']})", err=True)
-
-
-def _new_run_folder(recipe, resolved, out, force) -> Path:
-    """Create the run folder (default ``runs/<recipe>-<time>``) holding the resolved recipe."""
-    import time
-
-    from .runs import RECIPE
-
-    if out is None:
-        Path("runs").mkdir(exist_ok=True)
-        out = str(Path("runs") / f"{Path(recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    with output_folder(out, force=force) as tmp:
-        (tmp / RECIPE).write_text(resolved.to_yaml())
-    return Path(out)
-
-
-def _fit_joint(recipe, resolved, out, force) -> None:
-    """``pdelearn fit`` for ``problem: joint_discovery``: a network and its equation from samples."""
-    from .problems.joint import run_joint_recipe
-    from .runs import select_device
-
-    select_device(resolved.device)
-    folder = _new_run_folder(recipe, resolved, out, force)
-    try:
-        summary = run_joint_recipe(resolved, folder, echo=lambda m: click.echo(m, err=True))
-    except KeyboardInterrupt:
-        click.echo(f"interrupted; the run folder {folder} holds the last checkpoint", err=True)
-        sys.exit(130)
-    except BaseException:
-        if not (folder / "checkpoint.pt").exists():  # failed before training: leave no partial output
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    click.echo(f"discovered {summary['equation']}")
-    for key, (lo, hi) in summary.get("intervals", {}).items():
-        click.echo(f"  {key}: 95 % interval [{lo:.5g}, {hi:.5g}]")
-    if "exact_support" in summary:
-        click.echo(f"truth      {summary['truth']}  (exact support: {summary['exact_support']}, max coefficient "
-                   f"error {100 * summary['max_rel_error']:.2f} %)")
-    click.echo(f"wrote {folder} ({summary['wall_time_s']:.1f} s, {summary['steps']} steps, {summary['stopped']}); "
-               f"next: pdelearn simulate {folder}", err=True)
 
 
 def _diff_keys(a, b, prefix: str = "") -> list[str]:

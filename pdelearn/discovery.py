@@ -20,13 +20,14 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .data import GridData, from_arrays
-from .equation import Equation, EquationSystem, write_equation
+from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
+from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
-from .terms import Term, TermLibrary, polynomial_library
+from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
 __all__ = ["discover", "Discovery", "split_terms"]
@@ -172,7 +173,7 @@ def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, t
     cache: dict[str, np.ndarray] = {}
 
     def deriv(fieldname: str, wrt: tuple[str, ...]) -> np.ndarray:
-        key = fieldname + "_" + "".join(wrt)
+        key = Derivative(fieldname, wrt).name
         if key not in cache:
             out = data.fields[fieldname]
             for c in dict.fromkeys(wrt):
@@ -366,14 +367,12 @@ def _refit_warning(lhs: str, names, coef, rejected) -> str:
 
 def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:
     """95 % percentile intervals ``(len(support), 2)`` of the refitted coefficients, about ``centre``."""
-    rng = np.random.default_rng(seed)
+    from .intervals import bootstrap_draws
+
     n = G.shape[0]
     A = G[:, support]
     est = np.linalg.lstsq(A, b, rcond=None)[0]
-    draws = np.empty((n_boot, len(support)))
-    for k in range(n_boot):
-        idx = rng.integers(0, n, n)
-        draws[k] = np.linalg.lstsq(A[idx], b[idx], rcond=None)[0]
+    draws = bootstrap_draws(A, b, n_boot, seed)
     widen = np.sqrt(max(n / max(n_eff, 1.0), 1.0))
     lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
     return np.stack([centre - widen * (est - lo), centre + widen * (hi - est)], axis=-1)

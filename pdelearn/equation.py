@@ -7,11 +7,9 @@ parses from a string without executing code. :class:`EquationSystem` holds one e
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
@@ -21,7 +19,7 @@ from .errors import LibraryError, ParseError
 from .parsing import safe_expr, split_equation, split_summands
 from .terms import Term, TermLibrary, symbol_table
 
-__all__ = ["Equation", "EquationSystem", "parse_equation", "load_equation", "format_number", "write_equation"]
+__all__ = ["Equation", "EquationSystem", "parse_equation", "load_equation", "format_number"]
 
 _LHS = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_t$")
 
@@ -342,18 +340,6 @@ def load_equation(data: Mapping[str, Any]) -> Union[Equation, EquationSystem]:
     if isinstance(data, Mapping) and "equations" in data:
         return EquationSystem.from_dict(data)
     return Equation.from_dict(data)
-
-
-def write_equation(folder, equation: Union[Equation, "EquationSystem"], extra: Mapping[str, Any] | None = None) -> None:
-    """Write ``folder/equation.json`` (``to_dict()`` with ``extra`` merged in) and ``folder/equation.tex``."""
-    folder = Path(folder)
-    data = equation.to_dict()
-    if extra:
-        data.update(extra)
-    (folder / "equation.json").write_text(json.dumps(data, indent=2) + "\n")
-    body = equation.latex()
-    tex = ("\\begin{equation}\n" + body + "\n\\end{equation}\n") if "aligned" in body else f"\\[ {body} \\]\n"
-    (folder / "equation.tex").write_text(tex)
 
 
 def _lhs_field(lhs: str) -> str:

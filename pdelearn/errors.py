@@ -15,6 +15,7 @@ __all__ = [
     "ParseError",
     "LibraryError",
     "TrainingError",
+    "did_you_mean",
 ]
 
 
@@ -44,3 +45,20 @@ class LibraryError(PdelearnError):
 
 class TrainingError(PdelearnError):
     """Training diverged (NaN/inf loss) or cannot continue."""
+
+
+def did_you_mean(word: str, known, what: str = "key") -> str:
+    """``"unknown key 'x'; did you mean 'y'?"`` (or the list of known names when nothing is close).
+
+    The one "did you mean" of the project: recipe keys, problem names and settings all use it.
+
+    >>> did_you_mean("nosie", ["noise", "seed"])
+    "unknown key 'nosie'; did you mean 'noise'?"
+    """
+    import difflib
+
+    known = [str(k) for k in known]
+    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown {what} {word!r}; did you mean {close[0]!r}?"
+    return f"unknown {what} {word!r}; known: {', '.join(known)}"

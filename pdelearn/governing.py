@@ -14,7 +14,7 @@ from .equation import Equation, EquationSystem
 from .errors import DataError, ShapeError
 from .terms import TermLibrary
 
-__all__ = ["GoverningEquation"]
+__all__ = ["GoverningEquation", "NormalizedGoverningEquation"]
 
 
 class GoverningEquation(nn.Module):
@@ -133,3 +133,54 @@ class GoverningEquation(nn.Module):
 
     def __str__(self) -> str:  # the equation, not the module tree
         return str(self.equation())
+
+
+class NormalizedGoverningEquation(GoverningEquation):
+    """A :class:`GoverningEquation` whose trainable parameter holds normalized coefficients.
+
+    ``coefficients`` is ``c``; the physical coefficients are ``a = c * scales * mask`` (the
+    :attr:`active` property, used by :meth:`residual` and :meth:`equation`). :meth:`set_scales` sets
+    ``scales_k = ||b|| / ||Theta_k||`` keeping ``a`` unchanged; :meth:`l1` penalises ``|c|``.
+
+    >>> from pdelearn.terms import polynomial_library
+    >>> lib = polynomial_library("u", "x", 1, 1)
+    >>> eq = NormalizedGoverningEquation(lib)
+    >>> theta = torch.tensor([[1.0, 2.0, 1e-3, 0.0], [1.0, -2.0, 2e-3, 1.0]], dtype=torch.float64)
+    >>> eq.set_scales(theta, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    >>> [round(float(s), 3) for s in eq.scales[:, 0]]
+    [1.0, 0.5, 632.456, 1.414]
+    """
+
+    def __init__(self, library: TermLibrary, lhs=None):
+        super().__init__(library, lhs, trainable=True)
+        self.register_buffer("scales", torch.ones_like(self.coefficients.detach()))
+
+    @property
+    def active(self) -> torch.Tensor:
+        return self.coefficients * self.scales * self.mask
+
+    def l1(self) -> torch.Tensor:
+        return (self.coefficients * self.mask).abs().sum()
+
+    @staticmethod
+    def column_scales(theta: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``||b|| / ||Theta_k||`` per column ``(n_terms, n_eq)``; 1 for all-zero columns."""
+        norms = torch.linalg.vector_norm(theta, dim=0)
+        bn = torch.linalg.vector_norm(b.reshape(b.shape[0], -1), dim=0)
+        bn = torch.where(bn > 0, bn, torch.ones_like(bn))
+        s = bn[None, :] / torch.where(norms > 0, norms, bn.mean() * torch.ones_like(norms))[:, None]
+        return s.to(torch.float64)
+
+    @torch.no_grad()
+    def set_scales(self, theta: torch.Tensor, b: torch.Tensor) -> None:
+        """Refresh the scales from ``theta (n, K)`` and ``b (n,)`` or ``(n, n_eq)``; ``a`` is unchanged."""
+        a = self.active.detach().clone()
+        self.scales.copy_(self.column_scales(theta, b).to(self.scales.device).expand_as(self.scales))
+        self.set_physical(a)
+
+    @torch.no_grad()
+    def set_physical(self, a) -> None:
+        """Set the coefficients from physical values ``a`` ``(n_terms,)`` or ``(n_terms, n_eq)``."""
+        a = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float64)
+        a = a.reshape(self.coefficients.shape).to(self.coefficients.device)
+        self.coefficients.data.copy_((a / self.scales) * self.mask)

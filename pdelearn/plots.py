@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_solution", "plot_losses", "plot_extrapolation"]
+__all__ = ["plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory"]
 
 
 def _figure(width: float, height: float):
@@ -102,4 +102,28 @@ def plot_extrapolation(x: np.ndarray, t: np.ndarray, ref: np.ndarray, preds: Map
         ax.set_xlabel("x")
         ax.set_ylabel("u")
         ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_trajectory(result, path: str | os.PathLike) -> None:
+    """Coefficient trajectories of a joint discovery (physical units, scaled by each term's final value)."""
+    fig = _figure(8, 4.2)
+    ax = fig.subplots()
+    if result.trajectory:
+        steps = np.array([s for s, _ in result.trajectory])
+        final = result.equation.coefficients
+        for k in result.library.keys:
+            vals = np.array([c[k] for _, c in result.trajectory])
+            if not np.any(vals):
+                continue
+            ref = abs(final.get(k, 0.0)) or float(np.max(np.abs(vals)))
+            kw = {"lw": 2.0} if k in final else {"lw": 0.8, "alpha": 0.5, "ls": "--"}
+            ax.plot(steps, vals / ref, label=f"{result.library[k].name} ({final[k]:.4g})" if k in final
+                    else result.library[k].name, **kw)
+        for h in result.history:
+            ax.axvline(h["step"], color="0.8", lw=0.6, zorder=0)
+        ax.axvline(result.config.warmup, color="k", lw=0.8, ls=":")
+        ax.set_ylim(-2.5, 2.5)
+    ax.set(xlabel="step", ylabel="coefficient / |final value|", title=str(result.equation)[:90])
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
     _save(fig, path)

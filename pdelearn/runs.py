@@ -1,241 +1,125 @@
-"""Run folders: train a recipe and write everything a person or a script needs to read back.
+"""The one run driver: recipe -> problem -> trainer -> run folder, for every problem type.
 
-A run folder holds ``recipe.yaml`` (resolved), ``metrics.jsonl``, ``checkpoint.pt`` (resumable,
-``weights_only`` loadable), ``summary.json``, ``equation.json`` / ``equation.tex`` (the enforced
-equation), ``prediction.npz`` and PNG plots. The extrapolation study trains two networks in the
-sub-folders ``aware/`` and ``ignorant/`` and adds the errors at the study's times to ``summary.json``.
+:func:`run_recipe` seeds, picks the device, builds the problem named by the recipe's ``problem``
+(:mod:`pdelearn.problems.registry`), trains it, lets it evaluate and write its own files, and writes
+what every run has: ``recipe.yaml`` (resolved), ``summary.json`` (with ``wall_time_s`` and
+``device``), ``equation.json`` / ``equation.tex`` and ``losses.png`` (from ``metrics.jsonl``, written by
+the :class:`~pdelearn.train.Trainer` together with ``checkpoint.pt``). :func:`new_run` makes the
+folder atomically: a run that fails before training leaves nothing behind.
+
+The driver is the program's entry point, so it (and only it) seeds torch's global generator with the
+recipe's seed, for code that draws from it; library functions take generators.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
+import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import ConfigError
-from .problems.conditions import Conditions, parse_conditions
-from .recipes import Recipe, load_recipe
+from .problems.base import Outcome, RecipeBase, RunContext
+from .problems.registry import problem_class
+from .recipes import load_recipe
+from .runfiles import RECIPE, SUMMARY, device_name, output_folder, select_device, write_equation, write_json
 
-__all__ = ["Prepared", "prepare", "fit", "select_device", "time_key", "RECIPE", "SUMMARY"]
+__all__ = ["run_recipe", "new_run", "load_run_recipe", "default_run_folder", "RECIPE", "SUMMARY"]
 
-RECIPE = "recipe.yaml"
-SUMMARY = "summary.json"
 _log = logging.getLogger(__name__)
 
 
-def select_device(name: str):
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without CUDA is a :class:`ConfigError`."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was requested but CUDA is not available to torch "
-                          "(torch.cuda.is_available() is False); use --device cpu or --device auto")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, received {name!r}")
-    return torch.device(name)
-
-
-def time_key(t: float) -> str:
-    """``0.815`` -> ``"t0815"`` (thousandths), used in summary keys such as ``err_t0815_aware``."""
-    return f"t{int(round(1000 * t)):04d}"
-
-
-@dataclass
-class Prepared:
-    """A recipe with its parsed conditions and reference solution, ready to train."""
-
-    recipe: Recipe
-    conditions: Conditions
-    reference: Any
-    setup_s: float
-
-
-def prepare(recipe: Recipe) -> Prepared:
-    """Parse the conditions and compute (or load) the reference solution."""
-    from .problems.reference import reference_solution
-
-    t0 = time.perf_counter()
-    cond = parse_conditions(recipe)
-    ref = reference_solution(recipe, cond)
-    return Prepared(recipe, cond, ref, time.perf_counter() - t0)
-
-
-def fit(prepared: Prepared, folder: str | os.PathLike, *, resume: bool = False, progress: bool | None = None,
-        echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train ``prepared.recipe`` in ``folder`` (which holds ``recipe.yaml``) and write the run's outputs.
+def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: bool = False,
+               progress: bool | None = None, echo: Callable[[str], None] | None = None,
+               rank: int = 0, world_size: int = 1) -> Outcome:
+    """Train ``recipe`` and write its results into ``folder`` (None: nothing is written).
 
     Parameters
     ----------
-    prepared
-        From :func:`prepare`.
+    recipe
+        A validated recipe (:func:`pdelearn.recipes.load_recipe`).
     folder
-        An existing run folder.
+        An existing run folder (see :func:`new_run`), or None.
     resume
-        Continue from ``folder/checkpoint.pt`` (the extrapolation study: from each sub-folder).
+        Continue from ``folder/checkpoint.pt`` (problems with ``resumable = True``).
     progress
-        Show progress bars (None: on a terminal only).
+        Progress bars (None: on a terminal only).
     echo
-        Called with short status lines (the CLI prints them).
+        Called with short status lines.
 
     Returns
     -------
-    dict
-        The summary written to ``summary.json``.
+    Outcome
+        The problem's outcome; ``outcome.summary`` is what ``summary.json`` holds.
     """
     import torch
 
-    from .cli import write_equation
-
-    folder = Path(folder)
-    recipe = prepared.recipe
     say = echo or (lambda msg: _log.info(msg))
+    cls = problem_class(recipe.problem)
+    if resume and not cls.resumable:
+        raise ConfigError(f"{recipe.problem} runs cannot be resumed; start a new run with --out")
     device = select_device(recipe.device)
+    folder = Path(folder) if folder is not None else None
+    t0 = time.perf_counter()
     torch.manual_seed(recipe.seed)
-    t_start = time.perf_counter()
-    write_equation(folder, prepared.conditions.equation, extra={"role": "enforced"})
-    if recipe.problem == "extrapolation":
-        summary = _extrapolation(prepared, folder, device, resume, progress, say)
-    else:
-        summary = _train_one(prepared, folder, device, resume, progress, say, recipe.losses.weights.model_dump(), None)
-        summary.pop("prediction")
-    # this invocation (set-up, training, evaluation, plots) plus training time of earlier, resumed ones
-    summary["wall_time_s"] = round(summary.pop("earlier_time_s", 0.0) + time.perf_counter() - t_start
-                                   + prepared.setup_s, 3)
-    summary["device"] = _device_name(device)
-    _write_json(folder / SUMMARY, summary)
-    return summary
+    ctx = RunContext(device=device, seed=recipe.seed, folder=folder, echo=say, progress=progress, resume=resume,
+                     rank=rank, world_size=world_size)
+    problem = cls.build(recipe, ctx)
+    result = problem.train(ctx)
+    outcome = problem.finish(ctx, result)
+    summary = outcome.summary
+    summary["wall_time_s"] = round(summary.pop("earlier_time_s", 0.0) + time.perf_counter() - t0, 3)
+    summary["device"] = device_name(device)
+    if not outcome.reliable:
+        summary["reliable"] = False
+        summary["message"] = outcome.message
+    if folder is not None and ctx.is_main:
+        (folder / RECIPE).write_text(recipe.to_yaml())
+        if outcome.equation is not None:
+            write_equation(folder, outcome.equation, outcome.equation_extra)
+        from .plots import plot_losses
+        from .train import METRICS
+
+        if (folder / METRICS).exists() and not (folder / "losses.png").exists():
+            plot_losses(folder / METRICS, folder / "losses.png")
+        write_json(folder / SUMMARY, summary)
+    return outcome
 
 
-def _train_one(prepared: Prepared, folder: Path, device, resume: bool, progress, say, weights: dict[str, float],
-               t_end: float | None) -> dict[str, Any]:
-    from .plots import plot_losses, plot_solution
-    from .problems.forward import ForwardProblem
-    from .train import METRICS, Trainer
-
-    recipe, ref = prepared.recipe, prepared.reference
-    tr = recipe.training
-    problem = ForwardProblem(recipe, prepared.conditions, ref, weights=weights, t_end=t_end, device=device)
-
-    def metrics(step: int) -> dict[str, float]:
-        out = dict(problem.diagnostics)
-        out["window"] = problem.window
-        if tr.eval_every and (step % tr.eval_every == 0 or step == problem.total_steps) and ref is not None:
-            out["rel_l2"] = problem.rel_l2()
-        return out
-
-    trainer = Trainer(problem.param_groups(), problem.losses, steps=problem.total_steps, state={"problem": problem},
-                      folder=folder, log_every=tr.log_every, checkpoint_every=tr.checkpoint_every,
-                      max_minutes=tr.max_minutes, progress=progress, before_step=problem.before_step,
-                      metrics_fn=metrics)
-    say(f"minimising {' + '.join(problem.loss_names)} for {problem.total_steps} steps "
-        f"({tr.time_windows} time window{'s' if tr.time_windows > 1 else ''}, {tr.dtype}, {device.type})")
-    earlier = 0.0
-    if resume and (folder / "checkpoint.pt").exists():
-        step = trainer.resume()
-        earlier = trainer.elapsed_s
-        say(f"resuming {folder} at step {step} of {problem.total_steps}")
-    result = trainer.run()
-    summary: dict[str, Any] = {
-        "problem": recipe.problem,
-        "equation": str(prepared.conditions.equation),
-        "steps": result.step,
-        "total_steps": problem.total_steps,
-        "finished": result.step >= problem.total_steps,
-        "stopped": result.stopped,
-        "train_time_s": round(result.elapsed_s, 3),
-        "earlier_time_s": earlier,
-        "losses": result.losses,
-        "loss_names": problem.loss_names,
-        "dtype": tr.dtype,
-        "parameters": sum(p.numel() for p in problem.models[0].net.parameters()),
-        "time_windows": tr.time_windows,
-    }
-    if ref is not None:
-        pred = problem.predict(ref.x, ref.t)
-        summary["rel_l2"] = ref.rel_l2(pred)
-        summary["reference"] = ref.source
-        summary["prediction"] = pred
-        np.savez_compressed(folder / "prediction.npz", x=ref.x, t=ref.t, u=pred, reference=ref.u)
-        plot_solution(ref.x, ref.t, pred, ref.u, folder / "solution.png", title=str(prepared.conditions.equation),
-                      t_train=t_end)
-    else:
-        summary["rel_l2"] = None
-        summary["prediction"] = None
-    plot_losses(folder / METRICS, folder / "losses.png")
-    return summary
+def default_run_folder(recipe_path: str | os.PathLike | None) -> Path:
+    """``runs/<recipe name>-<YYYYmmdd-HHMMSS>``."""
+    stem = Path(recipe_path).stem if recipe_path is not None else "run"
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _extrapolation(prepared: Prepared, folder: Path, device, resume: bool, progress, say) -> dict[str, Any]:
-    from .plots import plot_extrapolation
+@contextlib.contextmanager
+def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False) -> Iterator[Path]:
+    """Create the run folder ``out`` holding ``recipe.yaml``; remove it again if the block fails early.
 
-    recipe, ref = prepared.recipe, prepared.reference
-    ex = recipe.extrapolation
-    summary: dict[str, Any] = {"problem": "extrapolation", "equation": str(prepared.conditions.equation),
-                               "t_train": ex.t_train, "times": list(ex.times)}
-    preds: dict[str, np.ndarray] = {}
-    total = 0.0
-    steps = 0
-    for variant in ("aware", "ignorant"):
-        sub = folder / variant
-        sub.mkdir(exist_ok=True)
-        weights = getattr(ex, variant).model_dump()
-        say(f"training the {variant} network on t <= {ex.t_train}")
-        part = _train_one(prepared, sub, device, resume, progress, say, weights, ex.t_train)
-        preds[variant] = part.pop("prediction")
-        total += part.pop("earlier_time_s")
-        steps += part["steps"]
-        _write_json(sub / SUMMARY, part)
-        summary[variant] = part
-        summary[f"rel_l2_{variant}"] = part["rel_l2"]
-    summary["steps"] = steps
-    summary["earlier_time_s"] = total
-    summary["rel_l2"] = summary["rel_l2_aware"]
-    if ref is not None:
-        keep = ref.t <= ex.t_train + 1e-9
-        for variant, pred in preds.items():
-            summary[f"rel_l2_train_{variant}"] = ref.rel_l2(pred, keep)
-            for t in ex.times:
-                j = int(np.argmin(np.abs(ref.t - t)))
-                mask = np.zeros(ref.t.size, dtype=bool)
-                mask[j] = True
-                summary[f"err_{time_key(t)}_{variant}"] = ref.rel_l2(pred, mask)
-                summary[f"time_{time_key(t)}"] = float(ref.t[j])
-        plot_extrapolation(ref.x, ref.t, ref.u, preds, list(ex.times), ex.t_train, folder / "extrapolation.png")
-    return summary
+    The folder is made atomically (a temporary sibling renamed into place). If the block raises before
+    the trainer wrote a checkpoint, the folder is removed (nothing half-written); once a checkpoint
+    exists it is kept, so the run can be inspected or resumed.
+    """
+    folder = Path(out)
+    made = [p for p in folder.absolute().parents if not p.exists()]
+    with output_folder(out, force=force) as tmp:
+        (tmp / RECIPE).write_text(recipe.to_yaml())
+    try:
+        yield folder
+    except BaseException:
+        if not (folder / "checkpoint.pt").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            for p in made:  # innermost first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+        raise
 
 
-def _device_name(device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return "cpu"
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def load_run_recipe(folder: str | os.PathLike, overrides: tuple[str, ...] = ()) -> Recipe:
+def load_run_recipe(folder: str | os.PathLike, overrides: Sequence[str] = ()) -> Any:
     """The resolved recipe saved in a run folder (for ``--resume``)."""
     path = Path(folder) / RECIPE
     if not path.is_file():

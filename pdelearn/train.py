@@ -6,11 +6,18 @@ The trainer knows nothing about PDEs. It takes
   scheduler), the names of the losses it minimises, loss weights by name, an update period and an
   active step range (e.g. Adam for steps 0..N, then L-BFGS);
 - a callable ``loss_fn(step, names) -> {name: scalar tensor}`` returning (at least) the named
-  losses;
+  losses, or ``loss_fn(step, names, batch)`` when the trainer draws mini-batches from a ``loader``;
 - the objects whose ``state_dict`` makes up a checkpoint (modules, problems).
 
-At each step every active group, in order, evaluates its losses, back-propagates their weighted sum
-and steps its optimizer. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
+Training runs for ``steps`` steps, or for ``epochs`` passes over a ``loader`` (one step per batch).
+A group's update period and active range count steps (``unit="step"``) or epochs
+(``unit="epoch"``: the group updates on every batch of its active epochs). At each step every active
+group, in order, evaluates its losses, back-propagates their weighted sum and steps its optimizer. A
+group with ``fresh=False`` reuses the losses an earlier group computed in the same step (one forward
+evaluation shared, no cache in the problem); ``fresh=True`` (default) evaluates them again after the
+earlier groups' updates. Each backward pass reaches only its group's parameters (``inputs=``), so a
+shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
+with ``keep_best`` the best state by that validation number is restored at the end. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
 the last good checkpoint is kept. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
 with ``torch.load(..., weights_only=True)``; :meth:`Trainer.resume` continues a run bit for bit.
@@ -68,6 +75,12 @@ class ParamGroup:
         with factor ``balance_alpha``, refreshed every ``balance_every`` updates).
     closure
         Step the optimizer with a closure (default: True for L-BFGS).
+    unit
+        ``"step"`` or ``"epoch"`` (needs a trainer with a ``loader``): what ``every``, ``start`` and
+        ``stop`` count.
+    fresh
+        Evaluate the losses anew for this group (default). False: reuse the values computed earlier
+        in the same step by another group when they are all there (one forward pass shared).
     """
 
     name: str
@@ -82,6 +95,8 @@ class ParamGroup:
     balance_every: int = 100
     balance_alpha: float = 0.9
     closure: Optional[bool] = None
+    unit: Literal["step", "epoch"] = "step"
+    fresh: bool = True
 
     def __post_init__(self) -> None:
         if not self.losses:
@@ -91,17 +106,21 @@ class ParamGroup:
                               f"every={self.every}, start={self.start}, stop={self.stop}")
         if self.balance not in ("none", "gradnorm"):
             raise ConfigError(f"parameter group {self.name!r}: balance must be 'none' or 'gradnorm', received {self.balance!r}")
+        if self.unit not in ("step", "epoch"):
+            raise ConfigError(f"parameter group {self.name!r}: unit must be 'step' or 'epoch', received {self.unit!r}")
         if self.closure is None:
             self.closure = isinstance(self.optimizer, torch.optim.LBFGS)
         self.balance_weights = {n: 1.0 for n in self.losses}
 
-    def active_range(self, step: int) -> bool:
-        """Whether ``step`` lies in ``[start, stop)``."""
-        return self.start <= step and (self.stop is None or step < self.stop)
+    def active_range(self, step: int, steps_per_epoch: int = 1) -> bool:
+        """Whether ``step`` lies in ``[start, stop)`` (in epochs for ``unit="epoch"``)."""
+        k = step // steps_per_epoch if self.unit == "epoch" else step
+        return self.start <= k and (self.stop is None or k < self.stop)
 
-    def active(self, step: int) -> bool:
-        """Whether the group updates at ``step``."""
-        return self.active_range(step) and (step - self.start) % self.every == 0
+    def active(self, step: int, steps_per_epoch: int = 1) -> bool:
+        """Whether the group updates at ``step`` (``steps_per_epoch`` converts steps to epochs)."""
+        k = step // steps_per_epoch if self.unit == "epoch" else step
+        return self.active_range(step, steps_per_epoch) and (k - self.start) % self.every == 0
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
@@ -119,6 +138,8 @@ class TrainResult:
     elapsed_s: float
     losses: dict[str, float]
     stopped: Optional[str] = None  # None: finished; "max_minutes": time budget reached
+    epoch: Optional[int] = None  # completed epochs (trainers with a loader)
+    best: Optional[dict[str, Any]] = None  # {"step", "epoch", key: value} of the kept best state
 
 
 class Trainer:
@@ -131,7 +152,10 @@ class Trainer:
     loss_fn
         ``loss_fn(step, names)`` returns a dict of scalar tensors with at least ``names``.
     steps
-        Total number of steps.
+        Total number of steps (without a ``loader``).
+    epochs, loader
+        Train ``epochs`` passes over ``loader`` (any re-iterable with ``len``, e.g. a
+        ``torch.utils.data.DataLoader``): one step per batch, ``loss_fn(step, names, batch)``.
     state
         ``{name: object with state_dict() / load_state_dict()}`` saved in checkpoints.
     folder
@@ -149,6 +173,12 @@ class Trainer:
         Called at log steps; its dict (floats) is added to the metrics line.
     is_main
         Write files and show progress (False on non-zero ranks of distributed training).
+    validate, validate_every
+        ``validate(epoch_or_step) -> {name: float}`` after every ``validate_every`` epochs (steps
+        without a loader); logged in ``metrics.jsonl`` under ``"validation"``.
+    keep_best, best_mode
+        A key of ``validate``'s result: the state with the best value (``"max"`` or ``"min"``) is
+        kept (in memory and as ``best.pt``) and restored when training finishes.
 
     Examples
     --------
@@ -159,14 +189,33 @@ class Trainer:
     (20, 0.0)
     """
 
-    def __init__(self, groups: Sequence[ParamGroup], loss_fn: LossFn, *, steps: int,
+    def __init__(self, groups: Sequence[ParamGroup], loss_fn: LossFn, *, steps: int | None = None,
                  state: Mapping[str, Any] | None = None, folder: str | os.PathLike | None = None,
                  log_every: int = 100, checkpoint_every: int = 1000, max_minutes: float | None = None,
                  progress: bool | None = None, before_step: Callable[[int], None] | None = None,
-                 metrics_fn: Callable[[int], Mapping[str, float]] | None = None, is_main: bool = True):
+                 metrics_fn: Callable[[int], Mapping[str, float]] | None = None, is_main: bool = True,
+                 epochs: int | None = None, loader: Any = None,
+                 validate: Callable[[int], Mapping[str, float]] | None = None, validate_every: int = 1,
+                 keep_best: str | None = None, best_mode: Literal["max", "min"] = "max"):
         names = [g.name for g in groups]
         if not groups or len(set(names)) != len(names):
             raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
+        if (loader is None) != (epochs is None) or (loader is None) == (steps is None):
+            raise ConfigError("give the trainer either steps=N, or epochs=N together with loader=...; received "
+                              f"steps={steps}, epochs={epochs}, loader={'set' if loader is not None else None}")
+        self.loader = loader
+        self.steps_per_epoch = 1
+        if loader is not None:
+            self.steps_per_epoch = len(loader)
+            if self.steps_per_epoch < 1 or epochs < 0:
+                raise ConfigError(f"the loader must give at least one batch and epochs must be >= 0; received "
+                                  f"{self.steps_per_epoch} batches, epochs={epochs}")
+            steps = epochs * self.steps_per_epoch
+        elif any(g.unit == "epoch" for g in groups):
+            raise ConfigError("parameter groups with unit='epoch' need a trainer with epochs= and loader=")
+        if validate_every < 1 or best_mode not in ("max", "min") or (keep_best is not None and validate is None):
+            raise ConfigError(f"need validate_every >= 1, best_mode 'max' or 'min', and a validate function for "
+                              f"keep_best; received {validate_every}, {best_mode!r}, keep_best={keep_best!r}")
         if steps < 0 or log_every < 1 or checkpoint_every < 1:
             raise ConfigError(f"need steps >= 0, log_every >= 1, checkpoint_every >= 1; received {steps}, {log_every}, "
                               f"{checkpoint_every}")
@@ -180,6 +229,11 @@ class Trainer:
         self.progress = progress
         self.before_step, self.metrics_fn = before_step, metrics_fn
         self.is_main = is_main
+        self.validate, self.validate_every = validate, int(validate_every)
+        self.keep_best, self.best_mode = keep_best, best_mode
+        self.best: dict[str, Any] | None = None
+        self._best_state: dict[str, Any] | None = None
+        self._batches = None
         self.step = 0
         self.elapsed_s = 0.0
         self.last: dict[str, torch.Tensor] = {}
@@ -199,11 +253,14 @@ class Trainer:
         try:
             while self.step < until:
                 step = self.step
+                batch = self._next_batch(step)
                 if self.before_step is not None:
                     self.before_step(step)
-                for g in self.groups:
-                    if g.active(step):
-                        self._update(g, step)
+                active = [g for g in self.groups if g.active(step, self.steps_per_epoch)]
+                shared: dict[str, torch.Tensor] = {}
+                for i, g in enumerate(active):
+                    retain = any(not h.fresh for h in active[i + 1:])
+                    self._update(g, step, batch, shared, retain)
                 self.step = step + 1
                 self.elapsed_s = time.perf_counter() - t0
                 if bar is not None:
@@ -212,6 +269,8 @@ class Trainer:
                         bar.set_postfix({k: f"{float(v):.3e}" for k, v in self.last.items()}, refresh=False)
                 if self.step % self.log_every == 0 or self.step == until:
                     self._log_metrics()
+                if self.validate is not None and self._period_end():
+                    self._validate()
                 if (self.max_minutes is not None and self.step < until
                         and time.perf_counter() - session > 60.0 * self.max_minutes):
                     stopped = "max_minutes"
@@ -224,10 +283,69 @@ class Trainer:
                 bar.close()
         if self.folder is not None:
             self.save_checkpoint()
-        return TrainResult(self.step, self.elapsed_s, {k: float(v) for k, v in self.last.items()}, stopped)
+        if self._best_state is not None and self.step >= self.steps:
+            for k, obj in self.state.items():
+                obj.load_state_dict(self._best_state[k])
+        epoch = self.step // self.steps_per_epoch if self.loader is not None else None
+        return TrainResult(self.step, self.elapsed_s, {k: float(v) for k, v in self.last.items()}, stopped, epoch,
+                           dict(self.best) if self.best else None)
 
-    def _losses(self, g: ParamGroup, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.loss_fn(step, frozenset(g.losses))
+    # -- batches, validation -----------------------------------------------------------------
+    def _next_batch(self, step: int) -> Any:
+        if self.loader is None:
+            return None
+        within = step % self.steps_per_epoch
+        if within == 0 or self._batches is None:
+            self._batches = iter(self.loader)
+            for _ in range(within):  # resumed in the middle of an epoch
+                next(self._batches)
+        return next(self._batches)
+
+    def _period_end(self) -> bool:
+        if self.loader is None:
+            return self.step % self.validate_every == 0
+        return self.step % self.steps_per_epoch == 0 and (self.step // self.steps_per_epoch) % self.validate_every == 0
+
+    def _validate(self) -> None:
+        import copy
+
+        at = self.step // self.steps_per_epoch if self.loader is not None else self.step
+        values = {k: float(v) for k, v in self.validate(at).items()}
+        line: dict[str, Any] = {"step": self.step, "validation": values}
+        if self.loader is not None:
+            line["epoch"] = at
+        if self.keep_best is not None:
+            if self.keep_best not in values:
+                raise ConfigError(f"keep_best={self.keep_best!r} is not among the validation values {sorted(values)}")
+            v = values[self.keep_best]
+            old = None if self.best is None else self.best[self.keep_best]
+            if old is None or (v > old if self.best_mode == "max" else v < old):
+                self.best = {"step": self.step, self.keep_best: v}
+                if self.loader is not None:
+                    self.best["epoch"] = at
+                self._best_state = {k: copy.deepcopy(obj.state_dict()) for k, obj in self.state.items()}
+                if self.folder is not None and self.is_main:
+                    tmp = self.folder / ".best.pt.tmp"
+                    torch.save({"best": self.best, "state": self._best_state}, tmp)
+                    os.replace(tmp, self.folder / "best.pt")
+            line["best"] = dict(self.best)
+        _log.info("validation at step %d: %s", self.step, values)
+        if self.folder is not None and self.is_main:
+            with open(self.folder / METRICS, "a") as fh:
+                fh.write(json.dumps(line) + "\n")
+
+    def _call_loss(self, g: ParamGroup, step: int, batch: Any) -> Mapping[str, torch.Tensor]:
+        names = frozenset(g.losses)
+        return self.loss_fn(step, names) if self.loader is None else self.loss_fn(step, names, batch)
+
+    def _losses(self, g: ParamGroup, step: int, batch: Any = None,
+                shared: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if not g.fresh and shared is not None and all(n in shared for n in g.losses):
+            out: Mapping[str, torch.Tensor] = shared
+        else:
+            out = self._call_loss(g, step, batch)
+            if shared is not None:
+                shared.update(out)
         missing = [n for n in g.losses if n not in out]
         if missing:
             raise ConfigError(f"group {g.name!r} needs the losses {missing}, but loss_fn returned {sorted(out)}")
@@ -242,22 +360,23 @@ class Trainer:
             self.last[n] = v.detach()
         return total, losses
 
-    def _update(self, g: ParamGroup, step: int) -> None:
+    def _update(self, g: ParamGroup, step: int, batch: Any = None, shared: dict[str, torch.Tensor] | None = None,
+                retain: bool = False) -> None:
         if g.closure:
             def closure():
                 g.optimizer.zero_grad(set_to_none=True)
-                total, _ = self._losses(g, step)
+                total, _ = self._losses(g, step, batch)
                 total.backward()
                 return total
 
             g.optimizer.step(closure)
         else:
-            total, losses = self._losses(g, step)
+            total, losses = self._losses(g, step, batch, shared)
             if g.balance == "gradnorm" and (step - g.start) // g.every % g.balance_every == 0:
                 self._rebalance(g, losses)
                 total = sum(g.weight(n) * v for n, v in losses.items())
             g.optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
             g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()
@@ -294,7 +413,8 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.steps, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
+        return tqdm(total=self.steps, initial=self.step, unit="batch" if self.loader is not None else "step",
+                    dynamic_ncols=True, leave=True)
 
     # -- metrics ---------------------------------------------------------------------------------
     def _log_metrics(self) -> None:
@@ -302,8 +422,11 @@ class Trainer:
             "step": self.step,
             "time_s": round(self.elapsed_s, 4),
             "losses": {k: float(v) for k, v in self.last.items()},
-            "lr": {g.name: g.optimizer.param_groups[0]["lr"] for g in self.groups if g.active_range(self.step - 1)},
+            "lr": {g.name: g.optimizer.param_groups[0]["lr"] for g in self.groups
+                   if g.active_range(self.step - 1, self.steps_per_epoch)},
         }
+        if self.loader is not None:
+            line["epoch"] = (self.step - 1) // self.steps_per_epoch
         bal = {g.name: dict(g.balance_weights) for g in self.groups if g.balance != "none"}
         if bal:
             line["balance"] = bal
@@ -336,6 +459,7 @@ class Trainer:
             "schedulers": {g.name: g.scheduler.state_dict() for g in self.groups if g.scheduler is not None},
             "balance": {g.name: dict(g.balance_weights) for g in self.groups},
             "rng": rng,
+            "best": dict(self.best) if self.best else {},
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -377,6 +501,9 @@ class Trainer:
                 torch.cuda.set_rng_state_all(states)
         self.step = int(data["step"])
         self.elapsed_s = float(data["elapsed_s"])
+        self.best = dict(data.get("best") or {}) or None
+        if self.best and self.folder is not None and (self.folder / "best.pt").exists():
+            self._best_state = torch.load(self.folder / "best.pt", map_location="cpu", weights_only=True)["state"]
         if self.folder is not None and self.is_main and (self.folder / METRICS).exists():
             _truncate_metrics(self.folder / METRICS, self.step)
         return self.step

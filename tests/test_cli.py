@@ -104,7 +104,7 @@ def test_generate_bad_input(tmp_path, monkeypatch, args, needles):
 def test_discover_writes_the_run_folder(burgers_run, burgers_npz):
     out, stdout = burgers_run
     assert stdout.strip() == "u_t = -1 u u_x + 0.1 u_xx"
-    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json"}
+    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json", "discovery.png"}
     assert not [p for p in listing(out.parent) if p.startswith(".")]  # temporary folder renamed away
 
     eq = json.loads((out / "equation.json").read_text())
@@ -224,13 +224,15 @@ def test_discover_bad_input_leaves_nothing_behind(tmp_path, monkeypatch, case):
 
 
 def test_discover_out_in_a_missing_parent(burgers_npz, tmp_path):
-    # the parents are created (--help says the folder is created) ...
-    result = run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b" / "run")
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "a" / "b" / "run" / "equation.json").is_file()
-    # ... and removed again when the run fails on bad input
-    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "c" / "d", "--radius", "0.7"), "radius")
-    assert listing(tmp_path) == {"a"}
+    # --help says the folder is created: missing parents are created too
+    res = run_cli("discover", burgers_npz, "--out", tmp_path / "a" / "b")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "b" / "equation.json").is_file()
+    # a parent that is a file: clear error, nothing left behind
+    (tmp_path / "f").write_text("x")
+    assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "f" / "b"), "cannot create")
+    assert listing(tmp_path) == {"a", "f"}
+    # generate creates missing parents too
     result = run_cli("generate", "burgers", "--out", tmp_path / "e" / "f.npz")
     assert result.exit_code == 0 and (tmp_path / "e" / "f.npz").is_file()
 

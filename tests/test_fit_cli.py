@@ -121,8 +121,10 @@ def test_bad_recipes_exit_2_without_a_folder(text, message, tmp_path, monkeypatc
 
 def test_output_folder_errors(tmp_path):
     recipe = str(ROOT / "recipes" / "allen_cahn.yaml")
-    missing = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "no" / "such" / "run"), *small()])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    bad = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "no" / "such" / "run"),
+                                    "--set", f"reference.file={tmp_path / 'missing.mat'}", *small()])
+    assert bad.exit_code == 2 and "missing.mat" in bad.output, bad.output
+    assert not (tmp_path / "no").exists()  # parents made for the run are removed again when it fails
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     busy = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "full"), *small()])

@@ -11,20 +11,12 @@ import torch
 
 from pdelearn.equation import Equation, load_equation
 from pdelearn.errors import ConfigError, DataError, ShapeError
-from pdelearn.problems.joint import (
-    JointConfig,
-    NormalizedGoverningEquation,
-    _Joint,
-    bootstrap_intervals,
-    ensemble_intervals,
-    joint_discover,
-    make_samples,
-    prune_terms,
-    run_joint_recipe,
-    solver_data,
-    write_joint_run,
-)
-from pdelearn.problems.joint_recipe import joint_config, load_joint_recipe, resolve_joint
+from pdelearn import JointConfig, joint_discover, make_samples, run_recipe, solve_system, write_joint_run
+from pdelearn.governing import NormalizedGoverningEquation
+from pdelearn.intervals import bootstrap_intervals, ensemble_intervals
+from pdelearn.problems.joint import JointJob, prune_terms
+from pdelearn.problems.joint_recipe import RENAMED, JointRecipe, joint_config
+from pdelearn.recipes import load_recipe as load_joint_recipe, resolve as resolve_joint
 from pdelearn.simulate import simulate_run
 from pdelearn.solvers.equation import simulate_equation
 from pdelearn.sparse import SparseRegression
@@ -37,7 +29,7 @@ SMALL_LIB = ["u", "u_x", "u*u_x", "u_xx", "u**2", "u*u_xx"]
 
 @pytest.fixture(scope="module")
 def burgers_samples():
-    d = solver_data("burgers")
+    d = solve_system("burgers")
     return d, make_samples(d["x"], d["t"], d["u"], 1500, 0.0, seed=0)
 
 
@@ -117,7 +109,7 @@ def test_mask_applies_to_residual():
 
 def test_sparsify_sets_mask_and_coefficients(burgers_samples):
     _, s = burgers_samples
-    job = _Joint(s, polynomial_library("u", "x", 1, 2), JointConfig(width=8, depth=2, warmup=0), torch.device("cpu"))
+    job = JointJob(s, polynomial_library("u", "x", 1, 2), JointConfig(width=8, depth=2, warmup=0), torch.device("cpu"))
     info = job.sparsify(SparseRegression(tol=0.3))
     assert np.array_equal(job.eq.mask[:, 0].numpy(), info["support"])
     a = job.eq.active.detach()[:, 0].numpy()
@@ -264,7 +256,7 @@ def _advection_job(support_keys, noise=0.2, seed=0):
     lib = TermLibrary(["u_x", "u**2", "u*u_x"], ["u"], ["x"])
     cfg = JointConfig(samples=400, width=20, depth=2, warmup=400, prune_steps=300, lr_network=3e-3, dtype="float64")
     torch.manual_seed(0)
-    job = _Joint(s, lib, cfg, "cpu")
+    job = JointJob(s, lib, cfg, "cpu")
     opt = torch.optim.Adam(job.model.parameters(), lr=3e-3)
     for _ in range(cfg.warmup):
         opt.zero_grad()
@@ -297,7 +289,7 @@ def test_prune_keeps_terms_the_data_need():
 
 @pytest.mark.slow
 def test_burgers_half_noise_default_settings():
-    d = solver_data("burgers")
+    d = solve_system("burgers")
     cfg = JointConfig(noise=0.5, dtype="float32")
     s = make_samples(d["x"], d["t"], d["u"], cfg.samples, cfg.noise, cfg.seed)
     r = joint_discover(s, config=cfg)
@@ -322,9 +314,24 @@ def test_discovery_recipe_library_holds_the_true_terms(name):
     """Each recipe's library contains every term of its system's equation (Allen-Cahn needs u^3)."""
     r = load_joint_recipe(RECIPES / f"{name}_discovery.yaml")
     lib = polynomial_library("u", "x", r.library.max_power, r.library.max_order)
-    truth = Equation.parse(solver_data(name)["equation"])
+    truth = Equation.parse(solve_system(name)["equation"])
     missing = set(truth.coefficients) - set(lib.keys)
     assert not missing, f"{name}_discovery.yaml library lacks {missing}"
+
+
+def test_recipe_keys_and_config_fields_match():
+    """Every recipe key maps onto a JointConfig field and every field is reachable from a recipe."""
+    from dataclasses import fields
+
+    r = resolve_joint({"problem": "joint_discovery", "data": {"system": "burgers"}})
+    mapped = joint_config(r)
+    assert set(mapped) == {f.name for f in fields(JointConfig)}
+    assert set(RENAMED.values()) <= set(mapped)
+    cfg = JointConfig.from_dict(mapped)
+    assert cfg.final_weight_G is None and cfg.sparsify_every == r.sparsity.every
+    r2 = resolve_joint({"problem": "joint_discovery", "data": {"system": "burgers"}}, ["training.final_weight_G=3"])
+    assert JointConfig.from_dict(joint_config(r2)).final_weight_G == 3.0
+    assert isinstance(r2, JointRecipe)
 
 
 @pytest.mark.parametrize(
@@ -358,7 +365,7 @@ def test_run_folder_and_simulate(tmp_path):
         "sparsity": {"every": 20, "patience": 1, "prune_steps": 10},
         "uncertainty": {"bootstrap": 10, "ensemble": 2, "ensemble_steps": 10},
     })
-    summary = run_joint_recipe(r, tmp_path)
+    summary = run_recipe(r, tmp_path).summary
     for name in ("data.npz", "samples.npz", "options.json", "equation.json", "equation.tex", "summary.json",
                  "history.json", "coefficients.png", "metrics.jsonl", "checkpoint.pt"):
         assert (tmp_path / name).is_file(), name

@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import ConfigError, ShapeError
 
 __all__ = [
+    "JointModel",
     "CoordinateSpec",
     "CoordinateEmbedding",
     "FourierFeatures",
@@ -201,3 +202,18 @@ class CoordinateNetwork(nn.Module):
         if self.fourier is not None:
             z = self.fourier(z)
         return self.core(z)
+
+
+class JointModel(nn.Module):
+    """``u(x, t) = mean + std * net(x, t)`` with the coordinate map inside the network."""
+
+    def __init__(self, x_range, t_range, mean: float, std: float, width: int = 50, depth: int = 4,
+                 act: str = "tanh", generator: torch.Generator | None = None):
+        super().__init__()
+        specs = [CoordinateSpec(float(x_range[0]), float(x_range[1])), CoordinateSpec(float(t_range[0]), float(t_range[1]))]
+        self.net = CoordinateNetwork(specs, 1, "mlp", width, depth, act, None, generator)
+        self.register_buffer("mean", torch.tensor(float(mean), dtype=torch.float64))
+        self.register_buffer("std", torch.tensor(float(std), dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.mean.to(x.dtype) + self.std.to(x.dtype) * self.net(x, t)[:, 0]

@@ -49,46 +49,31 @@ pdelearn.errors.ConfigError: noise must be a number >= 0 (a fraction of the fiel
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields as dc_fields
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..autodiff import autograd_derivatives
 from ..equation import Equation
-from ..errors import ConfigError, DataError, ShapeError
-from ..governing import GoverningEquation
-from ..models.mlp import CoordinateNetwork, CoordinateSpec
+from ..errors import ConfigError, did_you_mean
+from ..governing import NormalizedGoverningEquation
+from ..intervals import bootstrap_intervals, ensemble_intervals
+from ..models.mlp import JointModel
+from ..sampling import check_samples
 from ..sparse import SparseRegression, lstsq_on
 from ..terms import TermLibrary, polynomial_library
 from ..train import ParamGroup, Trainer
 
-__all__ = [
-    "JointConfig",
-    "JointResult",
-    "JointModel",
-    "NormalizedGoverningEquation",
-    "joint_discover",
-    "make_samples",
-    "solver_data",
-    "write_joint_run",
-    "run_joint_recipe",
-    "SYSTEMS",
-]
+__all__ = ["JointConfig", "JointResult", "joint_discover", "prune_terms"]
 
 _log = logging.getLogger(__name__)
-
-#: Data sets the project generates with its own solver (same set-ups as the shared .mat files).
-SYSTEMS = ("burgers", "kdv", "allen_cahn")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,152 +186,14 @@ class JointConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "JointConfig":
         """Build from a mapping; unknown keys are a :class:`ConfigError` with a "did you mean"."""
-        import difflib
-
         known = [f.name for f in dc_fields(cls)]
         bad = [k for k in data if k not in known]
         if bad:
-            msgs = []
-            for k in bad:
-                close = difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)
-                msgs.append(f"unknown joint discovery setting {k!r}" + (f"; did you mean {close[0]!r}?" if close else
-                                                                          f"; known: {', '.join(known)}"))
-            raise ConfigError("\n".join(msgs))
+            raise ConfigError("\n".join(did_you_mean(k, known, what="joint discovery setting") for k in bad))
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# --------------------------------------------------------------------------------------------------
-# data
-# --------------------------------------------------------------------------------------------------
-def solver_data(system: str) -> dict[str, Any]:
-    """The grid data set ``system`` made with the project's own spectral solver.
-
-    Same equation, domain, grid and initial condition as the shared ``.mat`` files
-    (``burgers.mat``, ``kdv.mat``, ``AC.mat``). Returns ``{"x", "t", "u" (nx, nt), "equation"}``.
-    """
-    from .. import solvers
-
-    makers = {"burgers": solvers.burgers, "kdv": solvers.kdv, "allen_cahn": solvers.allen_cahn}
-    if system not in makers:
-        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)} or give a data file")
-    return makers[system]()
-
-
-def make_samples(x: np.ndarray, t: np.ndarray, u: np.ndarray, samples: int, noise: float, seed: int = 0
-                 ) -> dict[str, np.ndarray]:
-    """``samples`` distinct random grid points of ``u (nx, nt)`` with Gaussian noise ``noise * std(u)``.
-
-    Returns ``{"x", "t", "u"}``, each ``(samples,)``.
-
-    >>> x, t = np.linspace(0, 1, 10), np.linspace(0, 1, 5)
-    >>> s = make_samples(x, t, np.add.outer(x, t), 20, 0.0)
-    >>> bool(np.allclose(s["u"], s["x"] + s["t"]))
-    True
-    """
-    x, t, u = (np.asarray(a, dtype=np.float64) for a in (x, t, u))
-    if x.ndim != 1 or t.ndim != 1 or u.shape != (x.size, t.size):
-        raise ShapeError(f"expected x (nx,), t (nt,), u (nx, nt); received {x.shape}, {t.shape}, {u.shape}")
-    if not np.all(np.isfinite(u)):
-        raise DataError("the field has NaN or inf values; clean the data first")
-    if samples > u.size:
-        raise ConfigError(f"samples ({samples}) exceeds the number of grid points ({u.size}); ask for fewer")
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(u.size, samples, replace=False)
-    i, j = np.unravel_index(idx, u.shape)
-    vals = u[i, j] + noise * float(np.std(u)) * rng.standard_normal(samples)
-    return {"x": x[i], "t": t[j], "u": vals}
-
-
-def _check_samples(samples: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    missing = [k for k in ("x", "t", "u") if k not in samples]
-    if missing:
-        raise DataError(f"samples need the arrays x, t and u (each (n,)); missing {missing}")
-    out = {k: np.asarray(samples[k], dtype=np.float64) for k in ("x", "t", "u")}
-    n = out["u"].shape
-    for k, v in out.items():
-        if v.ndim != 1 or v.shape != n:
-            raise ShapeError(f"samples x, t, u must all have shape (n,); {k} has {v.shape}, u has {n}")
-        if not np.all(np.isfinite(v)):
-            raise DataError(f"samples[{k!r}] has NaN or inf values")
-    if n[0] < 10:
-        raise DataError(f"need at least 10 samples, received {n[0]}")
-    for k in ("x", "t"):
-        if np.ptp(out[k]) == 0:
-            raise DataError(f"all samples share one {k} value; joint discovery needs samples spread over x and t")
-    if np.std(out["u"]) == 0:
-        raise DataError("the sampled field is constant; there is no dynamics to discover")
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# modules
-# --------------------------------------------------------------------------------------------------
-class NormalizedGoverningEquation(GoverningEquation):
-    """A :class:`GoverningEquation` whose trainable parameter holds normalized coefficients.
-
-    ``coefficients`` is ``c``; the physical coefficients are ``a = c * scales * mask`` (the
-    :attr:`active` property, used by :meth:`residual` and :meth:`equation`). :meth:`set_scales` sets
-    ``scales_k = ||b|| / ||Theta_k||`` keeping ``a`` unchanged; :meth:`l1` penalises ``|c|``.
-
-    >>> lib = polynomial_library("u", "x", 1, 1)
-    >>> eq = NormalizedGoverningEquation(lib)
-    >>> theta = torch.tensor([[1.0, 2.0, 1e-3, 0.0], [1.0, -2.0, 2e-3, 1.0]], dtype=torch.float64)
-    >>> eq.set_scales(theta, torch.tensor([1.0, 1.0], dtype=torch.float64))
-    >>> [round(float(s), 3) for s in eq.scales[:, 0]]
-    [1.0, 0.5, 632.456, 1.414]
-    """
-
-    def __init__(self, library: TermLibrary, lhs=None):
-        super().__init__(library, lhs, trainable=True)
-        self.register_buffer("scales", torch.ones_like(self.coefficients.detach()))
-
-    @property
-    def active(self) -> torch.Tensor:
-        return self.coefficients * self.scales * self.mask
-
-    def l1(self) -> torch.Tensor:
-        return (self.coefficients * self.mask).abs().sum()
-
-    @staticmethod
-    def column_scales(theta: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``||b|| / ||Theta_k||`` per column ``(n_terms, n_eq)``; 1 for all-zero columns."""
-        norms = torch.linalg.vector_norm(theta, dim=0)
-        bn = torch.linalg.vector_norm(b.reshape(b.shape[0], -1), dim=0)
-        bn = torch.where(bn > 0, bn, torch.ones_like(bn))
-        s = bn[None, :] / torch.where(norms > 0, norms, bn.mean() * torch.ones_like(norms))[:, None]
-        return s.to(torch.float64)
-
-    @torch.no_grad()
-    def set_scales(self, theta: torch.Tensor, b: torch.Tensor) -> None:
-        """Refresh the scales from ``theta (n, K)`` and ``b (n,)`` or ``(n, n_eq)``; ``a`` is unchanged."""
-        a = self.active.detach().clone()
-        self.scales.copy_(self.column_scales(theta, b).to(self.scales.device).expand_as(self.scales))
-        self.set_physical(a)
-
-    @torch.no_grad()
-    def set_physical(self, a) -> None:
-        """Set the coefficients from physical values ``a`` ``(n_terms,)`` or ``(n_terms, n_eq)``."""
-        a = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float64)
-        a = a.reshape(self.coefficients.shape).to(self.coefficients.device)
-        self.coefficients.data.copy_((a / self.scales) * self.mask)
-
-
-class JointModel(nn.Module):
-    """``u(x, t) = mean + std * net(x, t)`` with the coordinate map inside the network."""
-
-    def __init__(self, x_range, t_range, mean: float, std: float, width: int = 50, depth: int = 4,
-                 act: str = "tanh", generator: torch.Generator | None = None):
-        super().__init__()
-        specs = [CoordinateSpec(float(x_range[0]), float(x_range[1])), CoordinateSpec(float(t_range[0]), float(t_range[1]))]
-        self.net = CoordinateNetwork(specs, 1, "mlp", width, depth, act, None, generator)
-        self.register_buffer("mean", torch.tensor(float(mean), dtype=torch.float64))
-        self.register_buffer("std", torch.tensor(float(std), dtype=torch.float64))
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.mean.to(x.dtype) + self.std.to(x.dtype) * self.net(x, t)[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -393,7 +240,7 @@ class JointResult:
 # --------------------------------------------------------------------------------------------------
 # the algorithm
 # --------------------------------------------------------------------------------------------------
-class _Joint:
+class JointJob:
     """Points, losses and sparsification of one joint discovery (used by :func:`joint_discover`)."""
 
     def __init__(self, s: dict[str, np.ndarray], library: TermLibrary, cfg: JointConfig, device):
@@ -419,7 +266,6 @@ class _Joint:
         self.ud = torch.as_tensor(s["u"], **kw)
         self.var_d = float(np.var(s["u"]))
         self.ut_scale2 = 1.0
-        self.cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     # -- losses -------------------------------------------------------------------------------
     def _derivatives(self, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -434,26 +280,32 @@ class _Joint:
         return u, theta, d[self.lhs]
 
     def losses(self, step: int, names: frozenset) -> dict[str, torch.Tensor]:
+        """``L_D``, ``L_G`` and ``R_G`` of the current network and equation.
+
+        A network group's call does one forward pass (with the derivative graph when ``L_G`` is asked
+        for) and returns all three; the coefficient group (``fresh=False``) reuses them in the same step,
+        back-propagating only into the coefficients (the network's update in between does not touch
+        them, and the trainer restricts each backward pass to its group's parameters). Called alone, the
+        coefficient group gets ``Theta`` and ``u_t`` from a detached pass.
+        """
         out: dict[str, torch.Tensor] = {}
         if "L_D" in names:  # a network group: one forward pass gives L_D and, if needed, L_G
             if "L_G" in names:
                 u, theta, ut = self._derivatives(create_graph=True)
-                self.cache = (step, theta.detach(), ut.detach())
-                g = ut - (theta @ self.eq.active.detach().to(theta.dtype))[:, 0]
-                out["L_G"] = (g**2).mean() / self.ut_scale2
+                out["L_G"] = self._residual_loss(theta, ut)
+                out["R_G"] = self.eq.l1()
             else:
                 u = self.model(self.xc[: self.n].detach(), self.tc[: self.n].detach())
             out["L_D"] = ((u[: self.n] - self.ud) ** 2).mean() / self.var_d
             return out
-        # the coefficient group: Theta and u_t of this step's network pass (detached), or fresh ones
-        if self.cache is None or self.cache[0] != step:
-            _, theta, ut = self._derivatives(create_graph=False)
-            self.cache = (step, theta.detach(), ut.detach())
-        _, theta, ut = self.cache
-        g = ut - (theta @ self.eq.active.to(theta.dtype))[:, 0]
-        out["L_G"] = (g**2).mean() / self.ut_scale2
+        _, theta, ut = self._derivatives(create_graph=False)
+        out["L_G"] = self._residual_loss(theta.detach(), ut.detach())
         out["R_G"] = self.eq.l1()
         return out
+
+    def _residual_loss(self, theta: torch.Tensor, ut: torch.Tensor) -> torch.Tensor:
+        g = ut - (theta @ self.eq.active.to(theta.dtype))[:, 0]
+        return (g**2).mean() / self.ut_scale2
 
     # -- sparsification ------------------------------------------------------------------------
     def regression_system(self) -> tuple[np.ndarray, np.ndarray]:
@@ -473,7 +325,6 @@ class _Joint:
                                  .to(self.eq.scales.device))
             self.eq.set_physical(a)
         self.ut_scale2 = float(np.mean(b**2)) or 1.0
-        self.cache = None
         return a
 
     @torch.no_grad()
@@ -482,12 +333,11 @@ class _Joint:
         u = self.model(self.xc[: self.n].detach(), self.tc[: self.n].detach())
         return float(((u - self.ud) ** 2).mean() / self.var_d)
 
-    def adopt(self, other: "_Joint") -> None:
+    def adopt(self, other: "JointJob") -> None:
         """Take over the network, equation and ``u_t`` scale of ``other`` (a trained copy of this job)."""
         self.model.load_state_dict(other.model.state_dict())
         self.eq.load_state_dict(other.eq.state_dict())
         self.ut_scale2 = other.ut_scale2
-        self.cache = None
 
     def sparsify(self, regression: SparseRegression) -> dict[str, Any]:
         G, b = self.regression_system()
@@ -539,10 +389,9 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     t_start = time.perf_counter()
     cfg = config if isinstance(config, JointConfig) else JointConfig.from_dict(config or {})
     lib = _library(cfg, library)
-    s = _check_samples(samples)
+    s = check_samples(samples)
     device = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    job = _Joint(s, lib, cfg, device)
+    job = JointJob(s, lib, cfg, device)
     regression = SparseRegression(tol=cfg.selection_tol, f_crit=cfg.f_crit)
 
     def regression_at(k: int) -> SparseRegression:
@@ -651,17 +500,16 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
                        final_readouts, members, time.perf_counter() - t_ensemble, pruning)
 
 
-def _trained_copy(job: "_Joint", cfg: JointConfig, support: np.ndarray) -> "_Joint":
+def _trained_copy(job: "JointJob", cfg: JointConfig, support: np.ndarray) -> "JointJob":
     """A copy of ``job`` trained ``prune_steps`` more steps with ``support`` fixed and the L1 off."""
     import copy
 
-    job.cache = None
     member = copy.deepcopy(job)
     _train_with_support(member, cfg, support, cfg.prune_steps)
     return member
 
 
-def _train_with_support(member: "_Joint", cfg: JointConfig, support: np.ndarray, steps: int, warmup: int = 0) -> None:
+def _train_with_support(member: "JointJob", cfg: JointConfig, support: np.ndarray, steps: int, warmup: int = 0) -> None:
     """Train ``member``: ``warmup`` data-only steps, then ``steps`` with ``support`` fixed and the L1 off."""
     groups = _param_groups(member, cfg, warmup, l1=None)
     trainer = Trainer(list(groups.values()), member.losses, steps=warmup + steps, log_every=cfg.log_every,
@@ -672,7 +520,7 @@ def _train_with_support(member: "_Joint", cfg: JointConfig, support: np.ndarray,
     trainer.run()
 
 
-def prune_terms(job: "_Joint", cfg: JointConfig, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
+def prune_terms(job: "JointJob", cfg: JointConfig, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
     """Backward elimination of the selected terms by their effect on the *data* fit (output error).
 
     The sparse regression judges a term by how much of the network's ``u_t`` it explains, and a network
@@ -714,7 +562,7 @@ def prune_terms(job: "_Joint", cfg: JointConfig, say: Callable[[str], None] = la
             return rounds
 
 
-def _param_groups(job: "_Joint", cfg: JointConfig, start: int, l1: float | None) -> dict[str, ParamGroup]:
+def _param_groups(job: "JointJob", cfg: JointConfig, start: int, l1: float | None) -> dict[str, ParamGroup]:
     """The alternating groups of Algorithm 1, by name.
 
     ``warmup`` (only when ``start`` > 0): the network on ``L_D`` for steps ``[0, start)``; then
@@ -729,11 +577,11 @@ def _param_groups(job: "_Joint", cfg: JointConfig, start: int, l1: float | None)
     groups["network"] = ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=start)
     coef_losses, coef_weights = (["L_G"], {}) if l1 is None else (["L_G", "R_G"], {"R_G": l1})
     groups["coefficients"] = ParamGroup("coefficients", opt_coef, coef_losses, weights=coef_weights,
-                                        every=cfg.coef_every, start=start)
+                                        every=cfg.coef_every, start=start, fresh=False)
     return groups
 
 
-def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, k: int,
+def _ensemble_member(job: "JointJob", s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, k: int,
                      support: np.ndarray, device) -> np.ndarray:
     """Member ``k``: a network trained on a bootstrap resample of the samples with the support fixed.
 
@@ -748,8 +596,7 @@ def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, 
     rows = rng.integers(0, s["u"].size, s["u"].size)
     sk = {key: v[rows] for key, v in s.items()}
     mcfg = replace(cfg, seed=cfg.seed + 1000 * (k + 1))
-    torch.manual_seed(mcfg.seed)
-    member = _Joint(sk, lib, mcfg, device)
+    member = JointJob(sk, lib, mcfg, device)
     warmup = 0
     if cfg.ensemble_init == "warm":
         member.model = copy.deepcopy(job.model)
@@ -758,38 +605,6 @@ def _ensemble_member(job: "_Joint", s: dict[str, np.ndarray], lib: TermLibrary, 
     _train_with_support(member, cfg, support, cfg.ensemble_steps, warmup)
     G, b = member.regression_system()
     return lstsq_on(G, b, support)
-
-
-def ensemble_intervals(center: np.ndarray, draws: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """``center -+ t_{K-1} * sd(draws)`` per term ``(n, 2)``: draws ``(K, n)`` of an ensemble of K >= 2 members.
-
-    The members' spread estimates the standard deviation of the whole estimator (network and
-    regression); Student's t with ``K - 1`` degrees of freedom accounts for estimating it from K draws.
-
-    >>> ensemble_intervals(np.array([1.0]), np.array([[0.9], [1.1]])).round(3).tolist()
-    [[-0.797, 2.797]]
-    """
-    from scipy.stats import t as student_t
-
-    draws = np.atleast_2d(np.asarray(draws, dtype=np.float64))
-    if draws.shape[0] < 2:
-        raise ConfigError(f"an ensemble interval needs at least 2 members, received {draws.shape[0]}")
-    sd = draws.std(axis=0, ddof=1)
-    q = float(student_t.ppf(0.5 + level / 2, draws.shape[0] - 1))
-    return np.stack([center - q * sd, center + q * sd], axis=-1)
-
-
-def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
-    """95 % percentile intervals ``(len(support), 2)`` of least squares on resampled rows of ``G[:, support]``."""
-    rng = np.random.default_rng(seed)
-    A = G[:, support]
-    n = A.shape[0]
-    draws = np.empty((n_boot, len(support)))
-    for k in range(n_boot):
-        rows = rng.integers(0, n, n)
-        draws[k] = np.linalg.lstsq(A[rows], b[rows], rcond=None)[0]
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
-    return np.stack([lo, hi], axis=-1)
 
 
 def _relative_change(previous, info) -> float:
@@ -805,158 +620,3 @@ def _relative_change(previous, info) -> float:
 def _format(coefs: Mapping[str, float], lib: TermLibrary) -> str:
     eq = Equation("u_t" if lib.fields == ("u",) else f"{lib.fields[0]}_t", coefs, lib.fields, lib.coords)
     return str(eq)
-
-
-# --------------------------------------------------------------------------------------------------
-# run folder
-# --------------------------------------------------------------------------------------------------
-def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: Mapping[str, Any] | None = None,
-                    truth: Equation | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``equation.json`` / ``equation.tex`` (with intervals), ``coefficients.png``,
-    ``history.json`` and ``summary.json`` (``wall_time_s``, ``samples``, ``noise``, ...) to ``folder``.
-
-    Returns the summary.
-    """
-    from ..cli import write_equation
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_equation(folder, result.equation, extra={"role": "discovered", "method": "joint",
-                                                   "interval_method": interval_method(result)})
-    (folder / "history.json").write_text(json.dumps({"sparsifications": result.history,
-                                                      "pruning": result.pruning,
-                                                      "final_phase": result.final_readouts,
-                                                      "ensemble": result.ensemble,
-                                                      "trajectory": result.trajectory}, indent=1, default=_plain) + "\n")
-    plot_trajectory(result, folder / "coefficients.png")
-    summary: dict[str, Any] = {
-        "problem": "joint_discovery",
-        "equation": str(result.equation),
-        "terms": result.equation.coefficients,
-        "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
-        "interval_method": interval_method(result),
-        "ensemble": result.ensemble,
-        "samples": int(result.config.samples if samples is None else len(samples["u"])),
-        "noise": result.config.noise,
-        "seed": result.config.seed,
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "sparsifications": len(result.history),
-        "pruned": [r["dropped"] for r in result.pruning if r["dropped"]],
-        "relative_residual": result.relative_residual,
-        "losses": result.losses,
-        "library": result.library.keys,
-        "wall_time_s": round(result.wall_time_s, 3),
-        "ensemble_time_s": round(result.ensemble_time_s, 3),
-    }
-    if truth is not None:
-        summary["truth"] = str(truth)
-        summary["truth_terms"] = truth.coefficients
-        summary.update(result.equation.compare(truth))
-    if extra:
-        summary.update(extra)
-    tmp = folder / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
-    os.replace(tmp, folder / "summary.json")
-    return summary
-
-
-def interval_method(result: JointResult) -> str:
-    """One line saying how the per-term intervals of ``result`` were made."""
-    cfg = result.config
-    if not result.equation.intervals:
-        return "none"
-    if result.ensemble:
-        start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"
-        return (f"95 % interval: estimate -+ t(K-1) * sd over an ensemble of K={cfg.ensemble} networks, each trained "
-                f"{cfg.ensemble_steps} steps from {start} on a bootstrap resample of the samples with the support fixed")
-    if cfg.bootstrap:
-        return (f"95 % percentile interval of the final least-squares fit over {cfg.bootstrap} bootstrap resamples of "
-                "the collocation rows, for the one trained network (network error not included)")
-    return "none"
-
-
-def _plain(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.floating, np.integer, np.bool_)):
-        return v.item()
-    return str(v)
-
-
-def plot_trajectory(result: JointResult, path: str | os.PathLike) -> None:
-    """Coefficient trajectories (physical units, one panel per term of the final equation plus the others)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 4.2), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    if result.trajectory:
-        steps = np.array([s for s, _ in result.trajectory])
-        final = result.equation.coefficients
-        for k in result.library.keys:
-            vals = np.array([c[k] for _, c in result.trajectory])
-            if not np.any(vals):
-                continue
-            ref = abs(final.get(k, 0.0)) or float(np.max(np.abs(vals)))
-            kw = {"lw": 2.0} if k in final else {"lw": 0.8, "alpha": 0.5, "ls": "--"}
-            ax.plot(steps, vals / ref, label=f"{result.library[k].name} ({final[k]:.4g})" if k in final
-                    else result.library[k].name, **kw)
-        for h in result.history:
-            ax.axvline(h["step"], color="0.8", lw=0.6, zorder=0)
-        ax.axvline(result.config.warmup, color="k", lw=0.8, ls=":")
-        ax.set_ylim(-2.5, 2.5)
-    ax.set(xlabel="step", ylabel="coefficient / |final value|", title=str(result.equation)[:90])
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
-    tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
-
-
-def run_joint_recipe(recipe: Any, folder: str | os.PathLike, *, progress: bool | None = None, echo=None
-                     ) -> dict[str, Any]:
-    """Run a validated :class:`~pdelearn.problems.joint_recipe.JointRecipe` in ``folder``.
-
-    The caller writes ``recipe.yaml``; this writes ``data.npz`` (the clean grid the samples
-    were drawn from, so ``pdelearn simulate DIR`` can integrate the discovered equation from its initial
-    condition), ``samples.npz``, ``options.json`` (``{"data": "data.npz"}``), ``metrics.jsonl``,
-    ``checkpoint.pt``, ``equation.json`` / ``equation.tex`` (with intervals), ``history.json``,
-    ``coefficients.png`` and ``summary.json``. Returns the summary.
-    """
-    from ..data import load_grid_data
-    from .joint_recipe import joint_config
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    say = echo or (lambda m: _log.info(m))
-    t0 = time.perf_counter()
-    cfg = JointConfig.from_dict(joint_config(recipe))
-    d = recipe.data
-    truth = None
-    if d.system is not None:
-        grid = solver_data(d.system)
-        x, t, u = grid["x"], grid["t"], grid["u"]
-        truth = Equation.parse(grid["equation"])
-        source = f"solver:{d.system}"
-    else:
-        g = load_grid_data(d.file, fields=d.fields, coords=d.coords)
-        if len(g.fields) != 1 or len(g.space) != 1:
-            raise DataError(f"joint discovery needs one field in one space dimension; {d.file} has fields "
-                            f"{list(g.fields)} on {list(g.space)}")
-        x, t = g.coords[g.space[0]], g.coords[g.time]
-        u = next(iter(g.fields.values()))
-        source = d.file
-    np.savez_compressed(folder / "data.npz", x=x, t=t, u=u)
-    s = make_samples(x, t, u, cfg.samples, cfg.noise, cfg.seed)
-    np.savez_compressed(folder / "samples.npz", **s)
-    (folder / "options.json").write_text(json.dumps({"data": "data.npz", "source": source, "samples": cfg.samples,
-                                                     "noise": cfg.noise, "seed": cfg.seed}, indent=2) + "\n")
-    library = TermLibrary(recipe.library.terms, ["u"], ["x"]) if recipe.library.terms else None
-    device = "cuda" if recipe.device == "cuda" or (recipe.device == "auto" and torch.cuda.is_available()) else "cpu"
-    say(f"joint discovery from {cfg.samples} samples of {source} (noise {cfg.noise:.0%}), {cfg.dtype}, {device}")
-    result = joint_discover(s, library, cfg, folder=folder, device=device, progress=progress, echo=say)
-    summary = write_joint_run(result, folder, truth=truth, extra={"source": source, "device": device})
-    summary["wall_time_s"] = round(time.perf_counter() - t0, 3)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
-    return summary

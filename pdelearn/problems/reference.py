@@ -19,7 +19,7 @@ import numpy as np
 from ..compile import CompiledLibrary
 from ..errors import ConfigError, DataError
 from ..equation import Equation
-from ..terms import parse_derivative_name
+from ..terms import Derivative, parse_derivative_name
 from .conditions import Conditions
 
 __all__ = ["ReferenceSolution", "reference_solution", "spectral_reference", "finite_difference_reference"]
@@ -101,7 +101,7 @@ def finite_difference_reference(cond: Conditions, nx: int, t: np.ndarray, refine
     names = {}
     for n in compiled.required:
         d = parse_derivative_name(n, eq.fields, eq.coords)
-        names[n] = "x" if d is None else "u" + ("_" + "x" * d.order if d.order else "")
+        names[n] = "x" if d is None else Derivative("u", ("x",) * d.order).name
 
     def rhs(d):
         return compiled.numpy({n: d[k] for n, k in names.items()}) @ coef

@@ -15,7 +15,7 @@ import numpy as np
 from ..compile import CompiledLibrary
 from ..equation import Equation
 from ..errors import ConfigError, ShapeError
-from ..terms import TermLibrary
+from ..terms import Derivative, TermLibrary
 from .etdrk4 import solve_periodic_1d
 
 __all__ = ["simulate_equation"]
@@ -98,7 +98,7 @@ def simulate_equation(
     def nonlin(u_hat, k):
         if comp is None:
             return np.zeros_like(u_hat)
-        inputs = {field + ("_" + coord * o if o else ""): np.fft.ifft((1j * k) ** o * u_hat).real for o in orders}
+        inputs = {Derivative(field, (coord,) * o).name: np.fft.ifft((1j * k) ** o * u_hat).real for o in orders}
         inputs.update({c: mesh[c] for c in comp.required if c in mesh})
         return np.fft.fft(comp.numpy(inputs) @ coef)
 

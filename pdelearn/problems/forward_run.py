@@ -1,0 +1,175 @@
+"""``problem: forward`` and ``problem: extrapolation`` as a :class:`~pdelearn.problems.base.Problem`.
+
+A forward run parses the recipe's equation and conditions, computes (or loads) the reference
+solution, trains :class:`~pdelearn.problems.forward.ForwardProblem` (one network per time window) and
+reports the relative L2 error on the reference grid. The extrapolation study trains two networks in
+the sub-folders ``aware/`` (initial, boundary and equation losses) and ``ignorant/`` (initial,
+boundary and reference-data losses) on ``t <= t_train`` and compares them at the study's times.
+Files: ``prediction.npz``, ``solution.png`` (or ``extrapolation.png``), ``losses.png`` and, via the
+driver, ``equation.json`` / ``equation.tex`` (the enforced equation) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runfiles import SUMMARY, write_json
+from .base import Outcome, Problem, RunContext
+from .conditions import parse_conditions
+from .forward_recipe import Recipe
+
+__all__ = ["ForwardRun", "time_key"]
+
+
+def time_key(t: float) -> str:
+    """``0.815`` -> ``"t0815"`` (thousandths), used in summary keys such as ``err_t0815_aware``."""
+    return f"t{int(round(1000 * t)):04d}"
+
+
+class ForwardRun(Problem):
+    """Physics-informed forward problem (and the aware / ignorant extrapolation study)."""
+
+    name = "forward"
+    Recipe = Recipe
+
+    def __init__(self, recipe: Recipe, conditions, reference, setup_s: float):
+        self.recipe, self.conditions, self.reference, self.setup_s = recipe, conditions, reference, setup_s
+        self.summary: dict[str, Any] = {}
+
+    @classmethod
+    def build(cls, recipe: Recipe, ctx: RunContext) -> "ForwardRun":
+        from .reference import reference_solution
+
+        t0 = time.perf_counter()
+        cond = parse_conditions(recipe)
+        ref = reference_solution(recipe, cond)
+        run = cls(recipe, cond, ref, time.perf_counter() - t0)
+        ctx.echo(f"enforcing  {cond.equation}")
+        if ref is not None:
+            ctx.echo(f"reference  {ref.source} ({run.setup_s:.1f} s)")
+        return run
+
+    def train(self, ctx: RunContext) -> dict[str, Any]:
+        if self.recipe.problem == "extrapolation":
+            return self._extrapolation(ctx)
+        summary = self._train_one(ctx, ctx.folder, self.recipe.losses.weights.model_dump(), None)
+        summary.pop("prediction")
+        return summary
+
+    def finish(self, ctx: RunContext, result: dict[str, Any]) -> Outcome:
+        summary = dict(result)
+        summary["setup_time_s"] = round(self.setup_s, 3)
+        rel = summary.get("rel_l2")
+        lines = [f"rel. L2 error {rel:.3e} over the full reference grid" if rel is not None
+                 else "no reference: rel. L2 not measured"]
+        lines += [f"{k} {summary[k]:.3e}" for k in sorted(k for k in summary if k.startswith("err_t"))]
+        if summary.get("stopped"):
+            ctx.echo(f"stopped early ({summary['stopped']}) at step {summary['steps']}; continue with "
+                     f"pdelearn fit --resume {ctx.folder}")
+        return Outcome(summary, self.conditions.equation, {"role": "enforced"}, lines)
+
+    # -- training ----------------------------------------------------------------------------------
+    def _train_one(self, ctx: RunContext, folder: Path | None, weights: dict[str, float],
+                   t_end: float | None) -> dict[str, Any]:
+        from ..plots import plot_losses, plot_solution
+        from ..train import METRICS, Trainer
+        from .forward import ForwardProblem
+
+        recipe, ref = self.recipe, self.reference
+        tr = recipe.training
+        problem = ForwardProblem(recipe, self.conditions, ref, weights=weights, t_end=t_end, device=ctx.device)
+
+        def metrics(step: int) -> dict[str, float]:
+            out = dict(problem.diagnostics)
+            out["window"] = problem.window
+            if tr.eval_every and (step % tr.eval_every == 0 or step == problem.total_steps) and ref is not None:
+                out["rel_l2"] = problem.rel_l2()
+            return out
+
+        trainer = Trainer(problem.param_groups(), problem.losses, steps=problem.total_steps,
+                          state={"problem": problem}, folder=folder, log_every=tr.log_every,
+                          checkpoint_every=tr.checkpoint_every, max_minutes=tr.max_minutes, progress=ctx.progress,
+                          before_step=problem.before_step, metrics_fn=metrics)
+        ctx.echo(f"minimising {' + '.join(problem.loss_names)} for {problem.total_steps} steps "
+                 f"({tr.time_windows} time window{'s' if tr.time_windows > 1 else ''}, {tr.dtype}, {ctx.device.type})")
+        earlier = 0.0
+        if ctx.resume and folder is not None and (folder / "checkpoint.pt").exists():
+            step = trainer.resume()
+            earlier = trainer.elapsed_s
+            ctx.echo(f"resuming {folder} at step {step} of {problem.total_steps}")
+        result = trainer.run()
+        summary: dict[str, Any] = {
+            "problem": recipe.problem,
+            "equation": str(self.conditions.equation),
+            "steps": result.step,
+            "total_steps": problem.total_steps,
+            "finished": result.step >= problem.total_steps,
+            "stopped": result.stopped,
+            "train_time_s": round(result.elapsed_s, 3),
+            "earlier_time_s": earlier,
+            "losses": result.losses,
+            "loss_names": problem.loss_names,
+            "dtype": tr.dtype,
+            "parameters": sum(p.numel() for p in problem.models[0].net.parameters()),
+            "time_windows": tr.time_windows,
+        }
+        if ref is not None:
+            pred = problem.predict(ref.x, ref.t)
+            summary["rel_l2"] = ref.rel_l2(pred)
+            summary["reference"] = ref.source
+            summary["prediction"] = pred
+            if folder is not None:
+                np.savez_compressed(folder / "prediction.npz", x=ref.x, t=ref.t, u=pred, reference=ref.u)
+                plot_solution(ref.x, ref.t, pred, ref.u, folder / "solution.png", title=str(self.conditions.equation),
+                              t_train=t_end)
+        else:
+            summary["rel_l2"] = None
+            summary["prediction"] = None
+        if folder is not None:
+            plot_losses(folder / METRICS, folder / "losses.png")
+        return summary
+
+    def _extrapolation(self, ctx: RunContext) -> dict[str, Any]:
+        from ..plots import plot_extrapolation
+
+        recipe, ref = self.recipe, self.reference
+        ex = recipe.extrapolation
+        summary: dict[str, Any] = {"problem": "extrapolation", "equation": str(self.conditions.equation),
+                                   "t_train": ex.t_train, "times": list(ex.times)}
+        preds: dict[str, np.ndarray] = {}
+        total = 0.0
+        steps = 0
+        for variant in ("aware", "ignorant"):
+            sub = ctx.folder / variant if ctx.folder is not None else None
+            if sub is not None:
+                sub.mkdir(exist_ok=True)
+            ctx.echo(f"training the {variant} network on t <= {ex.t_train}")
+            part = self._train_one(ctx, sub, getattr(ex, variant).model_dump(), ex.t_train)
+            preds[variant] = part.pop("prediction")
+            total += part.pop("earlier_time_s")
+            steps += part["steps"]
+            if sub is not None:
+                write_json(sub / SUMMARY, part)
+            summary[variant] = part
+            summary[f"rel_l2_{variant}"] = part["rel_l2"]
+        summary["steps"] = steps
+        summary["earlier_time_s"] = total
+        summary["rel_l2"] = summary["rel_l2_aware"]
+        if ref is not None:
+            keep = ref.t <= ex.t_train + 1e-9
+            for variant, pred in preds.items():
+                summary[f"rel_l2_train_{variant}"] = ref.rel_l2(pred, keep)
+                for t in ex.times:
+                    j = int(np.argmin(np.abs(ref.t - t)))
+                    mask = np.zeros(ref.t.size, dtype=bool)
+                    mask[j] = True
+                    summary[f"err_{time_key(t)}_{variant}"] = ref.rel_l2(pred, mask)
+                    summary[f"time_{time_key(t)}"] = float(ref.t[j])
+            if ctx.folder is not None:
+                plot_extrapolation(ref.x, ref.t, ref.u, preds, list(ex.times), ex.t_train,
+                                   ctx.folder / "extrapolation.png")
+        return summary

@@ -1,0 +1,169 @@
+"""``problem: joint_discovery`` as a :class:`~pdelearn.problems.base.Problem`, and its run folder.
+
+The problem draws ``data.samples`` noisy samples from a built-in system
+(:mod:`pdelearn.solvers.systems`) or a data file, runs :func:`~pdelearn.problems.joint.joint_discover`
+and writes ``data.npz`` (the clean grid the samples came from, so ``pdelearn simulate DIR`` can integrate
+the discovered equation from its initial condition), ``samples.npz``, ``options.json``, ``history.json``,
+``coefficients.png`` and, through the driver, ``equation.json`` / ``equation.tex`` (with intervals) and
+``summary.json``. :func:`write_joint_run` writes the same files for a result obtained in Python.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..equation import Equation
+from ..errors import DataError
+from ..runfiles import SUMMARY, write_equation, write_json
+from .base import Outcome, Problem, RunContext
+from .joint import JointConfig, JointResult, joint_discover
+from .joint_recipe import JointRecipe, joint_config
+
+__all__ = ["JointDiscovery", "write_joint_run", "interval_method", "summarize"]
+
+
+class JointDiscovery(Problem):
+    """A network and its governing equation learned together from scattered samples."""
+
+    name = "joint_discovery"
+    Recipe = JointRecipe
+    resumable = False
+
+    def __init__(self, recipe: JointRecipe, cfg: JointConfig, samples: dict[str, np.ndarray], library, truth, source):
+        self.recipe, self.cfg, self.samples, self.library, self.truth, self.source = (
+            recipe, cfg, samples, library, truth, source)
+
+    @classmethod
+    def build(cls, recipe: JointRecipe, ctx: RunContext) -> "JointDiscovery":
+        from ..data import load_grid_data
+        from ..sampling import make_samples
+        from ..solvers.systems import system
+        from ..terms import TermLibrary
+
+        cfg = JointConfig.from_dict(joint_config(recipe))
+        d = recipe.data
+        truth = None
+        if d.system is not None:
+            sys_ = system(d.system)
+            grid = sys_.solve()
+            x, t, u = grid["x"], grid["t"], grid["u"]
+            truth = sys_.equation()
+            source = f"solver:{sys_.name}"
+        else:
+            g = load_grid_data(d.file, fields=d.fields, coords=d.coords)
+            if len(g.fields) != 1 or len(g.space) != 1:
+                raise DataError(f"joint discovery needs one field in one space dimension; {d.file} has fields "
+                                f"{list(g.fields)} on {list(g.space)}")
+            x, t = g.coords[g.space[0]], g.coords[g.time]
+            u = next(iter(g.fields.values()))
+            source = d.file
+        s = make_samples(x, t, u, cfg.samples, cfg.noise, cfg.seed)
+        if ctx.folder is not None and ctx.is_main:
+            np.savez_compressed(ctx.folder / "data.npz", x=x, t=t, u=u)
+            np.savez_compressed(ctx.folder / "samples.npz", **s)
+            write_json(ctx.folder / "options.json", {"data": "data.npz", "source": source, "samples": cfg.samples,
+                                                     "noise": cfg.noise, "seed": cfg.seed})
+        library = TermLibrary(recipe.library.terms, ["u"], ["x"]) if recipe.library.terms else None
+        ctx.echo(f"joint discovery from {cfg.samples} samples of {source} (noise {cfg.noise:.0%}), {cfg.dtype}, "
+                 f"{ctx.device.type}")
+        return cls(recipe, cfg, s, library, truth, source)
+
+    def train(self, ctx: RunContext) -> JointResult:
+        return joint_discover(self.samples, self.library, self.cfg, folder=ctx.folder, device=ctx.device,
+                              progress=ctx.progress, echo=ctx.echo)
+
+    def finish(self, ctx: RunContext, result: JointResult) -> Outcome:
+        if ctx.folder is not None and ctx.is_main:
+            write_json(ctx.folder / "history.json", _history(result), indent=1)
+            from ..plots import plot_trajectory
+
+            plot_trajectory(result, ctx.folder / "coefficients.png")
+        summary = summarize(result, truth=self.truth, extra={"source": self.source})
+        lines = [f"discovered {summary['equation']}"]
+        lines += [f"  {k}: 95 % interval [{lo:.5g}, {hi:.5g}]" for k, (lo, hi) in summary["intervals"].items()]
+        if "exact_support" in summary:
+            lines.append(f"truth      {summary['truth']}  (exact support: {summary['exact_support']}, max coefficient "
+                         f"error {100 * summary['max_rel_error']:.2f} %)")
+        ctx.echo(f"{summary['steps']} steps, {summary['stopped']}; next: pdelearn simulate {ctx.folder}")
+        return Outcome(summary, result.equation, equation_extra(result), lines)
+
+
+def _history(result: JointResult) -> dict[str, Any]:
+    return {"sparsifications": result.history, "pruning": result.pruning, "final_phase": result.final_readouts,
+            "ensemble": result.ensemble, "trajectory": result.trajectory}
+
+
+def equation_extra(result: JointResult) -> dict[str, Any]:
+    """The keys joint discovery adds to ``equation.json``."""
+    return {"role": "discovered", "method": "joint", "interval_method": interval_method(result)}
+
+
+def summarize(result: JointResult, *, samples: Mapping[str, Any] | None = None, truth: Equation | None = None,
+              extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``summary.json`` of a joint discovery (compared with ``truth`` when given)."""
+    summary: dict[str, Any] = {
+        "problem": "joint_discovery",
+        "equation": str(result.equation),
+        "terms": result.equation.coefficients,
+        "intervals": {k: list(v) for k, v in result.equation.intervals.items()},
+        "interval_method": interval_method(result),
+        "ensemble": result.ensemble,
+        "samples": int(result.config.samples if samples is None else len(samples["u"])),
+        "noise": result.config.noise,
+        "seed": result.config.seed,
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "sparsifications": len(result.history),
+        "pruned": [r["dropped"] for r in result.pruning if r["dropped"]],
+        "relative_residual": result.relative_residual,
+        "losses": result.losses,
+        "library": result.library.keys,
+        "wall_time_s": round(result.wall_time_s, 3),
+        "ensemble_time_s": round(result.ensemble_time_s, 3),
+    }
+    if truth is not None:
+        summary["truth"] = str(truth)
+        summary["truth_terms"] = truth.coefficients
+        summary.update(result.equation.compare(truth))
+    if extra:
+        summary.update(extra)
+    return summary
+
+
+def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: Mapping[str, Any] | None = None,
+                    truth: Equation | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``equation.json`` / ``equation.tex`` (with intervals), ``coefficients.png``,
+    ``history.json`` and ``summary.json`` for a result of :func:`joint_discover` obtained in Python.
+
+    Returns the summary.
+    """
+    from ..plots import plot_trajectory
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_equation(folder, result.equation, extra=equation_extra(result))
+    write_json(folder / "history.json", _history(result), indent=1)
+    plot_trajectory(result, folder / "coefficients.png")
+    summary = summarize(result, samples=samples, truth=truth, extra=extra)
+    write_json(folder / SUMMARY, summary)
+    return summary
+
+
+def interval_method(result: JointResult) -> str:
+    """One line saying how the per-term intervals of ``result`` were made."""
+    cfg = result.config
+    if not result.equation.intervals:
+        return "none"
+    if result.ensemble:
+        start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"
+        return (f"95 % interval: estimate -+ t(K-1) * sd over an ensemble of K={cfg.ensemble} networks, each trained "
+                f"{cfg.ensemble_steps} steps from {start} on a bootstrap resample of the samples with the support fixed")
+    if cfg.bootstrap:
+        return (f"95 % percentile interval of the final least-squares fit over {cfg.bootstrap} bootstrap resamples of "
+                "the collocation rows, for the one trained network (network error not included)")
+    return "none"

@@ -81,7 +81,8 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
     with output_folder(out, force=force) as folder:
-        grid = load_grid_data(data, fields=list(fields) or None, coords=list(coords) or None, time=time, layout=layout)
+        load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
+        grid = load_grid_data(data, **load)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
         result = run_discover(
             grid,
@@ -97,7 +98,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             default_library=not terms_only,
             progress=_progress(),
         )
-        result.save(folder, source=data)
+        result.save(folder, source=data, load=load)
     click.echo(grid.summary(), err=True)
     if result.options.get("renamed_coords"):
         click.echo("coordinates in the equation: " + ", ".join(f"{k} -> {v}" for k, v in

@@ -69,10 +69,11 @@ class Discovery:
     def __str__(self) -> str:
         return str(self.equation)
 
-    def save(self, folder, source=None, picture: bool = True) -> Path:
+    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None) -> Path:
         """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
 
-        With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
+        ``load``: the keyword arguments that read ``source`` (:func:`pdelearn.data.load_grid_data`),
+        recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
 
         ``source`` is the data file to record; without it the data are stored in the folder as
         ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
@@ -91,7 +92,9 @@ class Discovery:
         verdict = {"reliable": self.reliable, "unexplained": self.unexplained, "warnings": self.warnings}
         write_equation(folder, self.equation, None if self.reliable else verdict)
         options = {"data": source, **({"fields": list(grid.fields), "coords": list(grid.coords),
-                                       "shape": list(grid.shape)} if grid is not None else {}), **self.options}
+                                       "time": grid.time, "shape": list(grid.shape)} if grid is not None else {}), **self.options}
+        if load is not None:
+            options["load"] = dict(load)
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
                    "equation": str(self.equation), **verdict,

@@ -130,6 +130,9 @@ def test_coordinates_of_any_name(tmp_path):
     assert "xs -> x" in result.stderr and "ts -> t" in result.stderr
     options = json.loads((tmp_path / "r" / "options.json").read_text())
     assert options["coords"] == ["xs", "ts"] and options["renamed_coords"] == {"xs": "x", "ts": "t"}
+    sim = run_cli("simulate", tmp_path / "r")  # the run folder remembers which array is time
+    assert sim.exit_code == 0, sim.output
+    assert json.loads((tmp_path / "r" / "simulation.json").read_text())["rel_l2"] < 1e-3
     # Python: the same names through discover
     grid = from_arrays({"field": u}, {"pos": x, "time": t}, time="time")
     assert str(discover(grid).equation) == "field_t = 0.3 field_xx"
@@ -199,3 +202,15 @@ def test_progress_reports_each_stage():
     discover({"u": u}, {"x": x, "t": t}, progress=messages.append)
     assert [m.split()[0] for m in messages] == ["building", "selecting", "GLS"]
     assert "20 candidate terms" in messages[0]
+
+
+def test_simulate_reads_the_data_as_discover_did(tmp_path):
+    """A .mat file with uu/tt (renamed to u/t on loading) can be simulated from its run folder."""
+    from scipy.io import savemat
+
+    u, x, t = heat()
+    savemat(tmp_path / "d.mat", {"uu": u, "x": x[None, :], "tt": t[None, :]})
+    assert run_cli("discover", tmp_path / "d.mat", "--out", tmp_path / "r").exit_code == 0
+    sim = run_cli("simulate", tmp_path / "r")
+    assert sim.exit_code == 0, sim.output
+    assert json.loads((tmp_path / "r" / "simulation.json").read_text())["rel_l2"] < 1e-3

@@ -37,7 +37,9 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
         raise DataError(f"no data file recorded in {str(opt_path)!r}; pass --data PATH")
     if not Path(source).is_absolute() and (run / source).is_file():
         source = str(run / source)  # a data file stored in the run folder (joint discovery writes data.npz)
-    grid = load_grid_data(source, fields=options.get("fields"), coords=options.get("coords"))
+    how = options.get("load") or {"fields": options.get("fields"), "coords": options.get("coords"),
+                                  "time": options.get("time")}
+    grid = load_grid_data(source, **how)
     field = equation.field
     if field not in grid.fields or len(grid.space) != 1:
         raise DataError(f"the data in {source!r} has fields {list(grid.fields)} on {list(grid.space)}; expected {field!r} in 1-D")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ShapeError, did_you_mean
+from .blocks import classifier_head, downsampling, group_norm, map_size
 from .mobilenetv3 import IsometricMobileNetV3, ode_middle
 from .odeblock import ConcatConv2d, ODEBlock
 
@@ -30,11 +31,6 @@ __all__ = ["MODELS", "ConvODEFunc", "MNISTNet", "ODENet", "RKNet", "ResBlock", "
            "count_parameters", "mnist_extractor", "mnist_feature_size", "mnist_head", "group_norm"]
 
 MIN_MAP = 3  # the middle block's 3x3 convolutions need a map of at least 3 x 3
-
-
-def group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with ``min(32, channels)`` groups."""
-    return nn.GroupNorm(min(32, channels), channels)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -52,9 +48,7 @@ def mnist_feature_size(image_size: int) -> int:
     """
     if isinstance(image_size, bool) or not isinstance(image_size, int):
         raise ConfigError(f"image_size must be an integer number of pixels, received {image_size!r}")
-    side = image_size - 2
-    for _ in range(2):
-        side = (side - 2) // 2 + 1
+    side = map_size(image_size, 2)
     if side < MIN_MAP:
         raise ConfigError(f"the MNIST architecture needs images of at least 14 x 14 pixels (a feature map of at "
                           f"least {MIN_MAP} x {MIN_MAP}), received {image_size}; upsample the data, e.g. "
@@ -64,15 +58,12 @@ def mnist_feature_size(image_size: int) -> int:
 
 def mnist_extractor(in_channels: int = 1, width: int = 64) -> nn.Sequential:
     """The downsampling layers: ``(B, in_channels, S, S) -> (B, width, s, s)`` with ``s = mnist_feature_size(S)``."""
-    return nn.Sequential(nn.Conv2d(in_channels, width, 3, 1), group_norm(width), nn.ReLU(inplace=True),
-                         nn.Conv2d(width, width, 4, 2, 1), group_norm(width), nn.ReLU(inplace=True),
-                         nn.Conv2d(width, width, 4, 2, 1))
+    return downsampling(in_channels, width, n_down=2)
 
 
 def mnist_head(width: int = 64, n_classes: int = 10) -> nn.Sequential:
     """The classifier head: ``(B, width, s, s) -> (B, n_classes)``."""
-    return nn.Sequential(group_norm(width), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(width, n_classes))
+    return classifier_head(width, n_classes)
 
 
 class ConvODEFunc(nn.Module):

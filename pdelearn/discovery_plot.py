@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from .plots import _figure, _save
+from .plots import new_figure, save_figure
 
 __all__ = ["plot_discovery", "MAX_SIMULATION_WORK"]
 
@@ -61,7 +61,7 @@ def plot_discovery(path: str | os.PathLike, discovery) -> None:
     grid = discovery.data
     equations = list(getattr(discovery.equation, "equations", [discovery.equation]))
     sim, note = _simulate(discovery)
-    fig = _figure(14, 3.8)
+    fig = new_figure(14, 3.8)
     axes = fig.subplots(1, 3)
     name = next(iter(grid.fields))
     u = grid.fields[name]
@@ -98,4 +98,4 @@ def plot_discovery(path: str | os.PathLike, discovery) -> None:
         axes[2].set_title("no terms selected")
     verdict = "" if discovery.reliable else "  [UNRELIABLE: see summary.json]"
     fig.suptitle(str(discovery.equation).replace("\n", ";  ") + verdict, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)

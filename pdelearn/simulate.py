@@ -55,12 +55,10 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
 
 
 def _plot(path: Path, x, t, data, sim, title: str) -> None:
-    import matplotlib
+    from .plots import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig = new_figure(13, 3.6)
+    axes = fig.subplots(1, 3)
     extent = [t[0], t[-1], x[0], x[-1]]
     for ax, arr, name in zip(axes, (data, sim, sim - data), ("data", "simulated", "simulated - data")):
         im = ax.imshow(arr, aspect="auto", origin="lower", extent=extent, cmap="RdBu_r" if "-" in name else "viridis")
@@ -68,4 +66,3 @@ def _plot(path: Path, x, t, data, sim, title: str) -> None:
         fig.colorbar(im, ax=ax)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -87,7 +87,7 @@ def test_recipe_errors(sections, message):
 
 def test_model_errors_at_build():
     info = digits().info
-    with pytest.raises(ConfigError, match="unknown model.kind 'prnett'; did you mean 'prnet'"):
+    with pytest.raises(ConfigError, match="model.kind: unknown model 'prnett'; did you mean 'prnet'"):
         build_network(recipe(model={"kind": "prnett"}), info)
     with pytest.raises(ConfigError, match="activation 'relu' of the PDE block is not smooth"):
         build_network(recipe(model={"activation": "relu"}), info)

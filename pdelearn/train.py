@@ -15,8 +15,8 @@ A group's update period and active range count steps (``unit="step"``) or epochs
 group, in order, evaluates its losses, back-propagates their weighted sum and steps its optimizer. A
 group with ``fresh=False`` reuses the losses an earlier group computed in the same step (one forward
 evaluation shared, no cache in the problem); ``fresh=True`` (default) evaluates them again after the
-earlier groups' updates. Each backward pass reaches only its group's parameters (``inputs=``), so a
-shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
+earlier groups' updates. A backward pass through such a shared graph reaches only its group's
+parameters (``inputs=``), so a shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
 with ``keep_best`` the best state by that validation number is restored at the end. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
 the last good checkpoint is kept. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
@@ -376,7 +376,12 @@ class Trainer:
                 self._rebalance(g, losses)
                 total = sum(g.weight(n) * v for n, v in losses.items())
             g.optimizer.zero_grad(set_to_none=True)
-            total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
+            if retain or not g.fresh:
+                # a graph shared with another group of this step: reach only this group's parameters (the
+                # other group's may have been updated in place since the forward pass)
+                total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
+            else:
+                total.backward()
             g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()

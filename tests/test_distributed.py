@@ -82,6 +82,9 @@ def _worker(rank: int, world: int, init_file: str, queue, poison: bool = False) 
             queue.put((rank, _train(model, inner, z, target, is_main=rank == 0).numpy()))
         except TrainingError as exc:
             queue.put((rank, str(exc)))
+        except BaseException as exc:  # any other failure is reported, so the parent never waits forever
+            queue.put((rank, f"worker error: {exc!r}"))
+            raise
     finally:
         dist.barrier()  # both ranks are done with their collectives before either tears the group down
         dist.destroy_process_group()

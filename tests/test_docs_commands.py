@@ -36,7 +36,10 @@ def commands(doc: Path) -> list[list[str]]:
 
 
 def _made_by_fit(doc: Path, folder: str) -> bool:
-    return bool(re.search(rf"pdelearn fit .*--out {re.escape(folder)}\b", doc.read_text()))
+    """Whether ``folder`` is made by ``pdelearn fit`` (minutes) or by Python code shown in the doc."""
+    text, name = doc.read_text(), re.escape(folder.rstrip("/"))
+    return bool(re.search(rf"pdelearn fit .*--out {name}/?(\s|$)", text, re.M)
+                or re.search(rf"(write_equation_folder|\.save)\(.*['\"]{name}/?['\"]", text))
 
 
 @pytest.mark.parametrize("doc", [pytest.param(d, marks=pytest.mark.slow) if d.name in SLOW else d

@@ -55,7 +55,9 @@ def _prnet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
 
 def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     m = recipe.model
-    own = sorted({"n_down", "activation", "skip", "t_query", "max_order"} & m.model_fields_set)
+    # PR-Net's own fields set to other values than their defaults (a saved recipe.yaml holds every default)
+    own = sorted(k for k in ("n_down", "activation", "skip", "t_query", "max_order")
+                 if k in m.model_fields_set and getattr(m, k) != ClassModel.model_fields[k].default)
     if own:
         raise ConfigError(f"model.{', model.'.join(own)} configure PR-Net; model.kind {m.kind!r} takes its options from "
                           "model.options (and model.width)")
@@ -64,7 +66,8 @@ def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     except ImportError as exc:
         raise ConfigError(f"model.kind {m.kind!r} needs pdelearn.models.baselines, which this installation does not "
                           "have; use model.kind: prnet") from exc
-    sizes = {"width": m.width} if "width" in m.model_fields_set else {}  # PR-Net's default is not every baseline's
+    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier); a saved recipe.yaml holds it
+    sizes = {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
     return build_model(m.kind, n_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size,
                        **sizes, **m.options)
 

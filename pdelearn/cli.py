@@ -63,10 +63,13 @@ def main() -> None:
               help="Bootstrap resamples for 95 % coefficient intervals (written to equation.json).")
 @click.option("--refit", type=click.Choice(["gls", "none"]), default="gls", show_default=True,
               help="Refit the selected terms by generalized least squares (weak form).")
+@click.option("--terms", default=None, metavar="LIST",
+              help="Extra candidate terms, comma-separated, e.g. 'u*u_x, sin(u)' (names: fields, x/y/z, u_xx...).")
+@click.option("--terms-only", is_flag=True, help="Use only the --terms, not the default polynomial library.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, bootstrap, refit, force):
+             radius, bootstrap, refit, terms, terms_only, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
@@ -78,7 +81,8 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
     with output_folder(out, force=force) as folder:
-        grid = load_grid_data(data, fields=list(fields) or None, coords=list(coords) or None, time=time, layout=layout)
+        load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
+        grid = load_grid_data(data, **load)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
         result = run_discover(
             grid,
@@ -90,18 +94,43 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             regression=SparseRegression(method=regression, threshold=threshold),
             bootstrap=bootstrap,
             refit=refit,
+            terms=terms,
+            default_library=not terms_only,
+            progress=_progress(),
         )
-        options = {"data": str(Path(data).resolve()), "fields": list(grid.fields), "coords": list(grid.coords),
-                   "shape": list(grid.shape), **result.options}
-        write_equation(folder, result.equation)
-        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
-        summary = {"wall_time_s": result.wall_time_s, "relative_residual": result.relative_residual,
-                   "equation": str(result.equation),
-                   "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
-                                                         "radius": g.radius} for g in result.refits]}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        result.save(folder, source=data, load=load)
+    click.echo(grid.summary(), err=True)
+    if result.options.get("renamed_coords"):
+        click.echo("coordinates in the equation: " + ", ".join(f"{k} -> {v}" for k, v in
+                                                                 result.options["renamed_coords"].items()), err=True)
+    wrote = f"wrote {out}/equation.json, equation.tex, options.json, summary.json ({result.wall_time_s:.2f} s)"
+    if result.unexplained:
+        for reason in result.unexplained:
+            click.echo(f"No equation found: {reason}.", err=True)
+        click.echo(f"The best candidate, {result.equation!s}, is NOT an answer; it is kept in {out}/equation.json "
+                   "marked \"reliable\": false.", err=True)
+        click.echo(wrote, err=True)
+        sys.exit(3)
     click.echo(str(result.equation))
-    click.echo(f"wrote {out}/equation.json, equation.tex, options.json ({result.wall_time_s:.2f} s)", err=True)
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(wrote, err=True)
+    if result.warnings:
+        sys.exit(3)
+
+
+def _progress(after_s: float = 2.0):
+    """A ``progress(message)`` that echoes to stderr once the run has taken more than ``after_s`` seconds."""
+    import time
+
+    start = time.perf_counter()
+
+    def echo(message: str) -> None:
+        elapsed = time.perf_counter() - start
+        if elapsed > after_s:
+            click.echo(f"  [{elapsed:5.1f} s] {message}", err=True)
+
+    return echo
 
 
 def _system_choices() -> list[str]:
@@ -121,7 +150,7 @@ def generate(system, out, noise, seed, force):
     """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
     import numpy as np
 
-    from .runfiles import current_umask
+    from .runfiles import created_parents, current_umask
     from .solvers.systems import solve_system
 
     target = Path(out)
@@ -132,26 +161,25 @@ def generate(system, out, noise, seed, force):
     if not (noise >= 0 and np.isfinite(noise)):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"the folder {str(parent)!r} of --out does not exist; create it first")
-    result = solve_system(system)
-    rng = np.random.default_rng(seed)
-    arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
-    for name in ("u", "v"):
-        if name in arrays and noise:
-            arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
-    eq = result["equation"]
-    arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~current_umask())
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
+    with created_parents(target):
+        result = solve_system(system)
+        rng = np.random.default_rng(seed)
+        arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+        for name in ("u", "v"):
+            if name in arrays and noise:
+                arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
+        eq = result["equation"]
+        arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
 
 
 @main.command()

@@ -33,7 +33,7 @@ def _order(coords: Mapping, time: str) -> dict[str, np.ndarray]:
     """Validate all coordinates and move time last."""
     if time not in coords:
         raise DataError(f"time coordinate {time!r} not found among the coordinates {list(coords)}; "
-                        f"pass the name of the time array as time=NAME")
+                        f"pass the name of the time array with --time NAME (Python: time=NAME)")
     if len(coords) < 2:
         raise DataError(f"need a space coordinate besides time {time!r}, got {list(coords)}; "
                         f"pass --coord NAME")
@@ -354,6 +354,7 @@ def load_grid_data(path, *, fields: Sequence[str] | None = None, coords: Sequenc
             raise DataError(f"no field array ({', '.join(FIELD_NAMES)}) found in {path}; it has: {listing}; "
                             f"pass --field NAME")
         field_arrays = {"u": arrays[found]}
+        first = found
     else:
         field_arrays = {k: pick(k, "--field") for k in ([fields] if isinstance(fields, str) else fields)}
     if coords is None:
@@ -371,5 +372,34 @@ def load_grid_data(path, *, fields: Sequence[str] | None = None, coords: Sequenc
         time = time or next((k for k in TIME_NAMES if k in coord_arrays), None)
         if time is None:
             raise DataError(f"cannot tell which of the coordinates {names} is time (none is named t or "
-                            f"tt); pass time=NAME")
+                            f"tt); pass --time NAME (Python: time=NAME)")
+    if fields is None:
+        used = {k for k, v in arrays.items() if any(v is c for c in coord_arrays.values())}
+        others = _sibling_fields(arrays, first, used)
+        if others:
+            bad = [k for k in [first] + others if not _FIELD_NAME.match(k) or k in coord_arrays]
+            if bad:
+                raise DataError(f"{path} holds several arrays shaped like the field {first!r}: "
+                                f"{', '.join([first] + others)}; the name(s) {bad} cannot name fields (letters and "
+                                f"digits only); pass --field NAME for each field to use")
+            field_arrays = {k: arrays[k] for k in [first] + others}
     return from_arrays(field_arrays, coord_arrays, time=time, layout=layout, complex_names=complex_names)
+
+
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def _sibling_fields(arrays: Mapping[str, np.ndarray], first: str, used: set) -> list[str]:
+    """Other numeric arrays with the shape of ``arrays[first]`` that are not coordinates or coordinate grids.
+
+    A coordinate grid (``numpy.meshgrid`` output) varies along one axis only and is skipped.
+    """
+    shape = np.shape(arrays[first])
+    out = []
+    for k, v in arrays.items():
+        if k == first or k in used or np.shape(v) != shape or np.asarray(v).dtype.kind not in "iufc":
+            continue
+        varying = sum(bool(np.any(np.diff(v, axis=a) != 0)) for a in range(np.ndim(v)) if np.shape(v)[a] > 1)
+        if varying > 1:
+            out.append(k)
+    return out

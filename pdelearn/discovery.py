@@ -10,9 +10,11 @@ Two ways to build the regression problem from the same term library:
 
 from __future__ import annotations
 
+import json
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -22,11 +24,29 @@ from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
+from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
+from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
-from .terms import Derivative, TermLibrary, polynomial_library
+from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
-__all__ = ["discover", "Discovery"]
+__all__ = ["discover", "Discovery", "split_terms"]
+
+
+def split_terms(terms) -> list[str]:
+    """``"u*u_x, sin(u)"`` or a sequence of strings -> a list of term strings (split at top-level commas)."""
+    if terms is None:
+        return []
+    if not isinstance(terms, str):
+        return [t for item in terms for t in split_terms(item)]
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(terms):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            out.append(terms[start:i])
+            start = i + 1
+    out.append(terms[start:])
+    return [t.strip() for t in out if t.strip()]
 
 
 @dataclass
@@ -39,9 +59,58 @@ class Discovery:
     fits: list[SparseResult] = field(repr=False, default_factory=list)
     wall_time_s: float = 0.0
     refits: list[Optional[GLSFit]] = field(repr=False, default_factory=list)  #: GLS refit per equation
+    #: why no equation explains the data (one reason per failing equation); empty when explained
+    unexplained: list[str] = field(default_factory=list)
+    #: doubts about parts of the equation (negligible terms, rejected refits); see pdelearn.reliability
+    warnings: list[str] = field(default_factory=list)
+
+    data: Optional[GridData] = field(repr=False, default=None)  #: the data the equation was found on
 
     def __str__(self) -> str:
         return str(self.equation)
+
+    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None) -> Path:
+        """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
+
+        ``load``: the keyword arguments that read ``source`` (:func:`pdelearn.data.load_grid_data`),
+        recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
+
+        ``source`` is the data file to record; without it the data are stored in the folder as
+        ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
+        discovery made in Python. The folder is created (with its parents); existing files are replaced.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        grid = self.data
+        if source is None:
+            if grid is None:
+                raise ConfigError("this Discovery holds no data; pass source=<the data file>")
+            np.savez(folder / "data.npz", **grid.fields, **grid.coords)
+            source = "data.npz"
+        else:
+            source = str(Path(source).resolve())
+        verdict = {"reliable": self.reliable, "unexplained": self.unexplained, "warnings": self.warnings}
+        write_equation(folder, self.equation, None if self.reliable else verdict)
+        options = {"data": source, **({"fields": list(grid.fields), "coords": list(grid.coords),
+                                       "time": grid.time, "shape": list(grid.shape)} if grid is not None else {}), **self.options}
+        if load is not None:
+            options["load"] = dict(load)
+        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
+        summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
+                   "equation": str(self.equation), **verdict,
+                   "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
+                                                         "radius": g.radius} for g in self.refits]}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if grid is not None and picture:
+            from .discovery_plot import plot_discovery
+
+            plot_discovery(folder / "discovery.png", self)
+        return folder
+
+    @property
+    def reliable(self) -> bool:
+        """True when every equation explains its data and nothing was flagged."""
+        return not (self.unexplained or self.warnings)
 
     @property
     def relative_residual(self) -> list[float]:
@@ -49,9 +118,20 @@ class Discovery:
         return [f.relative_residual for f in self.fits]
 
 
-def _library_for(data: GridData, library, max_power: int, max_order: int) -> TermLibrary:
+def _library_for(data: GridData, library, max_power: int, max_order: int, terms=None,
+                 default_library: bool = True) -> TermLibrary:
     if library is None:
-        return polynomial_library(tuple(data.fields), data.space, max_power, max_order)
+        fields, space = tuple(data.fields), data.space
+        extra = [Term.parse(t, fields, space, max_order=max(max_order, 6)) for t in split_terms(terms)]
+        if not default_library:
+            if not extra:
+                raise ConfigError("without the default library, give the candidate terms (--terms 'u_xx, u*u_x')")
+            return TermLibrary(extra, fields, space)
+        base = polynomial_library(fields, space, max_power, max_order)
+        new = [t for t in extra if t.key not in base.keys]
+        return TermLibrary(list(base) + new, fields, space) if new else base
+    if terms:
+        raise ConfigError("give either library= or terms=, not both (add the terms to the TermLibrary instead)")
     if not isinstance(library, TermLibrary):
         raise ConfigError(f"library must be a TermLibrary, received {type(library).__name__}")
     missing = [f for f in library.fields if f not in data.fields]
@@ -62,6 +142,32 @@ def _library_for(data: GridData, library, max_power: int, max_order: int) -> Ter
             "with the data's names"
         )
     return library
+
+
+_SPACE_SYMBOLS = ("x", "y", "z")
+
+
+def _library_names(data: GridData) -> tuple[GridData, dict[str, str]]:
+    """Rename coordinates to the library's symbols: time to ``t``, space to ``x, y, z`` unless they are single letters.
+
+    Derivative names join coordinate names (``u_xx``), so ``ts`` or ``pos`` cannot be used as they are.
+    Returns the data (renamed when needed) and ``{old: new}`` for the names that changed.
+    """
+    space = list(data.space)
+    keep = all(len(c) == 1 and c.isalpha() and c != "t" for c in space) and len(space) <= 3
+    new_space = space if keep else list(_SPACE_SYMBOLS[: len(space)])
+    if len(new_space) < len(space):
+        raise DataError(f"discover handles at most {len(_SPACE_SYMBOLS)} space coordinates, the data has {space}")
+    mapping = {**dict(zip(space, new_space)), data.time: "t"}
+    renamed = {k: v for k, v in mapping.items() if k != v}
+    if not renamed:
+        return data, {}
+    clash = [v for v in renamed.values() if v in data.fields]
+    if clash:
+        raise DataError(f"the coordinates {list(renamed)} are renamed to {list(renamed.values())} for the term "
+                        f"library, but fields are already named {clash}; rename those fields (e.g. --field)")
+    coords = {mapping[k]: v for k, v in data.coords.items()}
+    return GridData(dict(data.fields), coords, time="t"), renamed
 
 
 def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, trim: float, max_rows: int, seed: int):
@@ -113,6 +219,9 @@ def discover(
     seed: int = 0,
     bootstrap: int = 0,
     refit: str = "gls",
+    terms: Sequence[str] | str | None = None,
+    default_library: bool = True,
+    progress=None,
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -137,6 +246,13 @@ def discover(
         the selected terms (``Equation.intervals``); 0 disables. Rows of the weak form overlap, so
         the spread is widened by ``sqrt(n_rows / n_eff)`` to account for their correlation.
         The intervals are centred on the reported coefficients.
+    terms, default_library
+        Extra candidate terms as strings such as ``"u*u_x, sin(u)"`` (read by the safe parser, in the
+        library's names: fields, ``x, y, z`` and derivatives like ``u_xx``), added to the default
+        library, or replacing it when ``default_library=False``. Ignored when ``library`` is given.
+    progress
+        Optional ``progress(message)`` called at each stage (building the system, selecting,
+        refitting each equation), e.g. to tell a user what a slow run is doing.
     refit
         ``"gls"`` (default, weak form only): refit the coefficients of the selected terms by
         generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
@@ -161,7 +277,10 @@ def discover(
         if coords is None:
             raise DataError("pass coords={'x': ..., 't': ...} with a mapping of field arrays, or a GridData")
         data = from_arrays(data, coords)
-    lib = _library_for(data, library, max_power, max_order)
+    original, renamed = data, {}
+    if library is None:
+        data, renamed = _library_names(data)
+    lib = _library_for(data, library, max_power, max_order, terms, default_library)
     if method not in ("weak", "strong"):
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
     if derivative not in METHODS:
@@ -177,20 +296,41 @@ def discover(
     weak = weak or WeakForm()
     regression = regression or SparseRegression()
     lhs = [f"{f}_{data.time}" for f in lib.fields]
-    if method == "weak":
-        G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
-    else:
-        G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
+    say = progress or (lambda message: None)
+    say(f"building the {method}-form regression of {', '.join(lhs)} on {len(lib)} candidate terms")
+    with np.errstate(all="ignore"):  # a custom term such as log(u) may be undefined on the data: named below
+        if method == "weak":
+            G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
+        else:
+            G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
+    bad = [lib[i].name for i in np.flatnonzero(~np.all(np.isfinite(G), axis=0))]
+    if bad:
+        raise DataError(f"the term(s) {', '.join(bad)} are NaN or inf on the data (e.g. log or sqrt of a negative "
+                        "value, division by zero); remove them from the library or shift the data")
+    say(f"selecting terms ({G.shape[0]} rows)")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    eqs, refits = [], []
+    eqs, refits, unexplained, warns = [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
         coef = fit.coefficients[support]
         gls = None
-        if method == "weak" and refit == "gls" and support.size:
-            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time)
+        reason = static_field(lib.fields[j], data.fields[lib.fields[j]]) or _explained(l, fit.relative_residual,
+                                                                                        support.size)
+        if reason:
+            unexplained.append(reason)
+        if method == "weak" and refit == "gls" and support.size and not reason:
+            say(f"GLS refit of {l} ({support.size} terms)")
+            rejected: list = []
+            allowed = max(regression.f_crit * fit.sigma2 * support.size, regression.tol**2 * fit.b_norm2)
+            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time,
+                            accept=refit_check(G, b[:, j], support, fit.rss, allowed, rejected))
             if gls is not None:
                 coef = gls.coefficients
+            elif rejected:
+                warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
+        if not reason:
+            warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef,
+                                   None if gls is None else gls.std)
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
         eqs.append(
@@ -208,13 +348,24 @@ def discover(
         "max_power": max_power,
         "max_order": max_order,
         "library_size": len(lib),
+        "rows": int(G.shape[0]),
         "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak).items()},
         "regression": asdict(regression),
         "bootstrap": bootstrap,
         "refit": refit if method == "weak" else "none",
+        "renamed_coords": renamed,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits)
+    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original)
+
+
+def _refit_warning(lhs: str, names, coef, rejected) -> str:
+    """Say that the GLS refit disagreed with the selection, naming the term it moved most."""
+    fit, discrepancy = max(rejected, key=lambda r: r[1])
+    k = int(np.argmax(np.abs(fit.coefficients - coef) / np.maximum(fit.std, 1e-300)))
+    return (f"{lhs}: the GLS refit disagrees with the selected fit beyond its noise level (it would change "
+            f"{names[k]} from {coef[k]:.4g} to {fit.coefficients[k]:.4g} +- {fit.std[k]:.2g}, {discrepancy:.3g} times "
+            "the selection's tolerance); the least-squares coefficients are reported")
 
 
 def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:

@@ -254,10 +254,13 @@ def refit(
     *,
     time: str = "t",
     max_tests: int = 2000,
+    accept=None,
 ) -> GLSFit | None:
     """Best :func:`gls_fit` over :func:`candidate_forms` (smallest :attr:`GLSFit.score`), or ``None``.
 
-    ``None``: a term has no noise operator, or no test-function size fits the grid.
+    ``accept(fit) -> bool``, when given, must approve a candidate before it can be chosen
+    (:func:`pdelearn.reliability.refit_check`). ``None``: a term has no noise operator, no
+    test-function size fits the grid, or ``accept`` rejected every candidate.
     """
     best = None
     for cand in candidate_forms(form, [a for a in coords if a != time], time, max_tests):
@@ -267,6 +270,8 @@ def refit(
             continue
         if fit is None:
             return None
+        if accept is not None and not accept(fit):
+            continue
         if best is None or fit.score < best.score:
             best = fit
     return best

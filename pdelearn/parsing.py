@@ -8,7 +8,9 @@ but arithmetic on known symbols can run.
 
 from __future__ import annotations
 
+import cmath
 import difflib
+import math
 import io
 import tokenize
 from collections.abc import Mapping
@@ -75,6 +77,8 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         raise ParseError(f"{what} must be a string, received {type(text).__name__}: {text!r}")
     if not text.strip():
         raise ParseError(f"{what} is empty; expected an expression such as 'u**2 + 0.1*u_xx'")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"{what} is {len(text)} characters long (at most {MAX_LENGTH}); shorten it")
     allowed = dict(FUNCTIONS)
     allowed.update(symbols)
     for tok in _tokens(text):
@@ -84,6 +88,7 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         if kind == tokenize.NUMBER:
             if string.lower().endswith("j"):
                 raise ParseError(f"{what} {text!r}: complex literal {string!r} is not allowed")
+            _check_literal(string, text, what)
             continue
         if kind == tokenize.NAME:
             if string not in allowed:
@@ -115,10 +120,13 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         )
 
     try:
-        _check_powers(parse(False), text, what)  # before evaluating: 9**9**9 would never finish
+        _check_size(parse(False), text, what)  # before evaluating: 9**9**9 would never finish
         expr = parse(True)
     except ParseError:
         raise
+    except (OverflowError, MemoryError, RecursionError) as exc:
+        raise ParseError(f"{what} {text!r} is too large to evaluate ({type(exc).__name__}); use smaller numbers "
+                         "and exponents") from None
     except Exception as exc:  # sympy raises many kinds (SyntaxError, TypeError, TokenError)
         raise ParseError(f"{what} {text!r} is not a valid expression: {exc}") from None
     if not isinstance(expr, sympy.Expr):
@@ -126,22 +134,93 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
     return expr
 
 
-_MAX_EXPONENT = 64
+_MAX_EXPONENT = 64  #: largest product of nested numeric exponents, e.g. ((u + 1)**8)**8
+MAX_LENGTH = 4000  #: longest accepted expression, in characters
+MAX_TERMS = 2000  #: most summands an expression may expand into
+MAX_LITERAL = 1e300  #: largest magnitude of a number literal
+_MAX_DIGITS = 40
 
 
-def _check_powers(expr, text: str, what: str) -> None:
-    """Reject numeric exponents above :data:`_MAX_EXPONENT` in an unevaluated expression."""
-    if not isinstance(expr, sympy.Basic):
-        return
-    for arg in expr.args:
-        _check_powers(arg, text, what)
+def _check_literal(string: str, text: str, what: str) -> None:
+    """Reject number literals that are long, not decimal or beyond :data:`MAX_LITERAL`."""
+    if len(string) > _MAX_DIGITS:
+        raise ParseError(f"{what} {text!r}: the number {string[:20]}... has {len(string)} characters (at most "
+                         f"{_MAX_DIGITS}); write it in exponent form such as 1.5e20")
+    try:
+        value = float(string)
+    except ValueError:
+        raise ParseError(f"{what} {text!r}: {string!r} is not a decimal number; write numbers like 12, 0.5 or "
+                         "1e-4") from None
+    if not abs(value) <= MAX_LITERAL:
+        raise ParseError(f"{what} {text!r}: the number {string} is too large (at most {MAX_LITERAL:g} in magnitude)")
+
+
+_MATH = {sympy.sin: cmath.sin, sympy.cos: cmath.cos, sympy.tan: cmath.tan, sympy.exp: cmath.exp,
+         sympy.log: cmath.log, sympy.sqrt: cmath.sqrt, sympy.tanh: cmath.tanh, sympy.sinh: cmath.sinh,
+         sympy.cosh: cmath.cosh, sympy.Abs: abs}
+
+
+def _float(expr) -> complex:
+    """Value of a constant unevaluated expression in double precision (OverflowError when too large)."""
+    if isinstance(expr, sympy.Number) or expr in (sympy.pi, sympy.E):
+        return complex(float(expr))
+    args = [_float(a) for a in expr.args]
+    if isinstance(expr, sympy.Add):
+        return sum(args)
+    if isinstance(expr, sympy.Mul):
+        return math.prod(args)
+    if isinstance(expr, sympy.Pow):
+        base, exp = args
+        if abs(exp) * math.log(abs(base) + 1e-300) > math.log(MAX_LITERAL) + 1:
+            raise OverflowError
+        return base**exp
+    fn = _MATH.get(expr.func)
+    if fn is None:
+        raise ValueError(f"no float value for {expr.func}")
+    value = fn(*args)
+    if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+        raise OverflowError
+    return value
+
+
+def _check_size(expr, text: str, what: str) -> None:
+    """Bound exponents (also nested ones) and the expanded size of an unevaluated expression."""
+    if _size(expr, 1.0, text, what) > MAX_TERMS:
+        raise ParseError(f"{what} {text!r} expands into more than {MAX_TERMS} terms; write it in expanded form "
+                         "or with smaller exponents")
+
+
+def _size(expr, outer: float, text: str, what: str) -> float:
+    """Upper bound of the number of summands of ``expand(expr)``; ``outer``: product of enclosing exponents."""
+    if not isinstance(expr, sympy.Basic) or not expr.args:
+        return 1.0
+    if not expr.free_symbols:  # a constant: sympy would evaluate it, so it must stay a reasonable float
+        try:
+            value = abs(_float(expr))
+        except ZeroDivisionError:
+            raise ParseError(f"{what} {text!r}: division by zero in {expr}") from None
+        except (OverflowError, ValueError):
+            value = float("inf")
+        if not value <= MAX_LITERAL:
+            raise ParseError(f"{what} {text!r}: the constant {expr} is too large (at most {MAX_LITERAL:g} in magnitude)")
     if isinstance(expr, sympy.Pow) and not expr.exp.free_symbols:
         try:
-            value = abs(complex(sympy.N(expr.exp, 15)))
-        except (TypeError, ValueError):
-            return
-        if value > _MAX_EXPONENT:
-            raise ParseError(f"{what} {text!r}: exponent {expr.exp} is too large (at most {_MAX_EXPONENT})")
+            value = abs(_float(expr.exp))
+        except (OverflowError, ValueError, ZeroDivisionError):
+            value = float("inf")
+        if value * outer > _MAX_EXPONENT:
+            raise ParseError(f"{what} {text!r}: exponent {expr.exp} is too large (nested exponents may multiply to "
+                             f"at most {_MAX_EXPONENT})")
+        base = _size(expr.base, value * outer, text, what)
+        _size(expr.exp, outer, text, what)
+        n = int(value) if float(value).is_integer() and expr.exp.is_positive is not False else 0
+        return float(math.comb(int(min(base, MAX_TERMS + 1)) + n - 1, n)) if n > 0 else 1.0
+    sizes = [_size(a, outer, text, what) for a in expr.args]
+    if isinstance(expr, sympy.Add):
+        return float(sum(sizes))
+    if isinstance(expr, sympy.Mul):
+        return float(math.prod(min(v, MAX_TERMS + 1) for v in sizes))
+    return 1.0  # a function call stays one term
 
 
 def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:
@@ -152,6 +231,8 @@ def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:
     """
     if not isinstance(text, str):
         raise ParseError(f"{what} must be a string like 'u_t = 0.1*u_xx', received {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"{what} is {len(text)} characters long (at most {MAX_LENGTH}); shorten it")
     parts = text.split("=")
     if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
         raise ParseError(f"{what} {text!r} must have the form 'u_t = <expression>' with exactly one '='")

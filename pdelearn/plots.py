@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory", "plot_coefficients"]
+__all__ = ["new_figure", "save_figure", "plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory",
+           "plot_coefficients"]
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib figure on its own Agg canvas (pyplot's global state and backend are not touched)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -21,7 +23,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Save ``fig`` as PNG atomically (temporary file + rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp)
@@ -31,7 +34,7 @@ def _save(fig, path: str | os.PathLike) -> None:
 def plot_solution(x: np.ndarray, t: np.ndarray, pred: np.ndarray, ref: np.ndarray, path: str | os.PathLike,
                   title: str = "", t_train: float | None = None) -> None:
     """Heatmaps of the prediction, the reference and the absolute error, ``(nx, nt)`` arrays over ``(x, t)``."""
-    fig = _figure(13, 3.6)
+    fig = new_figure(13, 3.6)
     axes = fig.subplots(1, 3)
     extent = [t[0], t[-1], x[0], x[-1]]
     lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
@@ -49,7 +52,7 @@ def plot_solution(x: np.ndarray, t: np.ndarray, pred: np.ndarray, ref: np.ndarra
         fig.colorbar(im, ax=ax)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_losses(metrics: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -62,7 +65,7 @@ def plot_losses(metrics: str | os.PathLike, path: str | os.PathLike) -> None:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    fig = _figure(7, 4)
+    fig = new_figure(7, 4)
     ax = fig.subplots()
     names = sorted({k for r in rows for k in r.get("losses", {})})
     for name in names:
@@ -82,13 +85,13 @@ def plot_losses(metrics: str | os.PathLike, path: str | os.PathLike) -> None:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no metrics logged", ha="center", va="center", transform=ax.transAxes)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_extrapolation(x: np.ndarray, t: np.ndarray, ref: np.ndarray, preds: Mapping[str, np.ndarray],
                        times: Sequence[float], t_train: float, path: str | os.PathLike) -> None:
     """The predictions of each network over the reference at the given times (paper, Figure 8)."""
-    fig = _figure(5 * len(times), 3.8)
+    fig = new_figure(5 * len(times), 3.8)
     axes = np.atleast_1d(fig.subplots(1, len(times)))
     styles = {"aware": ("C0", "--"), "ignorant": ("C3", ":")}
     for ax, time in zip(axes, times):
@@ -102,12 +105,12 @@ def plot_extrapolation(x: np.ndarray, t: np.ndarray, ref: np.ndarray, preds: Map
         ax.set_xlabel("x")
         ax.set_ylabel("u")
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_trajectory(result, path: str | os.PathLike) -> None:
     """Coefficient trajectories of a joint discovery (physical units, scaled by each term's final value)."""
-    fig = _figure(8, 4.2)
+    fig = new_figure(8, 4.2)
     ax = fig.subplots()
     if result.trajectory:
         steps = np.array([s for s, _ in result.trajectory])
@@ -126,12 +129,12 @@ def plot_trajectory(result, path: str | os.PathLike) -> None:
         ax.set_ylim(-2.5, 2.5)
     ax.set(xlabel="step", ylabel="coefficient / |final value|", title=str(result.equation)[:90])
     ax.legend(fontsize=7, ncol=2, loc="lower left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_coefficients(names: Sequence[str], values: Sequence[float], path: str | os.PathLike, title: str = "") -> None:
     """Bar chart of an equation's coefficients, one bar per library term (zeros included)."""
-    fig = _figure(max(6.0, 0.32 * len(names) + 1.5), 4)
+    fig = new_figure(max(6.0, 0.32 * len(names) + 1.5), 4)
     ax = fig.subplots()
     vals = np.asarray(values, dtype=float)
     ax.bar(np.arange(len(vals)), vals, color=np.where(vals >= 0, "tab:blue", "tab:red"))
@@ -140,4 +143,4 @@ def plot_coefficients(names: Sequence[str], values: Sequence[float], path: str |
     ax.set_ylabel("coefficient")
     if title:
         ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["RECIPE", "SUMMARY", "output_folder", "write_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "write_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -60,6 +60,37 @@ def write_equation(folder: str | os.PathLike, equation: Any, extra: Mapping[str,
     (folder / "equation.tex").write_text(latex_document(equation))
 
 
+@contextlib.contextmanager
+def created_parents(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the missing parent folders of ``path`` for the block; remove the ones created if it fails.
+
+    Raises
+    ------
+    ConfigError
+        When a parent exists as a file, or cannot be created.
+    """
+    target = Path(path)
+    missing = []
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot create {str(target)!r}: {str(parent)!r} is not a folder; choose another path")
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {str(folder)!r} for {str(target)!r} ({exc}); choose another "
+                          "path") from None
+    try:
+        yield target
+    except BaseException:
+        for folder in missing:  # deepest first
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -77,14 +108,11 @@ def output_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
         raise ConfigError(f"output folder {str(target)!r} already exists and is not empty; pass --force or another --out")
     parent = target.parent if str(target.parent) else Path(".")
-    created = []
-    for p in reversed([parent, *parent.parents]):
-        if not p.exists():
-            created.append(p)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the folder {str(parent)!r} for --out {str(target)!r}: {exc}") from None
+    with created_parents(target):
+        yield from _replace_folder(target, parent)
+
+
+def _replace_folder(target: Path, parent: Path) -> Iterator[Path]:
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot write to {str(parent)!r}; choose a writable --out")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
@@ -93,9 +121,6 @@ def output_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        for p in reversed(created):
-            with contextlib.suppress(OSError):
-                p.rmdir()
         raise
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -37,7 +37,9 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
         raise DataError(f"no data file recorded in {str(opt_path)!r}; pass --data PATH")
     if not Path(source).is_absolute() and (run / source).is_file():
         source = str(run / source)  # a data file stored in the run folder (joint discovery writes data.npz)
-    grid = load_grid_data(source, fields=options.get("fields"), coords=options.get("coords"))
+    how = options.get("load") or {"fields": options.get("fields"), "coords": options.get("coords"),
+                                  "time": options.get("time")}
+    grid = load_grid_data(source, **how)
     field = equation.field
     if field not in grid.fields or len(grid.space) != 1:
         raise DataError(f"the data in {source!r} has fields {list(grid.fields)} on {list(grid.space)}; expected {field!r} in 1-D")
@@ -53,12 +55,10 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
 
 
 def _plot(path: Path, x, t, data, sim, title: str) -> None:
-    import matplotlib
+    from .plots import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig = new_figure(13, 3.6)
+    axes = fig.subplots(1, 3)
     extent = [t[0], t[-1], x[0], x[-1]]
     for ax, arr, name in zip(axes, (data, sim, sim - data), ("data", "simulated", "simulated - data")):
         im = ax.imshow(arr, aspect="auto", origin="lower", extent=extent, cmap="RdBu_r" if "-" in name else "viridis")
@@ -66,4 +66,3 @@ def _plot(path: Path, x, t, data, sim, title: str) -> None:
         fig.colorbar(im, ax=ax)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)

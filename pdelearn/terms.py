@@ -82,7 +82,8 @@ class Term:
     Parameters
     ----------
     expr
-        A sympy expression in field symbols, derivative symbols (``u_xx``) and coordinate symbols.
+        A sympy expression in field symbols, derivative symbols (``u_xx``) and coordinate symbols, or
+        a string such as ``"u*u_x"``, read by the safe parser (:func:`pdelearn.parsing.safe_expr`).
     fields, coords
         The field and space-coordinate names of the library the term belongs to.
 
@@ -98,7 +99,14 @@ class Term:
     def __init__(self, expr: sympy.Expr, fields: Sequence[str], coords: Sequence[str]):
         self.fields = tuple(fields)
         self.coords = tuple(coords)
-        self.expr = sympy.sympify(expr)
+        if isinstance(expr, str):  # strings go through the safe parser: sympify would run them as code
+            expr = safe_expr(expr, symbol_table(self.fields, self.coords, max_order=6), what="term")
+        elif isinstance(expr, (int, float)) and not isinstance(expr, bool):
+            expr = sympy.Float(expr) if isinstance(expr, float) else sympy.Integer(expr)
+        elif not isinstance(expr, sympy.Expr):
+            raise LibraryError(f"a term must be a sympy expression or a string such as 'u*u_x', received "
+                               f"{type(expr).__name__}: {expr!r}")
+        self.expr = expr
         self.expr = self.expr.xreplace({s: d.symbol for s in self.expr.free_symbols if (d := parse_derivative_name(s.name, self.fields, self.coords)) is not None and d.name != s.name})  # u_yx -> u_xy
         known = symbol_table(self.fields, self.coords, max_order=None, free=self.expr.free_symbols)
         unknown = {s.name for s in self.expr.free_symbols} - set(known)

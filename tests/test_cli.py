@@ -90,7 +90,6 @@ def test_generate_noise_is_seeded(tmp_path):
         (["--out", "f.npz", "--noise", "-0.1"], ["--noise", "-0.1"]),
         (["--out", "f.npz", "--noise=-1"], ["--noise"]),
         (["--out", "f.npz", "--noise", "nan"], ["--noise"]),
-        (["--out", "missing_dir/f.npz"], ["missing_dir"]),
     ],
 )
 def test_generate_bad_input(tmp_path, monkeypatch, args, needles):
@@ -105,7 +104,7 @@ def test_generate_bad_input(tmp_path, monkeypatch, args, needles):
 def test_discover_writes_the_run_folder(burgers_run, burgers_npz):
     out, stdout = burgers_run
     assert stdout.strip() == "u_t = -1 u u_x + 0.1 u_xx"
-    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json"}
+    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json", "discovery.png"}
     assert not [p for p in listing(out.parent) if p.startswith(".")]  # temporary folder renamed away
 
     eq = json.loads((out / "equation.json").read_text())
@@ -233,6 +232,9 @@ def test_discover_out_in_a_missing_parent(burgers_npz, tmp_path):
     (tmp_path / "f").write_text("x")
     assert_user_error(run_cli("discover", burgers_npz, "--out", tmp_path / "f" / "b"), "cannot create")
     assert listing(tmp_path) == {"a", "f"}
+    # generate creates missing parents too
+    result = run_cli("generate", "burgers", "--out", tmp_path / "e" / "f.npz")
+    assert result.exit_code == 0 and (tmp_path / "e" / "f.npz").is_file()
 
 
 # -------------------------------------------------------------------------------------- export

@@ -21,7 +21,6 @@ inference; the learned equation is the readout printed at the end.
 
 from __future__ import annotations
 
-import difflib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..models.prnet import PRNet, default_library, library_from_terms
 from ..plots import plot_coefficients
 from ..train import ParamGroup
@@ -89,9 +88,7 @@ def build_network(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     num_classes)."""
     kind = recipe.model.kind
     if kind not in MODELS:
-        close = difflib.get_close_matches(kind, list(MODELS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown model.kind {kind!r}{hint} Known: {', '.join(MODELS)}")
+        raise ConfigError("model.kind: " + did_you_mean(kind, MODELS, what="model"))
     return MODELS[kind](recipe, info)
 
 

@@ -72,13 +72,11 @@ def tsne_analysis(model: nn.Module, dataset: Any, n: int, seed: int = 0) -> tupl
 
 
 def plot_tsne(emb: np.ndarray, labels: np.ndarray, path: str | Path, title: str) -> None:
-    """Scatter plot of the embedding coloured by class, saved to ``path``."""
-    import matplotlib
+    """Scatter plot of the embedding ``(n, 2)`` coloured by class ``(n,)``, saved to ``path`` atomically."""
+    from ..plots import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = new_figure(5.5, 5)
+    ax = fig.subplots()
     for c in np.unique(labels):
         sel = labels == c
         ax.scatter(emb[sel, 0], emb[sel, 1], s=6, label=str(c))
@@ -87,6 +85,4 @@ def plot_tsne(emb: np.ndarray, labels: np.ndarray, path: str | Path, title: str)
     ax.set_yticks([])
     if len(np.unique(labels)) <= 20:
         ax.legend(markerscale=2, fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -54,8 +54,8 @@ def format_table(ev: dict[str, Any]) -> str:
 def write_evaluation(ev: dict[str, Any], out: str | os.PathLike, plot: tuple | None = None) -> Path:
     """Write ``out/evaluation.json`` (and ``out/tsne.png`` from ``plot = (embedding, labels, title)``) atomically.
 
-    ``out`` is created if missing. The plot is written first, under a temporary name renamed into
-    place, so a failure leaves neither file half-written.
+    ``out`` is created if missing (and removed again if writing fails). Each file is written under a
+    temporary name and renamed into place, so neither is ever half-written.
     """
     folder = Path(out)
     made = not folder.exists()
@@ -67,13 +67,8 @@ def write_evaluation(ev: dict[str, Any], out: str | os.PathLike, plot: tuple | N
         if plot is not None:
             from .features import plot_tsne
 
-            tmp = folder / ".tsne.tmp.png"
-            try:
-                emb, labels, title = plot
-                plot_tsne(emb, labels, tmp, title)
-                os.replace(tmp, folder / "tsne.png")
-            finally:
-                tmp.unlink(missing_ok=True)
+            emb, labels, title = plot
+            plot_tsne(emb, labels, folder / "tsne.png", title)  # atomic (plots.save_figure)
         write_json(folder / EVALUATION, ev)
     except BaseException:
         if made:

@@ -205,16 +205,9 @@ def export(run, fmt):
     """Print a saved equation (RUN folder or its equation.json) as LaTeX, JSON or text."""
     from .equation import load_equation
 
-    path = Path(run)
-    if path.is_dir():
-        path = path / "equation.json"
-    if not path.exists():
-        raise DataError(f"{str(path)!r} does not exist; pass a run folder holding equation.json")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{str(path)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
-    eq = load_equation(data)
+    from .runfiles import read_json
+
+    eq = load_equation(read_json(run, "equation.json", "pass a run folder holding equation.json"))
     click.echo(eq.latex() if fmt == "latex" else json.dumps(eq.to_dict(), indent=2) if fmt == "json" else str(eq))
 
 

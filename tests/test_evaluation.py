@@ -203,6 +203,9 @@ def test_ode_baselines_are_attacked_through_both_solvers(tmp_path):
     with _solver(blocks, FIXED_STEP):
         assert (blocks[0].method, blocks[0].step_size) == ("rk4", 0.1)
     ev = evaluate_run(run, ood=(), attacks=("fgsm",), eps=("3/255",), max_images=16)
+    res = CliRunner().invoke(main, ["evaluate", str(folder), "--no-ood", "--no-attack", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 3 and "near chance" in res.output  # an untrained network: said so, exit 3
+    assert json.loads((tmp_path / "o" / "evaluation.json").read_text())["reliable"] is False
     assert [(c["name"], c.get("gradients")) for c in ev["conditions"][1:]] == [
         ("fgsm 3/255", "adaptive (dopri5)"), ("fgsm 3/255 fixed-step", "fixed-step (rk4, step 0.1)")]
     assert blocks[0].method == "dopri5" and run.weights == "checkpoint.pt"
@@ -250,5 +253,7 @@ def test_evaluate_refuses_weights_that_do_not_fit_the_recipe(tiny_run, tmp_path)
 
 
 def test_compare_needs_evaluated_runs(tiny_run, tmp_path):
-    _fails(["compare", str(tmp_path)], "has no evaluation.json", tmp_path)
+    _fails(["compare", str(tmp_path)], "evaluation.json' does not exist; run `pdelearn evaluate", tmp_path)
+    (tmp_path / "evaluation.json").write_text("{}")
+    _fails(["compare", str(tmp_path)], "is not an evaluation written by", tmp_path)
     _fails(["compare"], "at least one", tmp_path)

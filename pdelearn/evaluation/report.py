@@ -8,7 +8,6 @@ column per condition, then the training overhead (Tables 8-9: seconds per iterat
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..runfiles import write_json
+from ..runfiles import read_json, write_json
 from .core import EVALUATION
 
 __all__ = ["compare_runs", "evaluate_folder", "format_table", "load_evaluation", "write_evaluation"]
@@ -81,17 +80,9 @@ def write_evaluation(ev: dict[str, Any], out: str | os.PathLike, plot: tuple | N
 
 def load_evaluation(path: str | os.PathLike) -> dict[str, Any]:
     """The ``evaluation.json`` of a run folder (or the file itself)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / EVALUATION
-    if not p.is_file():
-        raise DataError(f"{str(path)!r} has no {EVALUATION}; run `pdelearn evaluate {path}` first")
-    try:
-        ev = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{p} is not valid JSON ({exc}); run `pdelearn evaluate` again") from None
+    ev = read_json(path, EVALUATION, f"run `pdelearn evaluate {path}` first")
     if not isinstance(ev, dict) or "conditions" not in ev:
-        raise DataError(f"{p} is not an evaluation written by `pdelearn evaluate` (no 'conditions')")
+        raise DataError(f"{path} is not an evaluation written by `pdelearn evaluate` (no 'conditions')")
     return ev
 
 

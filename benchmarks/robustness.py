@@ -69,6 +69,45 @@ def train(r: ClassificationRecipe, folder: Path) -> float:
     return time.perf_counter() - t0
 
 
+def summarise(records: list[dict], models: list[str]) -> dict:
+    """Per condition and model: top-1 and its drop from the same run's clean top-1, mean and sd over seeds.
+
+    The drop matters because the models' clean accuracies differ: robustness is how much is lost.
+    """
+    out: dict = {}
+    names = [c["name"] for c in records[0]["conditions"] if "top1" in c and c["name"] != "clean"]
+    for name in names:
+        out[name] = {}
+        for k in models:
+            top, drop = [], []
+            for ev in records:
+                if ev["model"] != k:
+                    continue
+                by = {c["name"]: c["top1"] for c in ev["conditions"] if "top1" in c}
+                if name in by:
+                    top.append(by[name])
+                    drop.append(by["clean"] - by[name])
+            if top:
+                sd = (lambda v: statistics.stdev(v) if len(v) > 1 else None)
+                out[name][k] = {"top1": statistics.mean(top), "top1_sd": sd(top), "drop": statistics.mean(drop),
+                                "drop_sd": sd(drop), "n": len(top)}
+    return out
+
+
+def claim_table(claim: dict) -> str:
+    """Markdown: the drop in top-1 (percentage points, mean +- sd over seeds) per condition and model."""
+    models = sorted({k for v in claim.values() for k in v})
+    lines = ["| condition | " + " | ".join(f"{k} drop (pp)" for k in models) + " |", "|---|" + "---|" * len(models)]
+    for name, by in claim.items():
+        cells = []
+        for k in models:
+            r = by.get(k)
+            cells.append("-" if r is None else f"{100 * r['drop']:.2f}" + (
+                f" +- {100 * r['drop_sd']:.2f}" if r["drop_sd"] is not None else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="digits")
@@ -85,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default=None, help="keep the run folders here (default: a temporary folder)")
     p.add_argument("--quick", action="store_true", help="digits, 16 x 16, 6 epochs, width 16, seeds 10 11 12")
     p.add_argument("--out", default="benchmarks/results/robustness.json")
+    p.add_argument("--summarise", default=None, metavar="JSON", help="print the tables of an earlier --out and stop")
     args = p.parse_args(argv)
+    if args.summarise:
+        saved = json.loads(Path(args.summarise).read_text())
+        print(saved["table"])
+        print(claim_table(summarise(saved["evaluations"], saved["settings"]["models"])))
+        return 0
     if args.quick:
         args.dataset, args.image_size, args.epochs, args.width = "digits", 16, 6, 16
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -104,13 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind} seed {seed}: clean {ev['conditions'][0]['top1']:.4f} ({train_s:.0f} s)", file=sys.stderr)
     table = compare_runs(folders)
     print(table)
-    # the claim: at each small eps, PR-Net's mean top-1 under attack against each baseline's
-    claim = {}
-    for name in [c["name"] for c in records[0]["conditions"] if c["kind"] == "attack"]:
-        by = {k: [c["top1"] for ev in records if ev["model"] == k for c in ev["conditions"] if c["name"] == name]
-              for k in args.models}
-        claim[name] = {k: {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None, "n": len(v)}
-                       for k, v in by.items() if v}
+    claim = summarise(records, args.models)
+    print(claim_table(claim))
     out = {"settings": vars(args), "table": table, "claim": claim, "evaluations": records,
            "wall_s": round(time.perf_counter() - t_start, 1),
            "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads":

@@ -202,7 +202,12 @@ def test_ode_baselines_are_attacked_through_both_solvers(tmp_path):
     assert len(blocks) == 1 and blocks[0].method == "dopri5"
     with _solver(blocks, FIXED_STEP):
         assert (blocks[0].method, blocks[0].step_size) == ("rk4", 0.1)
+    seen = []
+    hook = blocks[0].register_forward_pre_hook(lambda mod, args: seen.append((mod.method, torch.is_grad_enabled())))
     ev = evaluate_run(run, ood=(), attacks=("fgsm",), eps=("3/255",), max_images=16)
+    hook.remove()
+    # clean: adaptive; attack 1: adaptive gradients, adaptive classification; attack 2: rk4 gradients, adaptive
+    assert seen == [("dopri5", False), ("dopri5", True), ("dopri5", False), ("rk4", True), ("dopri5", False)]
     res = CliRunner().invoke(main, ["evaluate", str(folder), "--no-ood", "--no-attack", "--out", str(tmp_path / "o")])
     assert res.exit_code == 3 and "near chance" in res.output  # an untrained network: said so, exit 3
     assert json.loads((tmp_path / "o" / "evaluation.json").read_text())["reliable"] is False

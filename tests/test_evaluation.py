@@ -262,3 +262,38 @@ def test_compare_needs_evaluated_runs(tiny_run, tmp_path):
     (tmp_path / "evaluation.json").write_text("{}")
     _fails(["compare", str(tmp_path)], "is not an evaluation written by", tmp_path)
     _fails(["compare"], "at least one", tmp_path)
+
+
+# -- transfer learning ----------------------------------------------------------------------------------
+def test_transfer_loads_every_layer_but_the_head(tiny_run, tmp_path):
+    import yaml
+
+    from pdelearn.errors import DataError
+    from pdelearn.problems.classification import build_network, load_weights, transfer_weights
+    from pdelearn.problems.classification_recipe import ClassificationRecipe
+    from pdelearn.vision import load_dataset
+
+    fake = {"dataset": "fake", "image_size": 8, "val_fraction": 0.25, "batch_size": 8, "max_batches": 2,
+            "options": {"fake_train": 32, "fake_test": 16, "fake_classes": 5, "fake_channels": 1}}
+    target = {**TINY, "data": fake, "model": {**TINY["model"], "init_from": str(tiny_run)},
+              "training": {**TINY["training"], "epochs": 1}}
+    r = ClassificationRecipe.model_validate(target)
+    data = load_dataset("fake", image_size=8, fake_classes=5, fake_channels=1)
+    net = build_network(r, data.info)
+    _, source = load_weights(tiny_run)
+    assert transfer_weights(net, tiny_run) == sum(1 for k in source if not k.startswith("head."))
+    mine = net.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in source.items() if not k.startswith("head."))
+    assert mine["head.4.weight"].shape == (5, 8) and source["head.4.weight"].shape == (10, 8)
+    wide = build_network(ClassificationRecipe.model_validate({**target, "model": {**target["model"], "width": 16}}),
+                         data.info)
+    with pytest.raises(DataError, match="do not fit this network.*same model.kind, width"):
+        transfer_weights(wide, tiny_run)
+    # through `pdelearn fit`: a relative init_from is read against the recipe's folder
+    spec = tmp_path / "transfer.yaml"
+    shutil.copytree(tiny_run, tmp_path / "source")
+    spec.write_text(yaml.safe_dump({**target, "model": {**target["model"], "init_from": "source"}}))
+    res = CliRunner().invoke(main, ["fit", str(spec), "--out", str(tmp_path / "tuned")])
+    assert res.exit_code in (0, 3), res.output  # 3: near chance on random FakeData labels
+    summary = json.loads((tmp_path / "tuned" / "summary.json").read_text())
+    assert summary["init_from"] == str((tmp_path / "source").resolve())

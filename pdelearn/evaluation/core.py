@@ -76,19 +76,6 @@ def _read_recipe(folder: Path) -> Any:
     return recipe
 
 
-def _weights(folder: Path) -> tuple[str, dict]:
-    for name in ("best.pt", "checkpoint.pt"):
-        path = folder / name
-        if path.is_file():
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-                return name, data["state"]["model"]
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-                raise DataError(f"{path} could not be read as a pdelearn checkpoint ({type(exc).__name__}: {exc}); "
-                                "was the run interrupted while writing it?") from None
-    raise DataError(f"{str(folder)!r} holds no weights (best.pt or checkpoint.pt); did its training start?")
-
-
 def load_classifier(folder: str | Path, *, dataset: str | None = None, image_size: int | None = None,
                     root: str | None = None, device: str | torch.device = "cpu") -> ClassifierRun:
     """The trained classifier of ``folder`` and its test data.
@@ -111,12 +98,12 @@ def load_classifier(folder: str | Path, *, dataset: str | None = None, image_siz
         No readable weights, weights that do not fit the recipe's network, evaluation data of another
         image size, channel or class count than the training data.
     """
-    from ..problems.classification import build_network
+    from ..problems.classification import build_network, load_weights
     from ..vision import load_dataset
 
     folder = Path(folder)
     recipe = _read_recipe(folder)
-    weights, state = _weights(folder)
+    weights, state = load_weights(folder)
     d = recipe.data
     train = load_dataset(d.dataset, d.root, image_size=d.image_size, **d.options)
     data = train

@@ -108,6 +108,15 @@ def claim_table(claim: dict) -> str:
     return "\n".join(lines)
 
 
+def trained(r: ClassificationRecipe, folder: Path) -> bool:
+    """Whether ``folder`` holds a finished run of exactly the recipe ``r`` (``--reuse``)."""
+    from pdelearn.recipes import load_recipe
+
+    if not (folder / "summary.json").is_file() or not (folder / "recipe.yaml").is_file():
+        return False
+    return load_recipe(folder / "recipe.yaml").to_dict() == r.to_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="digits")
@@ -124,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default=None, help="keep the run folders here (default: a temporary folder)")
     p.add_argument("--quick", action="store_true", help="digits, 16 x 16, 6 epochs, width 16, seeds 10 11 12")
     p.add_argument("--out", default="benchmarks/results/robustness.json")
+    p.add_argument("--reuse", action="store_true", help="keep finished runs of the same recipe in --runs")
     p.add_argument("--summarise", default=None, metavar="JSON", help="print the tables of an earlier --out and stop")
     args = p.parse_args(argv)
     if args.summarise:
@@ -140,13 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             folder = base / f"{kind}-seed{seed}"
             r = recipe(kind, args, seed)
-            train_s = train(r, folder)
+            if args.reuse and trained(r, folder):
+                train_s = None
+            else:
+                train_s = train(r, folder)
             ev = evaluate_folder(folder, ood=("noise", "crop", "rotate"), attacks=("fgsm", "pgd"),
                                  eps=("0.5/255", "1/255", "3/255"), seed=seed)
-            ev["train_wall_s"] = round(train_s, 1)
+            ev["train_wall_s"] = None if train_s is None else round(train_s, 1)
             records.append(ev)
             folders.append(folder)
-            print(f"{kind} seed {seed}: clean {ev['conditions'][0]['top1']:.4f} ({train_s:.0f} s)", file=sys.stderr)
+            took = "reused" if train_s is None else f"{train_s:.0f} s"
+            print(f"{kind} seed {seed}: clean {ev['conditions'][0]['top1']:.4f} ({took})", file=sys.stderr)
     table = compare_runs(folders)
     print(table)
     claim = summarise(records, args.models)

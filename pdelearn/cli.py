@@ -1,4 +1,4 @@
-"""Command line: ``pdelearn fit``, ``discover``, ``generate``, ``simulate`` and ``export``.
+"""Command line: ``pdelearn fit``, ``discover``, ``generate``, ``simulate``, ``export``, ``evaluate`` and ``compare``.
 
 A leaf: it parses arguments and calls the library; nothing in ``pdelearn`` imports it. Errors about
 user input (:class:`~pdelearn.errors.PdelearnError`) print one ``Error:`` line and exit with code 2,
@@ -205,17 +205,61 @@ def export(run, fmt):
     """Print a saved equation (RUN folder or its equation.json) as LaTeX, JSON or text."""
     from .equation import load_equation
 
-    path = Path(run)
-    if path.is_dir():
-        path = path / "equation.json"
-    if not path.exists():
-        raise DataError(f"{str(path)!r} does not exist; pass a run folder holding equation.json")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{str(path)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
-    eq = load_equation(data)
+    from .runfiles import read_json
+
+    eq = load_equation(read_json(run, "equation.json", "pass a run folder holding equation.json"))
     click.echo(eq.latex() if fmt == "latex" else json.dumps(eq.to_dict(), indent=2) if fmt == "json" else str(eq))
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--ood", "ood", multiple=True, help="Out-of-distribution condition: noise, crop, rotate, jitter "
+              "(repeatable; default all).")
+@click.option("--attack", "attacks", multiple=True, help="Attack: fgsm, pgd (repeatable; default both).")
+@click.option("--eps", "eps", multiple=True, help="Attack budget, fraction of the pixel range, e.g. 1/255 "
+              "(repeatable; default 0.5/255, 1/255, 3/255).")
+@click.option("--no-ood", is_flag=True, help="No out-of-distribution conditions.")
+@click.option("--no-attack", is_flag=True, help="No attacks.")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="Folder for evaluation.json (default: RUN).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random transforms.")
+@click.option("--tsne", type=int, default=None, metavar="N", help="t-SNE of h_task on the first N test images.")
+@click.option("--dataset", default=None, help="Evaluate on another data set (same image size and classes).")
+@click.option("--image-size", type=int, default=None, help="Image size of --dataset.")
+@click.option("--root", default=None, help="Data folder of --dataset.")
+@click.option("--max-images", type=int, default=None, help="Evaluate the first N test images only.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@_user_errors
+def evaluate(run, ood, attacks, eps, no_ood, no_attack, out, seed, tsne, dataset, image_size, root, max_images,
+             device):
+    """Accuracy of a trained classifier RUN under out-of-distribution shifts and adversarial attacks.
+
+    Writes evaluation.json (top-1, top-5, per-class mean and std per condition, training overhead)
+    and prints the table. Exit 0: done; 2: bad input; 3: the classifier is near chance.
+    """
+    from .evaluation import ATTACKS, DEFAULT_EPS, SHIFTS, evaluate_folder, format_table
+
+    if (no_ood and ood) or (no_attack and (attacks or eps)):
+        raise ConfigError("--no-ood / --no-attack cannot be combined with --ood / --attack / --eps")
+    ev = evaluate_folder(run, ood=() if no_ood else (ood or SHIFTS), attacks=() if no_attack else (attacks or ATTACKS),
+                         eps=eps or DEFAULT_EPS, out=out, seed=seed, tsne=tsne, dataset=dataset, image_size=image_size,
+                         root=root, max_images=max_images, device=device, progress=sys.stderr.isatty())
+    click.echo(format_table(ev))
+    click.echo(f"wrote {ev['written']}", err=True)
+    if not ev["reliable"]:
+        click.echo(f"Unreliable result: {ev['message']}", err=True)
+        sys.exit(3)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=True))
+@click.option("--latex", is_flag=True, help="Print a LaTeX tabular instead of Markdown.")
+@_user_errors
+def compare(runs, latex):
+    """One robustness table (paper layout) from several evaluated RUNS (their evaluation.json)."""
+    from .evaluation import compare_runs
+
+    click.echo(compare_runs(list(runs), latex=latex))
 
 
 @main.command()

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
-__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "write_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "write_json", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -42,6 +42,20 @@ def write_json(path: str | os.PathLike, data: Any, indent: int = 2) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=indent, default=jsonable) + "\n")
     os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike, name: str, missing: str) -> Any:
+    """The JSON of ``path`` (a file, or a folder holding ``name``); :class:`DataError` when it is absent
+    (``missing`` says how to make it) or not valid JSON."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / name
+    if not file.is_file():
+        raise DataError(f"{str(file)!r} does not exist; {missing}")
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{str(file)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
 
 
 def latex_document(equation: Any) -> str:

@@ -24,20 +24,22 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, DataError, did_you_mean
 from ..models.prnet import PRNet, default_library, library_from_terms
 from ..plots import plot_coefficients
 from ..train import ParamGroup
 from .base import Outcome, Problem, RunContext
 from .classification_recipe import ClassificationRecipe, ClassModel
 
-__all__ = ["ClassificationProblem", "MODELS", "build_network", "evaluate", "inference_seconds", "Batches"]
+__all__ = ["ClassificationProblem", "MODELS", "build_network", "evaluate", "inference_seconds", "Batches", "load_weights",
+           "transfer_weights"]
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -54,7 +56,9 @@ def _prnet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
 
 def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     m = recipe.model
-    own = sorted({"n_down", "activation", "skip", "t_query", "max_order"} & m.model_fields_set)
+    # PR-Net's own fields set to other values than their defaults (a saved recipe.yaml holds every default)
+    own = sorted(k for k in ("n_down", "activation", "skip", "t_query", "max_order")
+                 if k in m.model_fields_set and getattr(m, k) != ClassModel.model_fields[k].default)
     if own:
         raise ConfigError(f"model.{', model.'.join(own)} configure PR-Net; model.kind {m.kind!r} takes its options from "
                           "model.options (and model.width)")
@@ -63,7 +67,8 @@ def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     except ImportError as exc:
         raise ConfigError(f"model.kind {m.kind!r} needs pdelearn.models.baselines, which this installation does not "
                           "have; use model.kind: prnet") from exc
-    sizes = {"width": m.width} if "width" in m.model_fields_set else {}  # PR-Net's default is not every baseline's
+    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier); a saved recipe.yaml holds it
+    sizes = {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
     return build_model(m.kind, n_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size,
                        **sizes, **m.options)
 
@@ -87,6 +92,43 @@ def build_network(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     if kind not in MODELS:
         raise ConfigError("model.kind: " + did_you_mean(kind, MODELS, what="model"))
     return MODELS[kind](recipe, info)
+
+
+# -- weights of a run folder ---------------------------------------------------------------------
+def load_weights(folder: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
+    """``(file name, model state_dict)`` of a classification run folder: ``best.pt``, else ``checkpoint.pt``."""
+    folder = Path(folder)
+    for name in ("best.pt", "checkpoint.pt"):
+        path = folder / name
+        if path.is_file():
+            try:
+                return name, torch.load(path, map_location="cpu", weights_only=True)["state"]["model"]
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+                raise DataError(f"{path} could not be read as a pdelearn checkpoint ({type(exc).__name__}: {exc}); "
+                                "was the run interrupted while writing it?") from None
+    raise DataError(f"{str(folder)!r} holds no weights (best.pt or checkpoint.pt); pass the folder of a trained "
+                    "classification run")
+
+
+def transfer_weights(model: nn.Module, folder: str | Path) -> int:
+    """Load every weight of the run in ``folder`` into ``model`` except the classifier head (``head.*``).
+
+    Transfer learning: the head is the new data set's (fresh), every other layer starts from the run.
+    Returns the number of tensors loaded; a layer of another shape (other width, image size or
+    library) is a :class:`DataError`.
+    """
+    _, state = load_weights(folder)
+    own = model.state_dict()
+    body = {k: v for k, v in state.items() if not k.startswith("head.")}
+    missing = sorted(k for k in own if not k.startswith("head.") and k not in body)
+    wrong = sorted(k for k, v in body.items() if k not in own or own[k].shape != v.shape)
+    if missing or wrong:
+        first = (wrong or missing)[0]
+        raise DataError(f"the weights of {folder} do not fit this network: {len(wrong)} tensor(s) of another shape or "
+                        f"name, {len(missing)} missing (first: {first!r}); model.init_from needs the same model.kind, "
+                        "width, image size and library as the run")
+    model.load_state_dict(body, strict=False)
+    return len(body)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -240,6 +282,9 @@ class ClassificationProblem(Problem):
         data = load_dataset(d.dataset, d.root, image_size=d.image_size, augment=d.augment,
                             val_fraction=d.val_fraction, split_seed=d.split_seed, **d.options)
         model = build_network(recipe, data.info)
+        if recipe.model.init_from is not None:
+            kept = transfer_weights(model, recipe.model.init_from)
+            ctx.echo(f"initialised {kept} tensors from {recipe.model.init_from} (head replaced); fine-tuning all layers")
         return cls(recipe, model, data, torch.device(ctx.device), ctx.generator(1))
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
@@ -345,7 +390,7 @@ class ClassificationProblem(Problem):
         iters = max(int(result.step), 1)
         n_params = model.parameter_count() if self.is_prnet else sum(p.numel() for p in model.parameters())
         summary: dict[str, Any] = {
-            "model": self.recipe.model.kind, "dataset": info.name, "epochs": getattr(result, "epoch", None),
+            "model": self.recipe.model.kind, "init_from": self.recipe.model.init_from, "dataset": info.name, "epochs": getattr(result, "epoch", None),
             "steps": int(result.step), "stopped": result.stopped,
             "test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"], "per_class_mean": test["per_class_mean"],
             "per_class_std": test["per_class_std"], "per_class": test["per_class"], "n_test": test["n"],

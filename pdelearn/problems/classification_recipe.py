@@ -54,6 +54,7 @@ class ClassModel(StrictModel):
     t_query: float = 1.0
     max_order: int = Field(3, ge=0)  #: highest d1/d2 derivative order the block is asked for
     options: dict = Field(default_factory=dict)  #: extra keyword arguments of a baseline's builder
+    init_from: Optional[str] = None  #: transfer learning: a trained run folder whose weights (all but the head) start training
 
 
 class ClassLibrary(StrictModel):
@@ -132,6 +133,8 @@ class ClassificationRecipe(RecipeBase):
         return self
 
     def resolve_paths(self, base: Path) -> None:
-        """``data.root`` relative to the recipe's folder."""
+        """``data.root`` and ``model.init_from`` relative to the recipe's folder."""
         if self.data.root is not None and not Path(self.data.root).expanduser().is_absolute():
             self.data.root = str((base / self.data.root).resolve())
+        if self.model.init_from is not None and not Path(self.model.init_from).expanduser().is_absolute():
+            self.model.init_from = str((base / self.model.init_from).resolve())

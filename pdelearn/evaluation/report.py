@@ -1,0 +1,178 @@
+"""Tables and files of evaluations: the per-run table, ``evaluation.json`` and ``pdelearn compare``.
+
+:func:`compare_runs` reads the ``evaluation.json`` of several runs and lays them out as the paper's
+robustness tables (Tables 5-7): one row per model (runs of the same model and data set are grouped,
+top-1 accuracy in percent as mean +- standard deviation over the runs, with the number of runs), one
+column per condition, then the training overhead (Tables 8-9: seconds per iteration, peak memory).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+from ..runfiles import read_json, write_json
+from .core import EVALUATION
+
+__all__ = ["compare_runs", "evaluate_folder", "format_table", "load_evaluation", "write_evaluation"]
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+
+
+def format_table(ev: dict[str, Any]) -> str:
+    """A Markdown table of one evaluation: one row per condition."""
+    lines = [f"{ev['model']} on {ev['dataset']} ({ev['n_test']} test images, weights {ev['weights']}, seed {ev['seed']})",
+             "", "| condition | gradients | top-1 % | top-5 % | per-class % (mean +- std) |", "|---|---|---|---|---|"]
+    for r in ev["conditions"]:
+        if "skipped" in r:
+            lines.append(f"| {r['name']} | | {r['skipped']} | | |")
+            continue
+        lines.append(f"| {r['name']} | {r.get('gradients', '')} | {_pct(r['top1'])} | {_pct(r['top5'])} | "
+                     f"{_pct(r['per_class_mean'])} +- {_pct(r['per_class_std'])} |")
+    o = ev.get("overhead")
+    if o:
+        mem = f"{o['peak_memory_mb']:.0f} MiB ({o.get('peak_memory_kind', '?')})" if "peak_memory_mb" in o else "?"
+        per = f"{o['train_s_per_iteration']:.4g} s" if "train_s_per_iteration" in o else "?"
+        lines += ["", f"training overhead (summary.json): {per} per iteration, peak memory {mem}, "
+                      f"{o.get('parameters', '?'):,} parameters, device {o.get('device', '?')}"
+                  if isinstance(o.get("parameters"), int) else
+                  f"training overhead (summary.json): {per} per iteration, peak memory {mem}"]
+    t = ev.get("tsne")
+    if t:
+        lines.append(f"t-SNE of h_task on {t['n']} test images: silhouette {t['silhouette_tsne']:.3f} (embedding), "
+                     f"{t['silhouette_features']:.3f} (features)")
+    return "\n".join(lines)
+
+
+def write_evaluation(ev: dict[str, Any], out: str | os.PathLike, plot: tuple | None = None) -> Path:
+    """Write ``out/evaluation.json`` (and ``out/tsne.png`` from ``plot = (embedding, labels, title)``) atomically.
+
+    ``out`` is created if missing (and removed again if writing fails). Each file is written under a
+    temporary name and renamed into place, so neither is ever half-written.
+    """
+    folder = Path(out)
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --out {str(folder)!r}: {exc}") from None
+    try:
+        if plot is not None:
+            from .features import plot_tsne
+
+            emb, labels, title = plot
+            plot_tsne(emb, labels, folder / "tsne.png", title)  # atomic (plots.save_figure)
+        write_json(folder / EVALUATION, ev)
+    except BaseException:
+        if made:
+            for p in folder.iterdir():
+                p.unlink()
+            folder.rmdir()
+        raise
+    return folder / EVALUATION
+
+
+def load_evaluation(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``evaluation.json`` of a run folder (or the file itself)."""
+    ev = read_json(path, EVALUATION, f"run `pdelearn evaluate {path}` first")
+    if not isinstance(ev, dict) or "conditions" not in ev:
+        raise DataError(f"{path} is not an evaluation written by `pdelearn evaluate` (no 'conditions')")
+    return ev
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float | None]:
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return m, sd
+
+
+def _cell(values: list[float], scale: float, digits: int, latex: bool) -> str:
+    if not values:
+        return "-"
+    m, sd = _mean_sd([scale * v for v in values])
+    if sd is None:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} $\\pm$ {sd:.{digits}f}" if latex else f"{m:.{digits}f} +- {sd:.{digits}f}"
+
+
+def compare_runs(paths: Sequence[str | os.PathLike], latex: bool = False) -> str:
+    """One table (Markdown, or a LaTeX ``tabular``) of the evaluations of ``paths``.
+
+    Rows: ``model (data set)``, grouped over runs; columns: every condition any run has (top-1 %),
+    then s/iteration and peak memory (MiB) from the training overhead, then the number of runs.
+    """
+    if not paths:
+        raise ConfigError("give at least one evaluated run folder: pdelearn compare RUN_DIR...")
+    evs = [load_evaluation(p) for p in paths]
+    columns: list[str] = []
+    groups: dict[str, list[dict]] = {}
+    for ev in evs:
+        for r in ev["conditions"]:
+            if "skipped" not in r and r["name"] not in columns:
+                columns.append(r["name"])
+        groups.setdefault(f"{ev['model']} ({ev['dataset']})", []).append(ev)
+    header = ["model", *columns, "s / iter", "memory MiB", "runs"]
+    rows = []
+    for label, group in groups.items():
+        row = [label]
+        for c in columns:
+            row.append(_cell([r["top1"] for ev in group for r in ev["conditions"] if r["name"] == c and "top1" in r],
+                             100.0, 2, latex))
+        for key, digits in (("train_s_per_iteration", 4), ("peak_memory_mb", 0)):
+            row.append(_cell([ev["overhead"][key] for ev in group if ev.get("overhead") and key in ev["overhead"]],
+                             1.0, digits, latex))
+        row.append(str(len(group)))
+        rows.append(row)
+    if latex:
+        esc = lambda s: s.replace("_", r"\_")  # noqa: E731
+        out = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
+               " & ".join(esc(h) for h in header) + r" \\", r"\hline"]
+        out += [" & ".join(esc(c) for c in row) + r" \\" for row in rows]
+        return "\n".join(out + [r"\hline", r"\end{tabular}"])
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(out + ["", "top-1 accuracy in % (mean +- sample std over the runs of a model); "
+                                "s / iter and memory from each run's summary.json"])
+
+
+def evaluate_folder(folder: str | os.PathLike, *, ood: Sequence[str], attacks: Sequence[str], eps: Sequence[str],
+                    out: str | os.PathLike | None = None, seed: int = 0, tsne: int | None = None,
+                    dataset: str | None = None, image_size: int | None = None, root: str | None = None,
+                    max_images: int | None = None, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Load, evaluate and write: what ``pdelearn evaluate`` does.
+
+    Every name and budget is checked before the run is loaded, and nothing is written until every
+    condition has been measured; ``evaluation.json`` (and ``tsne.png`` with ``tsne = n`` images) go to
+    ``out`` (default: the run folder). Returns the evaluation (with ``written``: the JSON's path).
+    """
+    from .attacks import ATTACKS, parse_eps
+    from .core import check_names, evaluate_run, load_classifier
+    from .shifts import SHIFTS
+
+    check_names(ood, SHIFTS, "out-of-distribution condition")
+    check_names(attacks, ATTACKS, "attack")
+    for e in eps:
+        parse_eps(e)
+    if tsne is not None and tsne < 10:
+        raise ConfigError(f"--tsne takes a number of test images >= 10, received {tsne}")
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"--max-images must be >= 1, received {max_images}")
+    from ..runfiles import select_device
+
+    run = load_classifier(folder, dataset=dataset, image_size=image_size, root=root, device=select_device(device))
+    ev = evaluate_run(run, ood=ood, attacks=attacks, eps=eps, seed=seed, max_images=max_images, progress=progress)
+    plot = None
+    if tsne is not None:
+        from .features import tsne_analysis
+
+        ev["tsne"], emb, labels = tsne_analysis(run.model, run.data.test, tsne, seed)
+        plot = (emb, labels, f"t-SNE of h_task: {ev['model']} on {ev['dataset']} (silhouette "
+                             f"{ev['tsne']['silhouette_tsne']:.3f})")
+    ev["written"] = str(write_evaluation(ev, out if out is not None else folder, plot))
+    return ev

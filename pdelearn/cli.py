@@ -282,7 +282,7 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     but its result is unreliable (the message says why; the folder is kept for inspection).
     """
     from .recipes import load_recipe
-    from .runfiles import RECIPE, select_device
+    from .runfiles import select_device
     from .runs import default_run_folder, load_run_recipe, new_run, run_recipe
 
     extra = list(overrides) + ([f"device={device}"] if device else []) + ([f"seed={seed}"] if seed is not None else [])
@@ -299,7 +299,6 @@ def fit(recipe, out, overrides, device, seed, resume, force):
                                   "resume without RECIPE, or start a new run")
         select_device(resolved.device)
         folder = Path(resume)
-        (folder / RECIPE).write_text(resolved.to_yaml())
         outcome = _run(run_recipe, resolved, folder, echo, resume=True)
     else:
         if recipe is None:

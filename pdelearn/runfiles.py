@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "write_json", "read_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "missing_parents", "write_json", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -74,6 +74,16 @@ def write_equation(folder: str | os.PathLike, equation: Any, extra: Mapping[str,
     (folder / "equation.tex").write_text(latex_document(equation))
 
 
+def missing_parents(path: str | os.PathLike) -> list[Path]:
+    """The parent folders of ``path`` that do not exist yet, deepest first."""
+    missing = []
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
 @contextlib.contextmanager
 def created_parents(path: str | os.PathLike) -> Iterator[Path]:
     """Create the missing parent folders of ``path`` for the block; remove the ones created if it fails.
@@ -84,11 +94,8 @@ def created_parents(path: str | os.PathLike) -> Iterator[Path]:
         When a parent exists as a file, or cannot be created.
     """
     target = Path(path)
-    missing = []
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
+    missing = missing_parents(target)
+    parent = missing[-1].parent if missing else target.parent
     if not parent.is_dir():
         raise ConfigError(f"cannot create {str(target)!r}: {str(parent)!r} is not a folder; choose another path")
     try:

@@ -26,7 +26,8 @@ from .errors import ConfigError
 from .problems.base import Outcome, RecipeBase, RunContext
 from .problems.registry import problem_class
 from .recipes import load_recipe
-from .runfiles import RECIPE, SUMMARY, device_name, output_folder, select_device, write_equation, write_json
+from .runfiles import (RECIPE, SUMMARY, device_name, missing_parents, output_folder, select_device, write_equation,
+                       write_json)
 
 __all__ = ["run_recipe", "new_run", "load_run_recipe", "default_run_folder", "RECIPE", "SUMMARY"]
 
@@ -105,7 +106,7 @@ def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False) 
     exists it is kept, so the run can be inspected or resumed.
     """
     folder = Path(out)
-    made = [p for p in folder.absolute().parents if not p.exists()]
+    made = missing_parents(folder)
     with output_folder(out, force=force) as tmp:
         (tmp / RECIPE).write_text(recipe.to_yaml())
     try:
@@ -113,7 +114,7 @@ def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False) 
     except BaseException:
         if not (folder / "checkpoint.pt").exists():
             shutil.rmtree(folder, ignore_errors=True)
-            for p in made:  # innermost first
+            for p in made:  # deepest first
                 with contextlib.suppress(OSError):
                     p.rmdir()
         raise

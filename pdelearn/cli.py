@@ -63,13 +63,16 @@ def main() -> None:
               help="Bootstrap resamples for 95 % coefficient intervals (written to equation.json).")
 @click.option("--refit", type=click.Choice(["gls", "none"]), default="gls", show_default=True,
               help="Refit the selected terms by generalized least squares (weak form).")
+@click.option("--refine", type=click.Choice(["auto", "output-error", "none"]), default="auto", show_default=True,
+              help="Settle an uncertain selection by output-error fits of the simulated equation (one field, "
+                   "periodic 1-D grid); auto: only when the selection is uncertain.")
 @click.option("--terms", default=None, metavar="LIST",
               help="Extra candidate terms, comma-separated, e.g. 'u*u_x, sin(u)' (names: fields, x/y/z, u_xx...).")
 @click.option("--terms-only", is_flag=True, help="Use only the --terms, not the default polynomial library.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, bootstrap, refit, terms, terms_only, force):
+             radius, bootstrap, refit, refine, terms, terms_only, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .data import load_grid_data
     from .discovery import discover as run_discover
@@ -94,6 +97,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             regression=SparseRegression(method=regression, threshold=threshold),
             bootstrap=bootstrap,
             refit=refit,
+            refine=refine,
             terms=terms,
             default_library=not terms_only,
             progress=_progress(),
@@ -112,6 +116,8 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         click.echo(wrote, err=True)
         sys.exit(3)
     click.echo(str(result.equation))
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(wrote, err=True)

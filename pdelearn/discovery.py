@@ -21,9 +21,10 @@ import numpy as np
 
 from .data import GridData, from_arrays
 from .equation import Equation, EquationSystem
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, TrainingError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
+from .refine import REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine, uncertain
 from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
 from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
@@ -65,6 +66,10 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)
 
     data: Optional[GridData] = field(repr=False, default=None)  #: the data the equation was found on
+    #: output-error refinement per equation (None where it did not run); see pdelearn.refine
+    refinements: list[Optional[Refinement]] = field(repr=False, default_factory=list)
+    #: what the user should know that does not make the result unreliable (e.g. a refinement changed the support)
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return str(self.equation)
@@ -97,7 +102,8 @@ class Discovery:
             options["load"] = dict(load)
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
-                   "equation": str(self.equation), **verdict,
+                   "equation": str(self.equation), **verdict, "notes": self.notes,
+                   "refinement": [None if r is None else r.summary() for r in self.refinements],
                    "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
                                                          "radius": g.radius} for g in self.refits]}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -219,6 +225,7 @@ def discover(
     seed: int = 0,
     bootstrap: int = 0,
     refit: str = "gls",
+    refine: str = "auto",
     terms: Sequence[str] | str | None = None,
     default_library: bool = True,
     progress=None,
@@ -258,6 +265,14 @@ def discover(
         generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
         correlated rows weighted by their linearised noise covariance; sharp fronts resolved by
         narrow test functions). ``"none"``: keep the least-squares fit of the selection.
+    refine
+        ``"auto"`` (default): when the selection is uncertain (:func:`pdelearn.refine.uncertain`: close to
+        its threshold, or no space derivative selected on a field that varies in space) and the data are
+        one field on a periodic 1-D grid, settle it by output-error fits of the simulated equation
+        (:func:`pdelearn.refine.refine`: dropped terms put back by score tests, kept terms taken out
+        by Wald/F-tests); the refined coefficients and their intervals are reported and
+        ``Discovery.notes`` says what changed. ``"output-error"``: always refine (an error when the
+        data do not suit a simulation). ``"none"``: never.
 
     Returns
     -------
@@ -291,6 +306,12 @@ def discover(
         raise ConfigError(f"trim must be a fraction in [0, 0.5) of each axis, received {trim!r}")
     if refit not in ("gls", "none"):
         raise ConfigError(f"refit must be 'gls' or 'none', received {refit!r}")
+    if refine not in REFINE_CHOICES:
+        raise ConfigError(f"refine must be one of {list(REFINE_CHOICES)}, received {refine!r}")
+    if refine == "output-error":
+        why = applicable(data, lib)
+        if why:
+            raise DataError(f"refine='output-error' cannot run: {why}; use refine='auto' or 'none'")
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
     weak = weak or WeakForm()
@@ -309,7 +330,7 @@ def discover(
                         "value, division by zero); remove them from the library or shift the data")
     say(f"selecting terms ({G.shape[0]} rows)")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    eqs, refits, unexplained, warns = [], [], [], []
+    eqs, refits, unexplained, warns, refinements, notes = [], [], [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
         coef = fit.coefficients[support]
@@ -328,11 +349,21 @@ def discover(
                 coef = gls.coefficients
             elif rejected:
                 warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
+        ref = None
+        if refine != "none" and support.size and not reason:
+            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes)
+        std = None if gls is None else gls.std
+        if ref is not None and ref.changed:  # a confirmed support keeps the weak-form coefficients
+            support = np.array([lib.names.index(n) for n in ref.final])
+            coef = np.array([ref.coefficients[n] for n in ref.final])
+            std = np.array([ref.std_errors[n] for n in ref.final])
+        refinements.append(ref)
         if not reason:
-            warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef,
-                                   None if gls is None else gls.std)
+            warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef, std)
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
+        if ref is not None and ref.changed:
+            intervals = np.array([ref.equation.intervals[lib[i].key] for i in support])
         eqs.append(
             Equation(
                 l,
@@ -353,10 +384,36 @@ def discover(
         "regression": asdict(regression),
         "bootstrap": bootstrap,
         "refit": refit if method == "weak" else "none",
+        "refine": refine,
         "renamed_coords": renamed,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original)
+    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original,
+                     refinements, notes)
+
+
+def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes) -> Optional[Refinement]:
+    """Run the output-error refinement of one equation when ``how`` and the selection call for it."""
+    doubts = ["requested"] if how == "output-error" else uncertain(fit, regression, [lib[i].name for i in support],
+                                                                  lib, data)
+    if not doubts:
+        return None
+    why = applicable(data, lib)
+    if why:
+        notes.append(f"{lhs}: the selection is uncertain ({'; '.join(doubts)}), but no output-error check ran: {why}")
+        return None
+    try:
+        ref = oe_refine(data, lib, lhs, support, coef, reasons=doubts, progress=say,
+                        max_work=MAX_WORK if how == "auto" else None)
+    except ConfigError as exc:
+        notes.append(f"{lhs}: the selection is uncertain ({'; '.join(doubts)}), but no output-error check ran: {exc}")
+        return None
+    except TrainingError as exc:
+        warns.append(f"{lhs}: the selection is uncertain ({'; '.join(doubts)}) and the output-error check failed "
+                     f"({exc}); the weak-form equation is reported")
+        return None
+    notes.append(ref.note())
+    return ref
 
 
 def _refit_warning(lhs: str, names, coef, rejected) -> str:

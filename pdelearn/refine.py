@@ -1,0 +1,444 @@
+"""Output-error refinement of grid discovery: settle doubtful selections by simulating the equation.
+
+The weak form sees a term through integrals against test functions. A term whose coefficient is small
+but which still shapes the solution (the ``1e-4 u_xx`` that sets the width of Allen-Cahn's fronts) can
+sit below the noise of those integrals and be dropped, while a simulation of the equation without it
+cannot reproduce the data. :func:`refine` decides such cases by **output-error fits**
+(:func:`pdelearn.inverse.fit_output_error`): the selected equation is simulated from a fitted initial
+state and its coefficients fitted to the data; then
+
+* every dropped candidate term is **put back** by a score test: the sensitivities of the simulated
+  field to each candidate's coefficient (forward-mode derivatives through the solver, at coefficient
+  zero) give, in one batched solve, the misfit reduction one Gauss-Newton step would bring. The best
+  candidate is fitted for real and kept when the extra-sum-of-squares F-test says it is needed;
+* every kept term is **taken out** when its Wald statistic ``(c / se)^2`` from the fit is small and the
+  F-test of the fit without it agrees.
+
+A term changes the support only when it is significant (F above the chi-square quantile at
+:data:`ALPHA`, Bonferroni-corrected over the candidates) **and** changes the simulated field by at least
+:data:`OE_TOL` of its norm (the output-error twin of the selection's relative tolerance: simulation and
+initial-state errors can make any term "significant" on clean data).
+
+:func:`uncertain` is the rule of ``discover(refine="auto")``: the refinement runs when the weak-form
+selection is close to its threshold (the weakest kept term lowers the residual by less than
+:data:`MARGIN` times the amount the selection allows) or
+when it selected no space derivative at all on a field that varies in space (the case of a diffusion
+hidden below the noise). It applies to one field on a periodic 1-D grid with constant-coefficient terms
+(:func:`applicable`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .data import GridData
+from .equation import Equation
+from .errors import ConfigError, DataError, TrainingError
+from .sparse import SparseRegression, SparseResult
+from .terms import Term, TermLibrary
+
+__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK"]
+
+REFINE_CHOICES = ("auto", "output-error", "none")
+MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
+ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
+OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
+MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
+MAX_WORK = 2_000_000  #: auto skips the refinement when a simulation needs more (grid points x solver steps)
+FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
+TRIALS = 2  #: candidates fitted per round (the best scores)
+MAX_ROUNDS = 4  #: rounds of (add the best candidate, else drop the weakest term)
+PERIODIC_JUMP = 2.0  #: periodic when the wrap-around jump is at most this times the largest neighbour step
+
+
+@dataclass
+class Refinement:
+    """What :func:`refine` did for one equation.
+
+    Attributes
+    ----------
+    lhs : str
+        Left-hand side, e.g. ``"u_t"``.
+    reasons : list of str
+        Why it ran (the doubts of :func:`uncertain`, or ``"requested"``).
+    start, final : list of str
+        Term names of the weak-form selection and of the refined equation.
+    steps : list of dict
+        Each support change: ``{"action": "add" | "drop", "term", "F", "misfit_change"}``.
+    coefficients, std_errors : dict
+        Output-error coefficients of the final support and their standard errors (term name -> value).
+    equation : Equation
+        The refined equation (95 % intervals ``c +- 1.96 se``).
+    rel_misfit : float
+        ``||simulation - data|| / ||data||`` of the final fit.
+    fits : int
+        Output-error fits made.
+    """
+
+    lhs: str
+    reasons: list[str]
+    start: list[str]
+    final: list[str]
+    steps: list[dict]
+    coefficients: dict[str, float]
+    std_errors: dict[str, float]
+    equation: Equation
+    rel_misfit: float
+    fits: int
+    wall_time_s: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """True when the refined support differs from the weak-form selection."""
+        return sorted(self.start) != sorted(self.final)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready record."""
+        return {"lhs": self.lhs, "reasons": self.reasons, "start": self.start, "final": self.final,
+                "changed": self.changed, "steps": self.steps, "coefficients": self.coefficients,
+                "std_errors": self.std_errors, "equation": str(self.equation), "rel_misfit": self.rel_misfit,
+                "fits": self.fits, "wall_time_s": round(self.wall_time_s, 2), "settings": self.settings}
+
+    def __str__(self) -> str:
+        moves = ", ".join(f"{s['action']} {s['term']} (F = {s['F']:.3g})" for s in self.steps) or "support confirmed"
+        return f"{self.lhs}: output-error refinement: {moves}; {self.equation} (misfit {100 * self.rel_misfit:.3g} %)"
+
+    def note(self) -> str:
+        """One line for the user: why it ran and what it changed."""
+        why = "; ".join(self.reasons)
+        if not self.changed:
+            return (f"{self.lhs}: the weak-form selection was uncertain ({why}); output-error fits of the simulated "
+                    f"equation confirmed its terms (the weak-form coefficients are kept)")
+        moves = ", ".join(f"{'added' if s['action'] == 'add' else 'dropped'} {s['term']} (F = {s['F']:.3g})"
+                          for s in self.steps)
+        return (f"{self.lhs}: the weak-form selection {' + '.join(self.start)} was uncertain ({why}); output-error fits "
+                f"of the simulated equation {moves}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# when it applies, and when auto runs it
+# ---------------------------------------------------------------------------------------------------
+
+def applicable(data: GridData, library: TermLibrary) -> str | None:
+    """``None`` when the output-error refinement can run on ``data``, else the reason it cannot.
+
+    Needs one field, one space coordinate, terms with constant coefficients (no coordinate in a term)
+    and a periodic space axis: the jump from the last grid point back to the first must be no larger
+    than :data:`PERIODIC_JUMP` times the largest step between neighbours (median over time).
+    """
+    if len(data.fields) != 1 or len(data.space) != 1:
+        return (f"the simulation needs one field in one space dimension; the data have fields {list(data.fields)} "
+                f"on {list(data.space)}")
+    with_coords = [t.name for t in library if t.coordinates_used]
+    if with_coords:
+        return f"the terms {with_coords} use a coordinate; the Fourier solver needs constant coefficients"
+    u = next(iter(data.fields.values()))
+    steps = np.abs(np.diff(u, axis=0)).max(axis=0)
+    jump = np.abs(u[0] - u[-1])
+    ratio = float(np.median(jump / np.maximum(steps, np.finfo(float).tiny)))
+    if ratio > PERIODIC_JUMP:
+        return (f"the space axis does not look periodic (the jump from the last point back to the first is {ratio:.3g} "
+                f"times the largest neighbour step); the simulation needs periodic data")
+    return None
+
+
+def uncertain(fit: SparseResult, regression: SparseRegression, names: Sequence[str],
+              library: TermLibrary, data: GridData) -> list[str]:
+    """Doubts about a weak-form selection that a simulation can settle (empty: none).
+
+    ``fit``: the selection's :class:`~pdelearn.sparse.SparseResult`; ``names``: its selected term names.
+    Only noisy data are judged (the noise, not the relative tolerance, sets the selection's threshold).
+    """
+    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
+    if regression.f_crit * fit.sigma2 <= regression.tol**2 * fit.b_norm2 or not fit.path:
+        return []
+    best: dict[int, float] = {}
+    for s, rss in fit.path:
+        k = int(s.sum())
+        best[k] = min(best.get(k, math.inf), rss)
+    k = int(fit.support.sum())
+    out = []
+    if k - 1 in best and best[k - 1] - best[k] < MARGIN * allowed:
+        out.append(f"its weakest term lowers the residual by only {(best[k - 1] - best[k]) / allowed:.3g} times the "
+                   f"selection threshold")
+    selected = [t for t in library if t.name in set(names)]
+    spatial = any(d.order for t in selected for d in t.derivatives)
+    u = next(iter(data.fields.values()))
+    varies = float(np.std(u.mean(axis=-1))) > 0 if u.ndim > 1 else False
+    if selected and not spatial and varies and any(d.order for t in library for d in t.derivatives):
+        out.append("no space derivative was selected on a field that varies in space (a small diffusion or "
+                   "dispersion can hide below the noise of the weak form)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# the refinement
+# ---------------------------------------------------------------------------------------------------
+
+def _chi2(p: float) -> float:
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(1.0 - p, 1))
+
+
+def _ic_modes(u0: np.ndarray) -> int:
+    """Fourier modes of the initial state: 1.25 x those above 25 x the noise floor of the first snapshot, in [16, 32].
+
+    At least 16: modes hidden by the noise of one snapshot still shape the early solution, and an initial
+    state that cannot follow them leaves a misfit that spurious terms would explain.
+    """
+    power = np.abs(np.fft.rfft(u0)) ** 2
+    floor = float(np.median(power[power.size // 2:])) + np.finfo(float).tiny
+    strong = np.flatnonzero(power > 25.0 * floor)
+    need = int(math.ceil(1.25 * (strong.max() + 1))) if strong.size else 1
+    return int(min(max(need, 16), 32, u0.size // 4))
+
+
+def _degree(term: Term) -> int:
+    import sympy
+
+    symbols = [d.symbol for d in term.derivatives]
+    try:
+        return int(sympy.Poly(term.expr, *symbols).total_degree()) if symbols else 0
+    except sympy.PolynomialError:
+        return 2
+
+
+def _time_step(h: float, terms: Sequence[Term], coef: Sequence[float], scale: float, kmax: float) -> float:
+    """Largest ``h / n`` with ``n dt * rate <= 0.5``; ``rate``: linearised rate of the explicit terms.
+
+    Pure derivative terms are integrated exactly (exponential); every other term contributes
+    ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U = max |u|``).
+    """
+    rate = 0.0
+    for term, c in zip(terms, coef):
+        ders = term.derivatives
+        if len(ders) == 1 and term.expr == next(iter(ders)).symbol or term.is_constant:
+            continue
+        p = max(_degree(term), 1)
+        order = max((d.order for d in ders), default=0)
+        rate += abs(c) * p * scale ** (p - 1) * kmax**order
+    return h / max(1, math.ceil(h * rate / 0.5 - 1e-9))
+
+
+class _Problem:
+    """The data, grid and settings shared by every fit of one refinement."""
+
+    def __init__(self, data: GridData, library: TermLibrary, lhs: str):
+        from .inverse import grid_layout
+
+        self.library, self.lhs = library, lhs
+        name, u = next(iter(data.fields.items()))
+        x, t = data.coords[data.space[0]], data.coords[data.time]
+        stride = max(1, math.ceil(t.size / MAX_SNAPSHOTS))
+        self.t = t[::stride] - t[0]
+        self.x, self.u = x, u[:, ::stride]
+        self.data = {"x": self.x, "t": self.t, "u": self.u}
+        self.layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
+        self.modes = _ic_modes(self.u[:, 0])
+        self.scale = float(np.max(np.abs(self.u)))
+        self.kmax = math.pi / (self.layout["length"] / self.layout["nx"]) * 2.0 / 3.0
+        self.floor = (OE_TOL * float(np.linalg.norm(self.u))) ** 2
+        self.fits = 0
+
+    def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
+        return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
+
+    def steps(self, idx, coef) -> int:
+        return int(round(self.t[-1] / self.dt(idx, coef)))
+
+    def fit(self, idx: Sequence[int], coef: Sequence[float], u0: np.ndarray | None):
+        from .inverse import fit_output_error
+
+        self.fits += 1
+        eq = Equation(self.lhs, {self.library[i]: float(c) for i, c in zip(idx, coef)}, self.library.fields,
+                      self.library.coords)
+        return fit_output_error(self.data, eq, dt=self.dt(idx, coef), ic_modes=self.modes, u0=u0, max_iter=20,
+                                ftol=1e-7)
+
+    def scores(self, fit, idx: Sequence[int], candidates: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
+
+        The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) come
+        from forward-mode derivatives (one batched solve); those to a candidate's coefficient from a
+        finite difference: one plain solve of the support plus the candidate at a small coefficient
+        (:data:`FD_STEP` of the support's rate of change on the initial state; small enough that an
+        anti-diffusive candidate cannot blow up within the data's time span).
+        A candidate's score is the misfit reduction of one Gauss-Newton step in its direction, beyond
+        what the fit's unknowns can do, in units of the noise variance.
+        """
+        import torch
+        from torch.autograd import forward_ad
+
+        from .compile import CompiledLibrary
+        from .grid import differentiate
+        from .inverse import _basis
+        from .solvers.torch_etdrk4 import PeriodicSolver
+
+        lay = self.layout
+        ii, jj = torch.tensor(lay["i"]), torch.tensor(lay["j"])
+        support = [self.library[i] for i in idx]
+        coef = [fit.parameters[t.name] for t in support]
+        dt = self.dt(idx, coef)
+        basis = torch.tensor(_basis(fit.x, lay, self.modes))
+        modes = torch.linalg.lstsq(basis, torch.tensor(fit.u0)[:, None]).solution[:, 0]
+        p, m_ic = len(idx), basis.shape[1]
+        m = p + m_ic
+        with forward_ad.dual_level(), torch.no_grad():
+            dual = forward_ad.make_dual(torch.zeros(m, m, dtype=torch.float64), torch.eye(m, dtype=torch.float64))
+            out = PeriodicSolver(support, lay["nx"], lay["length"]).solve(
+                torch.tensor(coef) + dual[:, :p], (modes + dual[:, p:]) @ basis.T, lay["t_eval"], dt,
+                checkpoint_every=None)
+            out = forward_ad.unpack_dual(out[:, ii, jj])
+        base = out.primal[0].numpy()
+        r = base - self.u.ravel()
+        Q, _ = np.linalg.qr(out.tangent.T.numpy())
+        # rates of change on the fitted initial state set the finite-difference steps
+        h = lay["length"] / lay["nx"]
+        inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
+                  for d in self.library.derivatives}
+        inputs.update({c: fit.x for c in self.library.coords})
+        theta = CompiledLibrary(self.library).numpy(inputs)
+        rate = float(np.sqrt(np.mean((theta[:, list(idx)] @ np.asarray(coef)) ** 2)))
+        g = np.zeros((r.size, len(candidates)))
+        for col, k in enumerate(candidates):
+            term = self.library[k]
+            size = float(np.sqrt(np.mean(theta[:, k] ** 2)))
+            eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
+            orders = [d.order for d in term.derivatives]
+            if len(orders) == 1 and term.expr == next(iter(term.derivatives)).symbol and orders[0] % 4 == 0:
+                eps = -eps  # u_xxxx: the dissipative sign
+            solver = PeriodicSolver(support + [term], lay["nx"], lay["length"])
+            try:
+                with torch.no_grad():
+                    moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), lay["t_eval"], dt,
+                                         checkpoint_every=None)[ii, jj].numpy()
+            except TrainingError:  # the term destabilises the equation even at this size: not a candidate
+                continue
+            g[:, col] = (moved - base) / eps
+        g = g - Q @ (Q.T @ g)
+        gg = np.maximum(np.einsum("ij,ij->j", g, g), np.finfo(float).tiny)
+        gr = g.T @ r
+        sigma2 = float(r @ r) / max(r.size - m, 1)
+        return gr**2 / gg / sigma2, -gr / gg
+
+
+def refine(
+    data: GridData,
+    library: TermLibrary,
+    lhs: str,
+    support: Sequence[int],
+    coefficients: Sequence[float],
+    *,
+    reasons: Sequence[str] = ("requested",),
+    progress: Callable[[str], None] | None = None,
+    max_work: int | None = None,
+) -> Refinement:
+    """Refine a selected support by output-error fits (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        One field on a periodic 1-D grid (checked by :func:`applicable`), coordinates renamed to the
+        library's symbols.
+    library
+        The candidate terms; ``support`` indexes into it.
+    coefficients
+        Starting coefficients of the support (the weak-form fit), ``(len(support),)``.
+    max_work
+        Raise :class:`~pdelearn.errors.ConfigError` when a simulation would need more grid points x
+        solver steps (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
+
+    Raises
+    ------
+    DataError
+        When :func:`applicable` says the data do not suit a simulation.
+    TrainingError
+        When the selected equation cannot be simulated (it blows up at the weak-form coefficients).
+    """
+    t0 = time.perf_counter()
+    why = applicable(data, library)
+    if why:
+        raise DataError(f"output-error refinement: {why}; use refine='none'")
+    say = progress or (lambda message: None)
+    prob = _Problem(data, library, lhs)
+    idx, coef = list(support), [float(c) for c in coefficients]
+    if not idx:
+        raise ConfigError("output-error refinement needs a selected term to start from")
+    if max_work is not None and prob.steps(idx, coef) * prob.layout["nx"] > max_work:
+        raise ConfigError(f"a simulation would need {prob.steps(idx, coef)} solver steps on {prob.layout['nx']} points "
+                          f"(limit {max_work} point-steps); run refine='output-error' to force it")
+    say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
+    fit = prob.fit(idx, coef, None)
+    steps: list[dict] = []
+    candidates = [i for i in range(len(library)) if i not in idx]
+    crit = _chi2(ALPHA / max(len(candidates), 1))  # Bonferroni over every candidate of the library
+    for _ in range(MAX_ROUNDS):
+        moved = False
+        candidates = [i for i in candidates if i not in idx]
+        if candidates:
+            say(f"score test of {len(candidates)} dropped terms")
+            F, c0 = prob.scores(fit, idx, candidates)
+            # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
+            significant = [candidates[k] for k in np.flatnonzero(F > crit)]
+            # the best candidates by score are fitted for real; collinear ones (u_xx, u^2 u_xx) can score
+            # alike, the actual misfit decides between them
+            trials = []
+            for k in [k for k in np.argsort(-F)[:TRIALS] if F[k] > crit]:
+                new = idx + [candidates[k]]
+                say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
+                try:
+                    trials.append((prob.fit(new, [fit.parameters[library[i].name] for i in idx] + [float(c0[k])],
+                                            fit.u0), k))
+                except TrainingError:
+                    continue
+            if trials:
+                trial, k = min(trials, key=lambda tk: tk[0].rss)
+                test = _f(fit, trial)
+                if test > crit and fit.rss - trial.rss > prob.floor:
+                    steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
+                                  "misfit_change": (trial.rss - fit.rss) / fit.rss})
+                    idx, fit, moved = idx + [candidates[k]], trial, True
+            candidates = significant
+        if not moved and len(idx) > 1:
+            names = [library[i].name for i in idx]
+            wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
+                             for n in names])
+            j = int(np.argmin(wald))
+            keep_crit = _chi2(ALPHA)
+            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < prob.floor:
+                rest = [i for i in idx if i != idx[j]]
+                say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
+                try:
+                    trial = prob.fit(rest, [fit.parameters[library[i].name] for i in rest], fit.u0)
+                    test = _f(trial, fit)
+                except TrainingError:
+                    test, trial = math.inf, None
+                if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor):
+                    steps.append({"action": "drop", "term": names[j], "F": test,
+                                  "misfit_change": (trial.rss - fit.rss) / fit.rss})
+                    idx, fit, moved = rest, trial, True
+        if not moved:
+            break
+    final = [library[i].name for i in idx]
+    return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
+                      dict(fit.parameters), dict(fit.std_errors),
+                      Equation(lhs, {library[i]: fit.parameters[library[i].name] for i in idx}, library.fields,
+                               library.coords, intervals={library[i].key: (fit.parameters[n] - 1.96 * fit.std_errors[n],
+                                                                           fit.parameters[n] + 1.96 * fit.std_errors[n])
+                                                          for i, n in zip(idx, final)}),
+                      fit.rel_misfit, prob.fits, time.perf_counter() - t0,
+                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL})
+
+
+def _f(reduced, full) -> float:
+    from .inverse import f_test
+
+    return float(f_test(reduced, full)["F"])

@@ -1,0 +1,141 @@
+"""Output-error refinement of grid discovery (pdelearn.refine, discover(refine=...))."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pdelearn.cli import main
+from pdelearn.data import from_arrays
+from pdelearn.discovery import discover
+from pdelearn.equation import Equation
+from pdelearn.errors import ConfigError, DataError
+from pdelearn.refine import applicable, refine, uncertain
+from pdelearn.solvers import simulate_equation
+from pdelearn.sparse import SparseRegression
+from pdelearn.terms import Term, TermLibrary, polynomial_library
+
+TRUE = {"u_xx": 0.003, "u": 5.0, "u^3": -5.0}
+
+
+@pytest.fixture(scope="module")
+def fronts():
+    """Allen-Cahn-type fronts with a small diffusion, 10 % noise: the weak form drops u_xx here."""
+    x = np.linspace(-1, 1, 128, endpoint=False)
+    t = np.linspace(0, 1, 51)
+    eq = Equation.parse("u_t = 0.003*u_xx + 5*u - 5*u**3")
+    u = simulate_equation(eq, x, t, 0.8 * np.sin(np.pi * x) + 0.3 * np.cos(3 * np.pi * x), dealias=False)
+    noisy = u + 0.1 * u.std() * np.random.default_rng(0).standard_normal(u.shape)
+    return from_arrays({"u": noisy}, {"x": x, "t": t})
+
+
+def _errors(eq: Equation) -> dict[str, float]:
+    got = {t.name: c for t, c in eq.terms.items()}
+    assert set(got) == set(TRUE), f"support {sorted(got)} != {sorted(TRUE)}"
+    return {k: abs(got[k] - v) / abs(v) for k, v in TRUE.items()}
+
+
+@pytest.fixture(scope="module")
+def found(fronts):
+    return discover(fronts, max_order=3), discover(fronts, max_order=3, refine="none")
+
+
+def test_weak_form_alone_drops_the_small_diffusion(found):
+    _, plain = found
+    assert "u_xx" not in {t.name for t in plain.equation.terms}
+    assert plain.reliable and not plain.notes  # the confident wrong answer this module exists for
+
+
+def test_auto_refinement_puts_the_diffusion_back(found):
+    d, _ = found
+    errors = _errors(d.equation)
+    assert max(errors.values()) < 0.03, errors
+    ref = d.refinements[0]
+    assert ref.changed and [s["action"] for s in ref.steps] == ["add"] and ref.steps[0]["term"] == "u_xx"
+    assert ref.steps[0]["F"] > 100
+    assert any("no space derivative" in r for r in ref.reasons)
+    assert d.notes and "added u_xx" in d.notes[0]
+    lo, hi = d.equation.intervals[Term.parse("u_xx", ("u",), ("x",)).key]
+    assert lo < TRUE["u_xx"] < hi  # intervals from the output-error fit's standard errors
+    assert d.reliable
+
+
+def test_refinement_drops_a_spurious_term(fronts):
+    lib = polynomial_library(("u",), ("x",), 3, 2)
+    idx = [lib.names.index(n) for n in ("u_xx", "u", "u^3", "u_x")]
+    ref = refine(fronts, lib, "u_t", idx, [0.003, 5.0, -5.0, 0.01])
+    assert ref.final and sorted(ref.final) == sorted(TRUE)
+    assert [s["action"] for s in ref.steps] == ["drop"] and ref.steps[0]["term"] == "u_x"
+    assert max(abs(ref.coefficients[k] - v) / abs(v) for k, v in TRUE.items()) < 0.03
+
+
+def test_uncertain_rules(found, fronts):
+    d, plain = found
+    reg = SparseRegression()
+    sel = [plain.library[i].name for i in np.flatnonzero(plain.fits[0].support)]
+    assert any("no space derivative" in r for r in uncertain(plain.fits[0], reg, sel, plain.library, fronts))
+    # clean data: the relative tolerance, not the noise, sets the threshold -> never uncertain
+    x = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    t = np.linspace(0, 1, 41)
+    u = np.exp(-0.5 * t) * np.sin(x)[:, None] + np.exp(-2 * t) * np.sin(2 * x)[:, None]
+    clean = discover({"u": u}, {"x": x, "t": t}, max_power=2, max_order=2)
+    assert clean.refinements == [None] and str(clean.equation) == "u_t = 0.5 u_xx"
+    s = [clean.library[i].name for i in np.flatnonzero(clean.fits[0].support)]
+    assert uncertain(clean.fits[0], reg, s, clean.library, from_arrays({"u": u}, {"x": x, "t": t})) == []
+
+
+def test_weakest_term_margin_rule():
+    """A kept term that lowers the residual by less than MARGIN x the threshold is a doubt."""
+    from pdelearn.sparse import SparseResult
+
+    lib = polynomial_library(("u",), ("x",), 1, 2)
+    grid = from_arrays({"u": np.random.default_rng(1).standard_normal((16, 8))},
+                       {"x": np.linspace(0, 1, 16, endpoint=False), "t": np.linspace(0, 1, 8)})
+    reg = SparseRegression()
+    sigma2 = 1.0
+    allowed = reg.f_crit * sigma2
+    s2, s1 = np.array([0, 1, 1, 0], bool), np.array([0, 1, 0, 0], bool)
+    for drop, doubtful in [(2.0 * allowed, True), (20 * allowed, False)]:
+        fit = SparseResult(np.zeros(4), s2, [(s2, 100.0), (s1, 100.0 + drop)], 90.0, sigma2, 1.0, 100.0)
+        reasons = uncertain(fit, reg, ["u", "u_x"], lib, grid)
+        assert any("weakest term" in r for r in reasons) == doubtful
+
+
+def test_applicable_names_what_is_missing(fronts):
+    lib = polynomial_library(("u",), ("x",), 2, 2)
+    assert applicable(fronts, lib) is None
+    x = np.linspace(0, 1, 64)
+    t = np.linspace(0, 1, 21)
+    ramp = from_arrays({"u": x[:, None] * (1 + t)}, {"x": x, "t": t})
+    assert "periodic" in applicable(ramp, lib)
+    two = from_arrays({"u": np.ones((64, 21)), "v": np.ones((64, 21))}, {"x": x, "t": t})
+    assert "one field" in applicable(two, polynomial_library(("u", "v"), ("x",), 1, 1))
+    with_x = TermLibrary([Term.parse("x*u_x", ("u",), ("x",)), Term.parse("u", ("u",), ("x",))], ("u",), ("x",))
+    assert "constant coefficients" in applicable(fronts, with_x)
+
+
+def test_refine_option_is_validated(fronts):
+    with pytest.raises(ConfigError, match="refine must be one of"):
+        discover(fronts, refine="yes")
+    x = np.linspace(0, 1, 64)
+    t = np.linspace(0, 1, 21)
+    ramp = {"u": x[:, None] * np.exp(t)}
+    with pytest.raises(DataError, match="periodic.*refine='auto' or 'none'"):
+        discover(ramp, {"x": x, "t": t}, refine="output-error")
+
+
+def test_cli_prints_the_note_and_records_the_refinement(tmp_path, fronts):
+    np.savez(tmp_path / "fronts.npz", u=fronts.fields["u"], x=fronts.coords["x"], t=fronts.coords["t"])
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["discover", str(tmp_path / "fronts.npz"), "--out", str(out), "--max-order", "3"])
+    assert res.exit_code == 0, res.output
+    assert "u_xx" in res.stdout and "Note: u_t: the weak-form selection" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["refinement"][0]["changed"] and summary["refinement"][0]["final"][-1] == "u_xx"
+    assert summary["notes"] and json.loads((out / "options.json").read_text())["refine"] == "auto"
+    res = CliRunner().invoke(main, ["discover", str(tmp_path / "fronts.npz"), "--out", str(tmp_path / "r2"),
+                                    "--max-order", "3", "--refine", "none"])
+    assert res.exit_code == 0 and "u_xx" not in res.stdout

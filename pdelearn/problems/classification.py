@@ -43,10 +43,37 @@ __all__ = ["ClassificationProblem", "MODELS", "build_network", "evaluate", "infe
 
 
 # -- models --------------------------------------------------------------------------------------
+def _library(recipe: ClassificationRecipe):
+    lib = recipe.library
+    return (library_from_terms(lib.terms) if lib.terms is not None
+            else default_library(lib.max_power, lib.max_order, lib.mixed))
+
+
+def _width_multiplier(m: ClassModel) -> dict[str, int]:
+    """``{"width": m.width}`` unless it is PR-Net's default 64 channels (then the builder's own default: for the
+    MobileNetV3 networks a multiplier of 1); a saved recipe.yaml holds the default."""
+    return {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
+
+
+def _prnet_mobilenet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
+    from ..models.prnet_mobilenet import MobileNetPRNet
+
+    m = recipe.model
+    if m.n_down != ClassModel.model_fields["n_down"].default:
+        raise ConfigError("model.n_down configures the MNIST extractor; the MobileNetV3 stem downsamples to 16 x 16 by "
+                          "itself (remove model.n_down)")
+    unknown = sorted(set(m.options) - {"depth", "dropout"})
+    if unknown:
+        raise ConfigError(f"model.options {unknown} are not options of prnet_mobilenetv3; it takes depth and dropout "
+                          "(and model.width as the width multiplier, model.activation, skip, t_query, max_order)")
+    return MobileNetPRNet(info.num_classes, info.channels, info.image_size, **_width_multiplier(m), **m.options,
+                          activation=m.activation, skip=m.skip, library=_library(recipe), max_order=m.max_order,
+                          t_query=m.t_query)
+
+
 def _prnet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
-    m, lib = recipe.model, recipe.library
-    library = (library_from_terms(lib.terms) if lib.terms is not None
-               else default_library(lib.max_power, lib.max_order, lib.mixed))
+    m = recipe.model
+    library = _library(recipe)
     if m.options:
         raise ConfigError(f"model.options {sorted(m.options)} are for baselines; PR-Net takes model.width, n_down, "
                           "activation, skip, t_query, max_order")
@@ -67,10 +94,9 @@ def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     except ImportError as exc:
         raise ConfigError(f"model.kind {m.kind!r} needs pdelearn.models.baselines, which this installation does not "
                           "have; use model.kind: prnet") from exc
-    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier); a saved recipe.yaml holds it
-    sizes = {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
+    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier)
     return build_model(m.kind, n_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size,
-                       **sizes, **m.options)
+                       **_width_multiplier(m), **m.options)
 
 
 #: ``model.kind`` -> builder ``(recipe, dataset info) -> nn.Module``. PR-Net trains Algorithm 1; every
@@ -82,6 +108,7 @@ MODELS: dict[str, Callable[[ClassificationRecipe, Any], nn.Module]] = {
     "resnet": _baseline,
     "mobilenetv3": _baseline,
     "odenet_mobilenetv3": _baseline,
+    "prnet_mobilenetv3": _prnet_mobilenet,
 }
 
 
@@ -332,7 +359,7 @@ class ClassificationProblem(Problem):
             h0 = m.features(x)  # the block and coefficient groups do not train the extractor
         if names & {"L_T", "L_I", "L_G"}:
             d = m.derivatives(h0)
-            out["L_T"] = F.cross_entropy(m.head(d["h"]), y, label_smoothing=smooth)
+            out["L_T"] = F.cross_entropy(m.classify(d["h"]), y, label_smoothing=smooth)
             out["L_I"] = F.mse_loss(m.initial(h0), h0)
             out["L_G"] = m.residual(d).pow(2).mean()
         else:  # the coefficient group alone (in an epoch without the block group): no graph to theta

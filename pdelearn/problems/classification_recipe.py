@@ -46,7 +46,7 @@ class ClassData(StrictModel):
 class ClassModel(StrictModel):
     """The network: ``prnet`` or a baseline by name."""
 
-    kind: str = "prnet"
+    kind: str = "prnet"  #: prnet, prnet_mobilenetv3 (Algorithm 1) or a baseline: odenet, rknet, resnet, mobilenetv3, ...
     width: int = Field(64, ge=1)
     n_down: int = Field(2, ge=0)  #: stride-2 convolutions of the extractor (2: 28 x 28 -> 6 x 6)
     activation: str = "softplus"  #: inside the PDE block, where derivatives are taken
@@ -126,7 +126,7 @@ class ClassificationRecipe(RecipeBase):
 
     @model_validator(mode="after")
     def _check(self) -> "ClassificationRecipe":
-        if self.model.kind == "prnet" and self.library.terms is None and self.library.max_order > self.model.max_order:
+        if self.model.kind in ("prnet", "prnet_mobilenetv3") and self.library.terms is None and self.library.max_order > self.model.max_order:
             raise ValueError(f"library.max_order ({self.library.max_order}) needs derivatives the PDE block does not "
                              f"give (model.max_order = {self.model.max_order}); raise model.max_order or lower "
                              "library.max_order")

@@ -21,6 +21,8 @@ inference; the learned equation is the readout printed at the end.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -263,6 +265,15 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 # -- the problem ---------------------------------------------------------------------------------
+def cosine_factor(update: int, total: int, warmup: int, floor: float) -> float:
+    """Learning-rate factor after ``update`` updates: linear warm-up over ``warmup`` updates, then a cosine from
+    1 down to ``floor`` at ``total`` updates."""
+    if update < warmup:
+        return (update + 1) / warmup
+    span = max(total - warmup, 1)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(update - warmup, span) / span))
+
+
 def _milestones_in_updates(milestones: list[int], every: int, steps_per_epoch: int) -> list[int]:
     """Epoch milestones -> numbers of updates of a group that runs every ``every`` epochs."""
     return [steps_per_epoch * len(range(0, m, every)) for m in milestones]
@@ -324,7 +335,13 @@ class ClassificationProblem(Problem):
             return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
 
         def group(name, opt, losses, weights, every=1, fresh=True):
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, _milestones_in_updates(t.milestones, every, n), t.gamma)
+            if t.schedule == "cosine" and name in ("network", "block"):  # f's groups (Appendix F)
+                total, warm, floor = t.epochs * n, t.warmup_epochs * n, t.min_lr / t.lr
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(cosine_factor, total=total,
+                                                                                 warmup=warm, floor=floor))
+            else:
+                milestones = t.milestones if t.schedule == "multistep" else []
+                sched = torch.optim.lr_scheduler.MultiStepLR(opt, _milestones_in_updates(milestones, every, n), t.gamma)
             return ParamGroup(name, opt, losses, weights=weights, every=every, unit="epoch", scheduler=sched,
                               fresh=fresh)
 

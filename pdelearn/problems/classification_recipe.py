@@ -85,6 +85,9 @@ class ClassTraining(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     milestones: list[int] = Field(default_factory=lambda: [60, 80, 140])  #: epochs where every lr is multiplied by gamma
     gamma: float = Field(0.1, gt=0)
+    schedule: Literal["multistep", "cosine"] = "multistep"  #: cosine: the network and block groups (f) only
+    warmup_epochs: int = Field(0, ge=0)  #: linear warm-up of the cosine schedule
+    min_lr: float = Field(0.0, ge=0)  #: where the cosine schedule ends
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     weights: dict[str, float] = Field(default_factory=lambda: {"L_T": 1.0, "L_I": 1.0, "L_G": 1.0})
     queries: SideGroup = SideGroup(l1=0.0)
@@ -130,6 +133,21 @@ class ClassificationRecipe(RecipeBase):
             raise ValueError(f"library.max_order ({self.library.max_order}) needs derivatives the PDE block does not "
                              f"give (model.max_order = {self.model.max_order}); raise model.max_order or lower "
                              "library.max_order")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule(self) -> "ClassificationRecipe":
+        t = self.training
+        if t.schedule == "cosine":
+            if t.milestones:
+                raise ValueError(f"training.milestones ({t.milestones}) are for schedule: multistep; with schedule: cosine "
+                                 "set training.milestones: []")
+            if t.warmup_epochs >= t.epochs:
+                raise ValueError(f"training.warmup_epochs ({t.warmup_epochs}) must be below training.epochs ({t.epochs})")
+            if t.min_lr > t.lr:
+                raise ValueError(f"training.min_lr ({t.min_lr}) must not exceed training.lr ({t.lr})")
+        elif t.warmup_epochs or t.min_lr:
+            raise ValueError("training.warmup_epochs and training.min_lr are for schedule: cosine")
         return self
 
     def resolve_paths(self, base: Path) -> None:

@@ -230,6 +230,7 @@ def test_every_classification_recipe_smoke_runs_two_steps(path, tmp_path):
     classes = {"cifar100": 100, "tinyimagenet": 200}.get(r.data.dataset, 10)
     sets = ["data.dataset=fake", "data.root=null", f"data.image_size={size}", "data.max_batches=2", "data.batch_size=2",
             "data.workers=0", "training.epochs=1", "data.val_fraction=0.25", "device=cpu", "data.augment=false",
+            "model.init_from=null",  # transfer recipes: tests/test_classification_recipes.py trains their source
             f"data.options={{fake_train: 8, fake_test: 4, fake_channels: {channels}, fake_classes: {classes}}}"]
     if r.training.schedule == "cosine":
         sets.append("training.warmup_epochs=0")  # the warm-up must end within the one epoch

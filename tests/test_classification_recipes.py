@@ -6,6 +6,7 @@ error when the data are absent (no network access at run time) and the learning-
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -115,3 +116,38 @@ def test_cosine_schedule_is_on_the_groups_of_f_only():
 def test_schedule_errors(training, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         resolve({"problem": "classification", "data": {"dataset": "digits"}, "training": training})
+
+
+def test_transfer_recipe_fine_tunes_a_trained_run(tmp_path):
+    """A tiny prnet_mnist run on FakeData (28 x 28) is the source of transfer_mnist_to_digits.yaml."""
+    pytest.importorskip("pdelearn.vision")
+    from click.testing import CliRunner
+
+    from pdelearn.cli import main
+    from pdelearn.problems.classification import load_weights
+
+    r = load_recipe(RECIPES / "transfer_mnist_to_digits.yaml")
+    assert (r.data.dataset, r.data.image_size, r.model.kind) == ("digits", 28, "prnet")
+    assert Path(r.model.init_from) == (RECIPES.parent / "runs" / "prnet-mnist").resolve()
+    small = ["--set", "model.width=8", "--set", "data.max_batches=1", "--set", "training.epochs=1", "--set",
+             "data.batch_size=8", "--set", "device=cpu"]
+    source = tmp_path / "source"
+    res = CliRunner().invoke(main, ["fit", str(RECIPES / "prnet_mnist.yaml"), "--out", str(source), *small,
+                                    "--set", "data.dataset=fake", "--set", "data.root=null", "--set",
+                                    "data.image_size=28", "--set", "data.workers=0", "--set",
+                                    "data.options={fake_train: 16, fake_test: 8, fake_channels: 1}"])
+    assert res.exit_code in (0, 3), res.output
+    # fine-tune at a negligible rate: every layer but the head must still be the source's
+    tiny = ["--set", "seed=1", "--set", "training.lr=1e-9", "--set", "training.queries.lr=1e-9", "--set", "training.equation.lr=1e-9"]
+    out = tmp_path / "tuned"
+    res = CliRunner().invoke(main, ["fit", str(RECIPES / "transfer_mnist_to_digits.yaml"), "--out", str(out), *small,
+                                    *tiny, "--set", f"model.init_from={source}"])
+    assert res.exit_code in (0, 3), res.output
+    _, before = load_weights(source)
+    _, after = load_weights(out)
+    assert json.loads((out / "summary.json").read_text())["init_from"] == str(source)
+    body = [k for k in before if not k.startswith("head.")]
+    assert len(body) > 10 and f"initialised {len(body)} tensors from {source}" in res.output
+    for k in body:
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-6)
+    assert not torch.allclose(after["head.4.weight"], before["head.4.weight"], atol=1e-2)  # the head is new (seed 1)

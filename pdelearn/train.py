@@ -155,7 +155,9 @@ class Trainer:
         Total number of steps (without a ``loader``).
     epochs, loader
         Train ``epochs`` passes over ``loader`` (any re-iterable with ``len``, e.g. a
-        ``torch.utils.data.DataLoader``): one step per batch, ``loss_fn(step, names, batch)``.
+        ``torch.utils.data.DataLoader``): one step per batch, ``loss_fn(step, names, batch)``. A
+        loader with ``set_epoch(epoch)`` gets the epoch number before each pass, so that a resumed
+        run sees the batches of the interrupted epoch again.
     state
         ``{name: object with state_dict() / load_state_dict()}`` saved in checkpoints.
     folder
@@ -178,7 +180,13 @@ class Trainer:
         without a loader); logged in ``metrics.jsonl`` under ``"validation"``.
     keep_best, best_mode
         A key of ``validate``'s result: the state with the best value (``"max"`` or ``"min"``) is
-        kept (in memory and as ``best.pt``) and restored when training finishes.
+        kept (in memory and as ``best.pt``) and restored when training finishes. Ties keep the
+        earlier state: a later one must be strictly better.
+    average_gradients
+        Data-parallel training without ``DistributedDataParallel``: average each group's gradients
+        over the ranks of the running process group after its backward pass
+        (:func:`pdelearn.distributed.average_gradients`); logged losses are averaged too and the
+        ``max_minutes`` stop is decided by all ranks together.
 
     Examples
     --------
@@ -196,7 +204,8 @@ class Trainer:
                  metrics_fn: Callable[[int], Mapping[str, float]] | None = None, is_main: bool = True,
                  epochs: int | None = None, loader: Any = None,
                  validate: Callable[[int], Mapping[str, float]] | None = None, validate_every: int = 1,
-                 keep_best: str | None = None, best_mode: Literal["max", "min"] = "max"):
+                 keep_best: str | None = None, best_mode: Literal["max", "min"] = "max",
+                 average_gradients: bool = False):
         names = [g.name for g in groups]
         if not groups or len(set(names)) != len(names):
             raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
@@ -231,6 +240,7 @@ class Trainer:
         self.is_main = is_main
         self.validate, self.validate_every = validate, int(validate_every)
         self.keep_best, self.best_mode = keep_best, best_mode
+        self.average_gradients = bool(average_gradients)
         self.best: dict[str, Any] | None = None
         self._best_state: dict[str, Any] | None = None
         self._batches = None
@@ -272,7 +282,7 @@ class Trainer:
                 if self.validate is not None and self._period_end():
                     self._validate()
                 if (self.max_minutes is not None and self.step < until
-                        and time.perf_counter() - session > 60.0 * self.max_minutes):
+                        and self._any(time.perf_counter() - session > 60.0 * self.max_minutes)):
                     stopped = "max_minutes"
                     _log.warning("stopping at step %d: max_minutes=%g reached", self.step, self.max_minutes)
                     break
@@ -296,6 +306,8 @@ class Trainer:
             return None
         within = step % self.steps_per_epoch
         if within == 0 or self._batches is None:
+            if hasattr(self.loader, "set_epoch"):  # the shuffle of an epoch depends on its number only (resumable)
+                self.loader.set_epoch(step // self.steps_per_epoch)
             self._batches = iter(self.loader)
             for _ in range(within):  # resumed in the middle of an epoch
                 next(self._batches)
@@ -367,6 +379,7 @@ class Trainer:
                 g.optimizer.zero_grad(set_to_none=True)
                 total, _ = self._losses(g, step, batch)
                 total.backward()
+                self._sync(g)
                 return total
 
             g.optimizer.step(closure)
@@ -382,9 +395,20 @@ class Trainer:
                 total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
             else:
                 total.backward()
+            self._sync(g)
             g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()
+
+    def _sync(self, g: ParamGroup) -> None:
+        if self.average_gradients:
+            from .distributed import average_gradients
+
+            average_gradients(g.params)
+
+    def _any(self, flag: bool) -> bool:
+        """``flag`` or-ed over the ranks when they train together (every rank must call this at the same step)."""
+        return _any_rank(flag) if self.average_gradients else flag
 
     def _rebalance(self, g: ParamGroup, losses: Mapping[str, torch.Tensor]) -> None:
         params = [p for p in g.params if p.requires_grad]
@@ -423,10 +447,15 @@ class Trainer:
 
     # -- metrics ---------------------------------------------------------------------------------
     def _log_metrics(self) -> None:
+        losses = {k: float(v) for k, v in self.last.items()}
+        if self.average_gradients:
+            from .distributed import average_values
+
+            losses = average_values(losses)  # the mean over the ranks' shares of the batch
         line: dict[str, Any] = {
             "step": self.step,
             "time_s": round(self.elapsed_s, 4),
-            "losses": {k: float(v) for k, v in self.last.items()},
+            "losses": losses,
             "lr": {g.name: g.optimizer.param_groups[0]["lr"] for g in self.groups
                    if g.active_range(self.step - 1, self.steps_per_epoch)},
         }

@@ -50,8 +50,7 @@ def recipe(**sections):
 def problem(r, data=None, seed=0):
     torch.manual_seed(seed)
     data = data or digits()
-    return ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"),
-                                 torch.Generator().manual_seed(seed))
+    return ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"), seed)
 
 
 def ctx(folder=None):
@@ -265,7 +264,7 @@ def test_fit_runs_a_recipe_end_to_end(tmp_path):
 def test_smoke_run_on_cuda():
     torch.manual_seed(0)
     r, data = recipe(training={"epochs": 1}), digits()
-    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), torch.Generator().manual_seed(0))
+    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), 0)
     c = RunContext(device=torch.device("cuda"), seed=0, folder=None, progress=False)
     out = p.finish(c, p.train(c))
     assert out.summary["peak_memory_kind"] == "cuda_max_allocated" and out.summary["inference_s_per_1000"] > 0

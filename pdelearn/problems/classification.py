@@ -168,17 +168,31 @@ class Batches:
     ----------
     dataset
         A torch ``Dataset`` of ``(image (C, s, s), label)``.
-    batch_size, shuffle, generator, workers
-        As for ``torch.utils.data.DataLoader``; ``generator`` makes the shuffling reproducible.
+    batch_size, workers
+        As for ``torch.utils.data.DataLoader`` (with ``ranks > 1``: the batch of this rank).
+    shuffle, seed
+        Shuffle each pass with a permutation drawn from ``seed + epoch`` (:meth:`set_epoch`), so an
+        epoch's batches do not depend on what ran before (a resumed run sees the same batches).
+    rank, ranks
+        Distributed training: this rank reads every ``ranks``-th image of the permutation, from ``rank``
+        on (``torch.utils.data.DistributedSampler``), so that the ranks' batches ``k`` together are the
+        single-process batch ``k`` of ``ranks * batch_size`` images.
     max_batches
         Stop each pass after this many batches (smoke runs); None: the whole data set.
     """
 
-    def __init__(self, dataset, batch_size: int, *, shuffle: bool, device: torch.device,
-                 generator: torch.Generator | None = None, workers: int = 0, max_batches: int | None = None):
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    def __init__(self, dataset, batch_size: int, *, shuffle: bool, device: torch.device, seed: int = 0,
+                 workers: int = 0, max_batches: int | None = None, rank: int = 0, ranks: int = 1):
+        self.sampler = (torch.utils.data.DistributedSampler(dataset, num_replicas=ranks, rank=rank, shuffle=True,
+                                                            seed=seed) if shuffle or ranks > 1 else None)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=self.sampler,
                                                   num_workers=workers, drop_last=False)
         self.device, self.max_batches = device, max_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of epoch ``epoch``."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.loader) if self.max_batches is None else min(len(self.loader), self.max_batches)
@@ -292,21 +306,33 @@ class ClassificationProblem(Problem):
         ``pdelearn.vision.VisionData``-like: ``train``, ``val`` (or None), ``test`` datasets and ``info``.
     device
         Where training runs.
-    generator
-        Shuffles the training batches.
+    seed
+        Of the training batches' shuffle (with the epoch number).
+    rank, ranks
+        Distributed training (``torchrun``): this process's rank and the number of ranks; the recipe's
+        ``batch_size`` is the global batch, each rank takes ``batch_size / ranks`` of it.
     """
 
     name = "classification"
     Recipe = ClassificationRecipe
+    distributed = True
 
     def __init__(self, recipe: ClassificationRecipe, model: nn.Module, data: Any, device: torch.device,
-                 generator: torch.Generator | None = None):
+                 seed: int = 0, *, rank: int = 0, ranks: int = 1):
         self.recipe, self.model, self.data, self.device = recipe, model.to(device), data, device
         self.info = data.info
         self.is_prnet = isinstance(model, PRNet)
+        self.ranks = ranks
         d = recipe.data
-        self.train_batches = Batches(data.train, d.batch_size, shuffle=True, device=device, generator=generator,
-                                     workers=d.workers, max_batches=d.max_batches)
+        if d.batch_size % ranks:
+            raise ConfigError(f"data.batch_size ({d.batch_size}) is the batch of all {ranks} processes together and must "
+                              f"be a multiple of their number; use a batch size divisible by {ranks}")
+        if ranks > 1:
+            from ..distributed import broadcast_module
+
+            broadcast_module(self.model)  # every rank starts from rank 0's weights
+        self.train_batches = Batches(data.train, d.batch_size // ranks, shuffle=True, device=device, seed=seed,
+                                     workers=d.workers, max_batches=d.max_batches, rank=rank, ranks=ranks)
         self.val_batches = (Batches(data.val, d.eval_batch_size, shuffle=False, device=device, workers=d.workers)
                             if data.val is not None and len(data.val) > 0 else None)
         self.test_batches = Batches(data.test, d.eval_batch_size, shuffle=False, device=device, workers=d.workers)
@@ -323,7 +349,7 @@ class ClassificationProblem(Problem):
         if recipe.model.init_from is not None:
             kept = transfer_weights(model, recipe.model.init_from)
             ctx.echo(f"initialised {kept} tensors from {recipe.model.init_from} (head replaced); fine-tuning all layers")
-        return cls(recipe, model, data, torch.device(ctx.device), ctx.generator(1))
+        return cls(recipe, model, data, torch.device(ctx.device), ctx.seed + 1, rank=ctx.rank, ranks=ctx.world_size)
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
     def groups(self) -> list[ParamGroup]:
@@ -391,6 +417,7 @@ class ClassificationProblem(Problem):
     def validate(self, epoch: int) -> dict[str, float]:
         """Validation top-1, per-class mean and cross-entropy after ``epoch`` epochs."""
         t0 = time.perf_counter()
+        self._same_state()
         ev = evaluate(self.model, self.val_batches, self.info.num_classes)
         self.validation_s += time.perf_counter() - t0
         return {"val_top1": ev["top1"], "val_per_class_mean": ev["per_class_mean"], "val_loss": ev["loss"]}
@@ -398,7 +425,8 @@ class ClassificationProblem(Problem):
     def trainer_options(self) -> dict[str, Any]:
         t = self.recipe.training
         opts: dict[str, Any] = {"epochs": t.epochs, "loader": self.train_batches, "log_every": t.log_every,
-                                "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes}
+                                "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes,
+                                "average_gradients": self.ranks > 1}
         if self.val_batches is not None:
             opts.update(validate=self.validate, validate_every=t.validate_every,
                         keep_best=("val_top1" if t.best_by == "top1" else "val_loss") if t.keep_best else None,
@@ -426,8 +454,16 @@ class ClassificationProblem(Problem):
             m.train(was)
         return 1.0 - num / den if den > 0 else float("nan")
 
+    def _same_state(self) -> None:
+        """Distributed: every rank evaluates rank 0's state (BatchNorm statistics are per rank in training)."""
+        if self.ranks > 1:
+            from ..distributed import broadcast_module
+
+            broadcast_module(self.model)
+
     def finish(self, ctx: RunContext, result: Any) -> Outcome:
         model, info = self.model, self.info
+        self._same_state()
         test = evaluate(model, self.test_batches, info.num_classes)
         infer = inference_seconds(model, self.test_batches, self.device)
         mem, mem_kind = peak_memory_mb(self.device)

@@ -187,6 +187,10 @@ class Trainer:
         over the ranks of the running process group after its backward pass
         (:func:`pdelearn.distributed.average_gradients`); logged losses are averaged too and the
         ``max_minutes`` stop is decided by all ranks together.
+    grad_scaler
+        A ``torch.amp.GradScaler`` for mixed precision: each group back-propagates its scaled loss
+        and steps through the scaler (a step whose gradients are not finite is skipped); the scale is
+        updated once per step and checkpointed. Not with closure optimizers (L-BFGS).
 
     Examples
     --------
@@ -205,7 +209,7 @@ class Trainer:
                  epochs: int | None = None, loader: Any = None,
                  validate: Callable[[int], Mapping[str, float]] | None = None, validate_every: int = 1,
                  keep_best: str | None = None, best_mode: Literal["max", "min"] = "max",
-                 average_gradients: bool = False):
+                 average_gradients: bool = False, grad_scaler: Any = None):
         names = [g.name for g in groups]
         if not groups or len(set(names)) != len(names):
             raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
@@ -241,6 +245,10 @@ class Trainer:
         self.validate, self.validate_every = validate, int(validate_every)
         self.keep_best, self.best_mode = keep_best, best_mode
         self.average_gradients = bool(average_gradients)
+        if grad_scaler is not None and any(g.closure for g in groups):
+            raise ConfigError("mixed precision (a grad scaler) cannot step closure optimizers such as L-BFGS; train "
+                              "those groups in full precision")
+        self.grad_scaler = grad_scaler
         self.best: dict[str, Any] | None = None
         self._best_state: dict[str, Any] | None = None
         self._batches = None
@@ -271,6 +279,8 @@ class Trainer:
                 for i, g in enumerate(active):
                     retain = any(not h.fresh for h in active[i + 1:])
                     self._update(g, step, batch, shared, retain)
+                if self.grad_scaler is not None and active:
+                    self.grad_scaler.update()
                 self.step = step + 1
                 self.elapsed_s = time.perf_counter() - t0
                 if bar is not None:
@@ -389,14 +399,19 @@ class Trainer:
                 self._rebalance(g, losses)
                 total = sum(g.weight(n) * v for n, v in losses.items())
             g.optimizer.zero_grad(set_to_none=True)
+            if self.grad_scaler is not None:
+                total = self.grad_scaler.scale(total)
             if retain or not g.fresh:
                 # a graph shared with another group of this step: reach only this group's parameters (the
                 # other group's may have been updated in place since the forward pass)
                 total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
             else:
                 total.backward()
-            self._sync(g)
-            g.optimizer.step()
+            self._sync(g)  # scaled gradients: a non-finite one reaches every rank, which then all skip the step
+            if self.grad_scaler is not None:
+                self.grad_scaler.step(g.optimizer)
+            else:
+                g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()
 
@@ -494,6 +509,7 @@ class Trainer:
             "balance": {g.name: dict(g.balance_weights) for g in self.groups},
             "rng": rng,
             "best": dict(self.best) if self.best else {},
+            "scaler": self.grad_scaler.state_dict() if self.grad_scaler is not None else {},
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -528,6 +544,8 @@ class Trainer:
             if g.scheduler is not None and g.name in data["schedulers"]:
                 g.scheduler.load_state_dict(data["schedulers"][g.name])
             g.balance_weights.update(data["balance"].get(g.name, {}))
+        if self.grad_scaler is not None and data.get("scaler"):
+            self.grad_scaler.load_state_dict(data["scaler"])
         torch.set_rng_state(data["rng"]["torch"])
         if "cuda" in data["rng"] and torch.cuda.is_available():
             states = data["rng"]["cuda"]

@@ -323,6 +323,11 @@ class ClassificationProblem(Problem):
         self.info = data.info
         self.is_prnet = isinstance(model, PRNet)
         self.ranks = ranks
+        self.amp = recipe.training.amp
+        if self.amp and device.type != "cuda":
+            raise ConfigError(f"training.amp (mixed precision) needs a CUDA device; this run is on {device.type}. Remove "
+                              "training.amp (or set it to false), or run with --device cuda")
+        self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp else None
         d = recipe.data
         if d.batch_size % ranks:
             raise ConfigError(f"data.batch_size ({d.batch_size}) is the batch of all {ranks} processes together and must "
@@ -395,14 +400,20 @@ class ClassificationProblem(Problem):
         x, y = batch
         smooth = self.recipe.training.label_smoothing
         if not self.is_prnet or not names & {"L_I", "L_G", "L_G_a"}:
-            return {"L_T": F.cross_entropy(self.model(x), y, label_smoothing=smooth)}
+            with self._autocast():
+                logits = self.model(x)
+            return {"L_T": F.cross_entropy(logits.float(), y, label_smoothing=smooth)}
         m = self.model
         out: dict[str, torch.Tensor] = {"R_G": m.equation.l1()}
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             h0 = m.features(x)  # the block and coefficient groups do not train the extractor
+        if self.amp:
+            h0 = h0.float()  # the coordinate derivatives of the PDE block in float32 under mixed precision
         if names & {"L_T", "L_I", "L_G"}:
             d = m.derivatives(h0)
-            out["L_T"] = F.cross_entropy(m.classify(d["h"]), y, label_smoothing=smooth)
+            with self._autocast():
+                logits = m.classify(d["h"])
+            out["L_T"] = F.cross_entropy(logits.float(), y, label_smoothing=smooth)
             out["L_I"] = F.mse_loss(m.initial(h0), h0)
             out["L_G"] = m.residual(d).pow(2).mean()
         else:  # the coefficient group alone (in an epoch without the block group): no graph to theta
@@ -410,6 +421,10 @@ class ClassificationProblem(Problem):
                 d = m.derivatives(h0)
         out["L_G_a"] = m.residual({k: v.detach() for k, v in d.items()}).pow(2).mean()
         return out
+
+    def _autocast(self):
+        """float16 autocast on CUDA with ``training.amp``; otherwise nothing changes."""
+        return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp)
 
     def state(self) -> dict[str, Any]:
         return {"model": self.model}
@@ -426,7 +441,7 @@ class ClassificationProblem(Problem):
         t = self.recipe.training
         opts: dict[str, Any] = {"epochs": t.epochs, "loader": self.train_batches, "log_every": t.log_every,
                                 "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes,
-                                "average_gradients": self.ranks > 1}
+                                "average_gradients": self.ranks > 1, "grad_scaler": self.grad_scaler}
         if self.val_batches is not None:
             opts.update(validate=self.validate, validate_every=t.validate_every,
                         keep_best=("val_top1" if t.best_by == "top1" else "val_loss") if t.keep_best else None,

@@ -97,6 +97,7 @@ class ClassTraining(StrictModel):
     best_by: Literal["top1", "loss"] = "top1"  #: validation accuracy, or cross-entropy (when accuracy saturates)
     log_every: int = Field(50, ge=1)  #: batches between metrics lines
     max_minutes: Optional[float] = Field(None, gt=0)
+    amp: bool = False  #: mixed precision on CUDA (float16 autocast + GradScaler; PDE-block derivatives in float32)
 
     @field_validator("weights")
     @classmethod

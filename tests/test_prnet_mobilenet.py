@@ -74,15 +74,24 @@ def test_derivatives_at_H_match_finite_differences():
     assert set(d) == {"h", "h_t", "h_d1", "h_d1d1", "h_d1d1d1", "h_d2", "h_d2d2", "h_d2d2d2"}
     assert d["h"].shape == (2, 64, 16, 16)
     torch.testing.assert_close(d["h"], net.task(h0), rtol=1e-12, atol=1e-12)
-    eps = 1e-5
-    for i, name in enumerate(["h_d1", "h_d2", "h_t"]):
+    # shift every query point along v = (v1, v2, v3): dh/de = v1 h_d1 + v2 h_d2 + v3 h_t; along d1 alone the
+    # second difference gives h_d1d1
+    v = torch.tensor([0.3, -0.7, 0.5], dtype=DT).view(3, 1, 1)
+    queries = net.queries.detach().clone()
+
+    def shifted(e, direction):
         with torch.no_grad():
-            net.queries[i] += eps
-            up = net.task(h0)
-            net.queries[i] -= 2 * eps
-            down = net.task(h0)
-            net.queries[i] += eps
-        torch.testing.assert_close(d[name], (up - down) / (2 * eps), rtol=1e-6, atol=1e-7)
+            net.queries.copy_(queries + e * direction)
+            out = net.task(h0)
+            net.queries.copy_(queries)
+        return out
+
+    eps = 1e-5
+    fd = (shifted(eps, v) - shifted(-eps, v)) / (2 * eps)
+    torch.testing.assert_close(fd, 0.3 * d["h_d1"] - 0.7 * d["h_d2"] + 0.5 * d["h_t"], rtol=1e-6, atol=1e-7)
+    e1, eps2 = torch.tensor([1.0, 0.0, 0.0], dtype=DT).view(3, 1, 1), 1e-3
+    fd2 = (shifted(eps2, e1) - 2 * shifted(0.0, e1) + shifted(-eps2, e1)) / eps2**2
+    torch.testing.assert_close(fd2, d["h_d1d1"], rtol=1e-4, atol=1e-5)
     logits = net(torch.randn(2, 3, 16, 16, dtype=DT))
     assert logits.shape == (2, 5)
 

@@ -33,6 +33,7 @@ from .taylor import jet_block
 
 __all__ = [
     "COORDS",
+    "CoordinateBlock",
     "PDEBlock",
     "PRNet",
     "SMOOTH_ACTIVATIONS",
@@ -70,7 +71,25 @@ def check_activation(activation: str) -> None:
                           f"{sorted(SMOOTH_ACTIVATIONS)} where derivatives are taken")
 
 
-class PDEBlock(nn.Module):
+class CoordinateBlock(nn.Module):
+    """A block ``f(h(0), d, t)``: ``self.net`` maps ``(B, C + 3, s, s)`` (``h(0)`` then ``d1, d2, t``) to
+    ``(B, C, s, s)``; with ``self.skip`` ``h(0)`` is added. Subclasses set ``net``, ``channels``, ``skip``."""
+
+    channels: int
+    skip: bool
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """``z``: ``(B, C + 3, s, s)`` = ``h(0)`` then ``d1, d2, t``; returns ``h``: ``(B, C, s, s)``."""
+        out = self.net(z)
+        return z[:, : self.channels] + out if self.skip else out
+
+    @property
+    def coordinate_channels(self) -> dict[str, int]:
+        """``{"d1": C, "d2": C + 1, "t": C + 2}``."""
+        return {c: self.channels + i for i, c in enumerate(COORDS)}
+
+
+class PDEBlock(CoordinateBlock):
     """``f(h(0), d, t; theta)``: Table 10 of the paper, with a smooth activation.
 
     ``Conv3x3(C+3 -> C+3), GroupNorm, act, Conv3x3(C+3 -> C), GroupNorm``; with ``skip`` the output
@@ -98,15 +117,6 @@ class PDEBlock(nn.Module):
             nn.Conv2d(width, channels, 3, padding=1), group_norm(channels),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z``: ``(B, C + 3, s, s)`` = ``h(0)`` then ``d1, d2, t``; returns ``h``: ``(B, C, s, s)``."""
-        out = self.net(z)
-        return z[:, : self.channels] + out if self.skip else out
-
-    @property
-    def coordinate_channels(self) -> dict[str, int]:
-        """``{"d1": C, "d2": C + 1, "t": C + 2}``."""
-        return {c: self.channels + i for i, c in enumerate(COORDS)}
 
 
 class PRNet(nn.Module):

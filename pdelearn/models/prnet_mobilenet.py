@@ -26,17 +26,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from ..terms import TermLibrary
-from .blocks import group_norm
+from .blocks import check_images, group_norm
 from .mobilenetv3 import EXPANSION, KERNEL, MAP_SIZE, IsometricMobileNetV3
-from .prnet import COORDS, SMOOTH_ACTIVATIONS, PRNet, check_activation
+from .prnet import COORDS, SMOOTH_ACTIVATIONS, CoordinateBlock, PRNet, check_activation
 from .taylor import Gate
 
 __all__ = ["MBPDEBlock", "MobileNetPRNet"]
 
 
-class MBPDEBlock(nn.Module):
+class MBPDEBlock(CoordinateBlock):
     """``f(h(0), d, t; theta)`` as an inverted residual with coordinate channels: ``(B, C+3, s, s) -> (B, C, s, s)``.
 
     Parameters
@@ -64,15 +64,6 @@ class MBPDEBlock(nn.Module):
             act(), nn.Conv2d(hidden, channels, 1, bias=False), group_norm(channels),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z``: ``(B, C + 3, s, s)`` = ``h(0)`` then ``d1, d2, t``; returns ``h``: ``(B, C, s, s)``."""
-        out = self.net(z)
-        return z[:, : self.channels] + out if self.skip else out
-
-    @property
-    def coordinate_channels(self) -> dict[str, int]:
-        """``{"d1": C, "d2": C + 1, "t": C + 2}``."""
-        return {c: self.channels + i for i, c in enumerate(COORDS)}
 
 
 class MobileNetPRNet(PRNet):
@@ -116,8 +107,5 @@ class MobileNetPRNet(PRNet):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``h(0)``: ``(B, 64 * width, 16, 16)`` from images ``(B, in_channels, S, S)``."""
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ShapeError(f"expected images of shape (batch, {', '.join(map(str, expected))}), "
-                             f"received {tuple(x.shape)} (set data.image_size)")
+        check_images(x, self.in_channels, self.image_size)
         return self.extractor(x)

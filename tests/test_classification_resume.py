@@ -16,10 +16,9 @@ def _problem():
     r = resolve({"problem": "classification", "data": {"dataset": "digits", "batch_size": 4},
                  "model": {"width": 4, "n_down": 0}, "training": {"epochs": 3, "log_every": 1}})
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(12, 1, 8, 8, generator=g), torch.arange(12)  # label = index: the batch's images
-    data = SimpleNamespace(train=TensorDataset(x, y % 3), val=None, test=TensorDataset(x, y % 3),
+    x, y = torch.randn(12, 1, 8, 8, generator=g), torch.arange(12)  # training labels 0..11 name the images
+    data = SimpleNamespace(train=TensorDataset(x, y), val=None, test=TensorDataset(x, y % 3),
                            info=SimpleNamespace(name="t", num_classes=3, channels=1, image_size=8))
-    data.train = TensorDataset(x, y)  # labels 0..11 name the images (the loss takes y % 3)
     torch.manual_seed(0)
     p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"), 7)
     seen: dict[int, list[int]] = {}

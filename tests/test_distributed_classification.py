@@ -58,12 +58,12 @@ def _fit_args(out: Path) -> list[str]:
     return args
 
 
-def _worker(rank: int, port: int, out: str, queue) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+def _worker(rank: int, init: str, port: int, out: str, queue) -> None:
     torch.set_num_threads(1)
     try:
-        dist.init_process_group("gloo", init_method="env://")
+        # phase 1 meets through a file; the CLI of phase 2 through torchrun's variables and a port of its own
+        # (a second process group on the port of the first can meet the first one's store and hang)
+        dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=2)
         params = _train(_problem(rank, 2), rank, 2).numpy()
         dist.barrier()
         dist.destroy_process_group()
@@ -71,10 +71,14 @@ def _worker(rank: int, port: int, out: str, queue) -> None:
 
         from pdelearn.cli import main
 
+        os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(port))
         res = CliRunner().invoke(main, _fit_args(Path(out)))  # starts its own process group from the environment
         queue.put((rank, params, res.exit_code, res.output))
     except BaseException as exc:  # noqa: BLE001 - reported, so the parent never waits forever
         queue.put((rank, None, -1, repr(exc)))
+    queue.close()
+    queue.join_thread()  # the result is written before leaving
     os._exit(0)  # skip the interpreter's teardown, where gloo's threads now and then abort
 
 
@@ -90,12 +94,17 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
-    queue = ctx.SimpleQueue()
+    queue = ctx.Queue()
     out = tmp_path / "run"
-    procs = [ctx.Process(target=_worker, args=(r, port, str(out), queue)) for r in (0, 1)]
+    procs = [ctx.Process(target=_worker, args=(r, str(tmp_path / "init"), port, str(out), queue)) for r in (0, 1)]
     for p in procs:
         p.start()
-    results = {r: rest for r, *rest in (queue.get() for _ in procs)}
+    try:
+        results = {r: rest for r, *rest in (queue.get(timeout=300) for _ in procs)}
+    except Exception:  # noqa: BLE001 - a hung rank must not hang the test session
+        for p in procs:
+            p.kill()
+        pytest.fail("a rank did not report within 300 s (hung collective?)")
     for p in procs:
         p.join(timeout=60)
     assert all(results[r][0] is not None for r in (0, 1)), results
@@ -108,7 +117,7 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(tmp_path):
     assert "wrote" in results[0][2] and "2 processes" in results[0][2] and results[1][2].strip() == ""
     summary = json.loads((out / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 2 and summary["model"] == "prnet"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # one folder, made by rank 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run"]  # one folder, made by rank 0
 
 
 def test_a_batch_that_the_ranks_cannot_share_is_refused():

@@ -341,6 +341,10 @@ def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, l
                               "run folder; or --resume DIR")
         resolved, folder = load_recipe(recipe, extra), Path(out)
     device = select_device(resolved.device)
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(local)  # this rank's GPU, before nccl's first collective
     with process_group(world, "nccl" if device.type == "cuda" else "gloo"), contextlib.ExitStack() as stack:
         error = None
         if main_rank and resume is None:

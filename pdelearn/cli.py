@@ -287,12 +287,16 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     through the same driver (docs/architecture.md). Exit 0: done; 2: bad input; 3: the run finished
     but its result is unreliable (the message says why; the folder is kept for inspection).
     """
+    from .distributed import launch_env
     from .recipes import load_recipe
     from .runfiles import select_device
     from .runs import default_run_folder, load_run_recipe, new_run, run_recipe
 
     extra = list(overrides) + ([f"device={device}"] if device else []) + ([f"seed={seed}"] if seed is not None else [])
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    rank, world, local = launch_env()
+    if world > 1:  # started by torchrun: one process per rank
+        return _fit_distributed(recipe, out, extra, resume, force, rank, world, local)
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise ConfigError("--resume continues in its own folder; drop --out (or pass the same folder)")
@@ -323,9 +327,58 @@ def fit(recipe, out, overrides, device, seed, resume, force):
         sys.exit(3)
 
 
-def _run(run_recipe, recipe, folder: Path, echo, resume: bool = False):
+def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, local: int) -> None:
+    """``pdelearn fit`` on one rank of ``torchrun``: gloo on the CPU, nccl on CUDA; rank 0 makes and writes the
+    run folder and prints, the other ranks train their share of each batch and write nothing."""
+    import contextlib
+
+    from .distributed import all_ok, process_group
+    from .recipes import load_recipe
+    from .runfiles import select_device
+    from .runs import default_run_folder, load_run_recipe, new_run, run_recipe
+
+    main_rank = rank == 0
+    echo = (lambda m: click.echo(m, err=True)) if main_rank else (lambda m: None)  # noqa: E731
+    if resume is not None:
+        resolved, folder = load_run_recipe(resume, extra), Path(resume)
+    else:
+        if recipe is None or out is None:
+            raise ConfigError("distributed runs (torchrun) need a RECIPE and --out, so that every rank agrees on the "
+                              "run folder; or --resume DIR")
+        resolved, folder = load_recipe(recipe, extra), Path(out)
+    device = select_device(resolved.device)
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(local)  # this rank's GPU, before nccl's first collective
+    with process_group(world, "nccl" if device.type == "cuda" else "gloo"), contextlib.ExitStack() as stack:
+        error = None
+        if main_rank and resume is None:
+            try:
+                stack.enter_context(new_run(folder, resolved, force=force))
+            except PdelearnError as exc:
+                error = exc
+        if not all_ok(error is None):  # every rank stops together when rank 0 cannot make the folder
+            if error is not None:
+                raise error
+            sys.exit(2)
+        outcome = _run(run_recipe, resolved, folder, echo, resume=resume is not None, rank=rank, world_size=world,
+                       local_rank=local)
+    if not main_rank:
+        return
+    for line in outcome.lines:
+        click.echo(line)
+    s = outcome.summary
+    click.echo(f"wrote {folder} ({s['wall_time_s']:.1f} s, {s.get('steps', '?')} steps, {s['device']}, {world} "
+               "processes)", err=True)
+    if not outcome.reliable:
+        click.echo(f"Unreliable result: {outcome.message}", err=True)
+        sys.exit(3)
+
+
+def _run(run_recipe, recipe, folder: Path, echo, resume: bool = False, **ranks):
     try:
-        return run_recipe(recipe, folder, resume=resume, echo=echo)
+        return run_recipe(recipe, folder, resume=resume, echo=echo, **ranks)
     except KeyboardInterrupt:
         hint = (f"continue with: pdelearn fit --resume {folder}" if (folder / "checkpoint.pt").exists()
                 else "nothing was kept")

@@ -36,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: bool = False,
                progress: bool | None = None, echo: Callable[[str], None] | None = None,
-               rank: int = 0, world_size: int = 1) -> Outcome:
+               rank: int = 0, world_size: int = 1, local_rank: int = 0) -> Outcome:
     """Train ``recipe`` and write its results into ``folder`` (None: nothing is written).
 
     Parameters
@@ -51,6 +51,10 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
         Progress bars (None: on a terminal only).
     echo
         Called with short status lines.
+    rank, world_size, local_rank
+        Distributed training (a process group is running): this process's rank, the number of ranks and
+        the GPU of this rank on its machine. Only rank 0 writes files; problems that cannot train
+        distributed (``Problem.distributed`` false) are refused.
 
     Returns
     -------
@@ -63,7 +67,13 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     cls = problem_class(recipe.problem)
     if resume and not cls.resumable:
         raise ConfigError(f"{recipe.problem} runs cannot be resumed; start a new run with --out")
+    if world_size > 1 and not cls.distributed:
+        raise ConfigError(f"{recipe.problem} runs cannot be trained by several processes (torchrun); run them in one "
+                          "process")
     device = select_device(recipe.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
     folder = Path(folder) if folder is not None else None
     t0 = time.perf_counter()
     torch.manual_seed(recipe.seed)
@@ -75,6 +85,8 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     summary = outcome.summary
     summary["wall_time_s"] = round(summary.pop("earlier_time_s", 0.0) + time.perf_counter() - t0, 3)
     summary["device"] = device_name(device)
+    if world_size > 1:
+        summary["processes"] = world_size
     if not outcome.reliable:
         summary["reliable"] = False
         summary["message"] = outcome.message

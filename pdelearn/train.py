@@ -155,7 +155,9 @@ class Trainer:
         Total number of steps (without a ``loader``).
     epochs, loader
         Train ``epochs`` passes over ``loader`` (any re-iterable with ``len``, e.g. a
-        ``torch.utils.data.DataLoader``): one step per batch, ``loss_fn(step, names, batch)``.
+        ``torch.utils.data.DataLoader``): one step per batch, ``loss_fn(step, names, batch)``. A
+        loader with ``set_epoch(epoch)`` gets the epoch number before each pass, so that a resumed
+        run sees the batches of the interrupted epoch again.
     state
         ``{name: object with state_dict() / load_state_dict()}`` saved in checkpoints.
     folder
@@ -178,7 +180,17 @@ class Trainer:
         without a loader); logged in ``metrics.jsonl`` under ``"validation"``.
     keep_best, best_mode
         A key of ``validate``'s result: the state with the best value (``"max"`` or ``"min"``) is
-        kept (in memory and as ``best.pt``) and restored when training finishes.
+        kept (in memory and as ``best.pt``) and restored when training finishes. Ties keep the
+        earlier state: a later one must be strictly better.
+    average_gradients
+        Data-parallel training without ``DistributedDataParallel``: average each group's gradients
+        over the ranks of the running process group after its backward pass
+        (:func:`pdelearn.distributed.average_gradients`); logged losses are averaged too and the
+        ``max_minutes`` stop is decided by all ranks together.
+    grad_scaler
+        A ``torch.amp.GradScaler`` for mixed precision: each group back-propagates its scaled loss
+        and steps through the scaler (a step whose gradients are not finite is skipped); the scale is
+        updated once per step and checkpointed. Not with closure optimizers (L-BFGS).
 
     Examples
     --------
@@ -196,7 +208,8 @@ class Trainer:
                  metrics_fn: Callable[[int], Mapping[str, float]] | None = None, is_main: bool = True,
                  epochs: int | None = None, loader: Any = None,
                  validate: Callable[[int], Mapping[str, float]] | None = None, validate_every: int = 1,
-                 keep_best: str | None = None, best_mode: Literal["max", "min"] = "max"):
+                 keep_best: str | None = None, best_mode: Literal["max", "min"] = "max",
+                 average_gradients: bool = False, grad_scaler: Any = None):
         names = [g.name for g in groups]
         if not groups or len(set(names)) != len(names):
             raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
@@ -231,6 +244,11 @@ class Trainer:
         self.is_main = is_main
         self.validate, self.validate_every = validate, int(validate_every)
         self.keep_best, self.best_mode = keep_best, best_mode
+        self.average_gradients = bool(average_gradients)
+        if grad_scaler is not None and any(g.closure for g in groups):
+            raise ConfigError("mixed precision (a grad scaler) cannot step closure optimizers such as L-BFGS; train "
+                              "those groups in full precision")
+        self.grad_scaler = grad_scaler
         self.best: dict[str, Any] | None = None
         self._best_state: dict[str, Any] | None = None
         self._batches = None
@@ -261,6 +279,8 @@ class Trainer:
                 for i, g in enumerate(active):
                     retain = any(not h.fresh for h in active[i + 1:])
                     self._update(g, step, batch, shared, retain)
+                if self.grad_scaler is not None and active:
+                    self.grad_scaler.update()
                 self.step = step + 1
                 self.elapsed_s = time.perf_counter() - t0
                 if bar is not None:
@@ -272,7 +292,7 @@ class Trainer:
                 if self.validate is not None and self._period_end():
                     self._validate()
                 if (self.max_minutes is not None and self.step < until
-                        and time.perf_counter() - session > 60.0 * self.max_minutes):
+                        and self._any(time.perf_counter() - session > 60.0 * self.max_minutes)):
                     stopped = "max_minutes"
                     _log.warning("stopping at step %d: max_minutes=%g reached", self.step, self.max_minutes)
                     break
@@ -296,6 +316,8 @@ class Trainer:
             return None
         within = step % self.steps_per_epoch
         if within == 0 or self._batches is None:
+            if hasattr(self.loader, "set_epoch"):  # the shuffle of an epoch depends on its number only (resumable)
+                self.loader.set_epoch(step // self.steps_per_epoch)
             self._batches = iter(self.loader)
             for _ in range(within):  # resumed in the middle of an epoch
                 next(self._batches)
@@ -367,6 +389,7 @@ class Trainer:
                 g.optimizer.zero_grad(set_to_none=True)
                 total, _ = self._losses(g, step, batch)
                 total.backward()
+                self._sync(g)
                 return total
 
             g.optimizer.step(closure)
@@ -376,15 +399,31 @@ class Trainer:
                 self._rebalance(g, losses)
                 total = sum(g.weight(n) * v for n, v in losses.items())
             g.optimizer.zero_grad(set_to_none=True)
+            if self.grad_scaler is not None:
+                total = self.grad_scaler.scale(total)
             if retain or not g.fresh:
                 # a graph shared with another group of this step: reach only this group's parameters (the
                 # other group's may have been updated in place since the forward pass)
                 total.backward(retain_graph=retain, inputs=[p for p in g.params if p.requires_grad])
             else:
                 total.backward()
-            g.optimizer.step()
+            self._sync(g)  # scaled gradients: a non-finite one reaches every rank, which then all skip the step
+            if self.grad_scaler is not None:
+                self.grad_scaler.step(g.optimizer)
+            else:
+                g.optimizer.step()
         if g.scheduler is not None:
             g.scheduler.step()
+
+    def _sync(self, g: ParamGroup) -> None:
+        if self.average_gradients:
+            from .distributed import average_gradients
+
+            average_gradients(g.params)
+
+    def _any(self, flag: bool) -> bool:
+        """``flag`` or-ed over the ranks when they train together (every rank must call this at the same step)."""
+        return _any_rank(flag) if self.average_gradients else flag
 
     def _rebalance(self, g: ParamGroup, losses: Mapping[str, torch.Tensor]) -> None:
         params = [p for p in g.params if p.requires_grad]
@@ -423,10 +462,15 @@ class Trainer:
 
     # -- metrics ---------------------------------------------------------------------------------
     def _log_metrics(self) -> None:
+        losses = {k: float(v) for k, v in self.last.items()}
+        if self.average_gradients:
+            from .distributed import average_values
+
+            losses = average_values(losses)  # the mean over the ranks' shares of the batch
         line: dict[str, Any] = {
             "step": self.step,
             "time_s": round(self.elapsed_s, 4),
-            "losses": {k: float(v) for k, v in self.last.items()},
+            "losses": losses,
             "lr": {g.name: g.optimizer.param_groups[0]["lr"] for g in self.groups
                    if g.active_range(self.step - 1, self.steps_per_epoch)},
         }
@@ -465,6 +509,7 @@ class Trainer:
             "balance": {g.name: dict(g.balance_weights) for g in self.groups},
             "rng": rng,
             "best": dict(self.best) if self.best else {},
+            "scaler": self.grad_scaler.state_dict() if self.grad_scaler is not None else {},
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -499,6 +544,8 @@ class Trainer:
             if g.scheduler is not None and g.name in data["schedulers"]:
                 g.scheduler.load_state_dict(data["schedulers"][g.name])
             g.balance_weights.update(data["balance"].get(g.name, {}))
+        if self.grad_scaler is not None and data.get("scaler"):
+            self.grad_scaler.load_state_dict(data["scaler"])
         torch.set_rng_state(data["rng"]["torch"])
         if "cuda" in data["rng"] and torch.cuda.is_available():
             states = data["rng"]["cuda"]

@@ -50,8 +50,7 @@ def recipe(**sections):
 def problem(r, data=None, seed=0):
     torch.manual_seed(seed)
     data = data or digits()
-    return ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"),
-                                 torch.Generator().manual_seed(seed))
+    return ClassificationProblem(r, build_network(r, data.info), data, torch.device("cpu"), seed)
 
 
 def ctx(folder=None):
@@ -224,20 +223,24 @@ def test_every_classification_recipe_smoke_runs_two_steps(path, tmp_path):
 
     from pdelearn.cli import main
 
+    # FakeData of the recipe's image shape and number of classes (no real data needed)
     size = r.data.image_size or {"digits": 8, "mnist": 28, "svhn": 32, "cifar10": 32, "cifar100": 32}.get(r.data.dataset, 64)
     channels = 1 if r.data.dataset in ("digits", "mnist") else 3
-    sets = ["data.dataset=fake", "data.root=null", "data.image_size=null", "data.max_batches=2", "data.batch_size=4",
-            "data.workers=0", "training.epochs=1", "data.val_fraction=0.25", "device=cpu",
-            f"data.options={{fake_train: 16, fake_test: 8, fake_channels: {channels}}}"]
-    if r.data.dataset == "digits":
-        sets[2] = "data.image_size=8"
+    classes = {"cifar100": 100, "tinyimagenet": 200}.get(r.data.dataset, 10)
+    sets = ["data.dataset=fake", "data.root=null", f"data.image_size={size}", "data.max_batches=2", "data.batch_size=2",
+            "data.workers=0", "training.epochs=1", "data.val_fraction=0.25", "device=cpu", "data.augment=false",
+            "model.init_from=null",  # transfer recipes: tests/test_classification_recipes.py trains their source
+            f"data.options={{fake_train: 8, fake_test: 4, fake_channels: {channels}, fake_classes: {classes}}}"]
+    if r.training.schedule == "cosine":
+        sets.append("training.warmup_epochs=0")  # the warm-up must end within the one epoch
     args = ["fit", str(path), "--out", str(tmp_path / "run")]
     for item in sets:
         args += ["--set", item]
     res = CliRunner().invoke(main, args)
     assert res.exit_code in (0, 3), res.output  # 3: near-chance accuracy after two batches is flagged unreliable
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["model"] == r.model.kind and summary["parameters"] > 0
+    assert summary["model"] == r.model.kind and summary["parameters"] > 0 and summary["steps"] == 2
+    assert len(summary["per_class"]) == classes
 
 
 def test_fit_runs_a_recipe_end_to_end(tmp_path):
@@ -261,7 +264,7 @@ def test_fit_runs_a_recipe_end_to_end(tmp_path):
 def test_smoke_run_on_cuda():
     torch.manual_seed(0)
     r, data = recipe(training={"epochs": 1}), digits()
-    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), torch.Generator().manual_seed(0))
+    p = ClassificationProblem(r, build_network(r, data.info), data, torch.device("cuda"), 0)
     c = RunContext(device=torch.device("cuda"), seed=0, folder=None, progress=False)
     out = p.finish(c, p.train(c))
     assert out.summary["peak_memory_kind"] == "cuda_max_allocated" and out.summary["inference_s_per_1000"] > 0

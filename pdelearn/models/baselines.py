@@ -22,8 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ShapeError, did_you_mean
-from .blocks import classifier_head, downsampling, group_norm, map_size
+from ..errors import ConfigError, did_you_mean
+from .blocks import check_images, classifier_head, downsampling, group_norm, map_size
 from .mobilenetv3 import IsometricMobileNetV3, ode_middle
 from .odeblock import ConcatConv2d, ODEBlock
 
@@ -118,10 +118,7 @@ class MNISTNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The map ``h(0)`` of shape ``(B, width, s, s)`` entering the middle block."""
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ShapeError(f"expected images of shape (batch, {', '.join(map(str, expected))}), "
-                             f"received {tuple(x.shape)}")
+        check_images(x, self.in_channels, self.image_size)
         return self.extractor(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

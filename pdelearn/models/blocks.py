@@ -6,9 +6,12 @@ PR-Net and ODE-Net / RK-Net / ResNet classifiers differ only in their middle blo
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-__all__ = ["group_norm", "map_size", "downsampling", "classifier_head"]
+from ..errors import ShapeError
+
+__all__ = ["check_images", "group_norm", "map_size", "downsampling", "classifier_head"]
 
 
 def group_norm(channels: int, max_groups: int = 32) -> nn.GroupNorm:
@@ -45,3 +48,11 @@ def downsampling(in_channels: int, width: int = 64, n_down: int = 2) -> nn.Seque
 def classifier_head(width: int, n_classes: int) -> nn.Sequential:
     """``GroupNorm, ReLU, global average pooling, Linear(width -> n_classes)`` (torchdiffeq's head)."""
     return nn.Sequential(group_norm(width), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes))
+
+
+def check_images(x: torch.Tensor, channels: int, size: int) -> None:
+    """Raise :class:`~pdelearn.errors.ShapeError` unless ``x`` has shape ``(B, channels, size, size)``."""
+    expected = (channels, size, size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ShapeError(f"expected images of shape (batch, {', '.join(map(str, expected))}), received "
+                         f"{tuple(x.shape)}")

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
+from .blocks import check_images
 from .odeblock import ConcatConv2d, ODEBlock
 
 __all__ = ["IsometricMobileNetV3", "InvertedResidual", "MBODEFunc", "SqueezeExcite", "ode_middle"]
@@ -140,10 +141,7 @@ class IsometricMobileNetV3(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The ``(B, C, 16, 16)`` map entering the middle block."""
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ShapeError(f"expected images of shape (batch, {', '.join(map(str, expected))}), "
-                             f"received {tuple(x.shape)}")
+        check_images(x, self.in_channels, self.image_size)
         return self.blocks_before(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -33,9 +33,11 @@ from .taylor import jet_block
 
 __all__ = [
     "COORDS",
+    "CoordinateBlock",
     "PDEBlock",
     "PRNet",
     "SMOOTH_ACTIVATIONS",
+    "check_activation",
     "classifier_head",
     "default_library",
     "downsampling",
@@ -59,7 +61,35 @@ def default_library(max_power: int = 3, max_order: int = 3, mixed: bool = False)
     return polynomial_library("h", COORDS[:2], max_power=max_power, max_order=max_order, mixed=mixed)
 
 
-class PDEBlock(nn.Module):
+def check_activation(activation: str) -> None:
+    """Raise :class:`ConfigError` unless ``activation`` is one of :data:`SMOOTH_ACTIVATIONS`."""
+    if activation not in SMOOTH_ACTIVATIONS:
+        why = (" is not smooth: its second and higher derivatives vanish almost everywhere, so the terms h_dd, "
+               "h_ddd of the governing equation would be zero" if str(activation).lower() in _NON_SMOOTH
+               else " is unknown")
+        raise ConfigError(f"activation {activation!r} of the PDE block{why}; use one of "
+                          f"{sorted(SMOOTH_ACTIVATIONS)} where derivatives are taken")
+
+
+class CoordinateBlock(nn.Module):
+    """A block ``f(h(0), d, t)``: ``self.net`` maps ``(B, C + 3, s, s)`` (``h(0)`` then ``d1, d2, t``) to
+    ``(B, C, s, s)``; with ``self.skip`` ``h(0)`` is added. Subclasses set ``net``, ``channels``, ``skip``."""
+
+    channels: int
+    skip: bool
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """``z``: ``(B, C + 3, s, s)`` = ``h(0)`` then ``d1, d2, t``; returns ``h``: ``(B, C, s, s)``."""
+        out = self.net(z)
+        return z[:, : self.channels] + out if self.skip else out
+
+    @property
+    def coordinate_channels(self) -> dict[str, int]:
+        """``{"d1": C, "d2": C + 1, "t": C + 2}``."""
+        return {c: self.channels + i for i, c in enumerate(COORDS)}
+
+
+class PDEBlock(CoordinateBlock):
     """``f(h(0), d, t; theta)``: Table 10 of the paper, with a smooth activation.
 
     ``Conv3x3(C+3 -> C+3), GroupNorm, act, Conv3x3(C+3 -> C), GroupNorm``; with ``skip`` the output
@@ -79,11 +109,7 @@ class PDEBlock(nn.Module):
 
     def __init__(self, channels: int = 64, activation: str = "softplus", skip: bool = True):
         super().__init__()
-        if activation not in SMOOTH_ACTIVATIONS:
-            why = (" is not smooth: its second and higher derivatives vanish almost everywhere, so the terms h_dd, "
-                   "h_ddd of the governing equation would be zero" if activation.lower() in _NON_SMOOTH else " is unknown")
-            raise ConfigError(f"activation {activation!r} of the PDE block{why}; use one of "
-                              f"{sorted(SMOOTH_ACTIVATIONS)} where derivatives are taken")
+        check_activation(activation)
         width = channels + len(COORDS)
         self.channels, self.skip, self.activation = channels, skip, activation
         self.net = nn.Sequential(
@@ -91,15 +117,6 @@ class PDEBlock(nn.Module):
             nn.Conv2d(width, channels, 3, padding=1), group_norm(channels),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z``: ``(B, C + 3, s, s)`` = ``h(0)`` then ``d1, d2, t``; returns ``h``: ``(B, C, s, s)``."""
-        out = self.net(z)
-        return z[:, : self.channels] + out if self.skip else out
-
-    @property
-    def coordinate_channels(self) -> dict[str, int]:
-        """``{"d1": C, "d2": C + 1, "t": C + 2}``."""
-        return {c: self.channels + i for i, c in enumerate(COORDS)}
 
 
 class PRNet(nn.Module):
@@ -144,10 +161,19 @@ class PRNet(nn.Module):
                               "larger images")
         if n_classes < 2:
             raise ConfigError(f"a classifier needs at least 2 classes, received {n_classes}")
-        self.size, self.width = size, width
-        self.extractor = downsampling(in_channels, width, n_down)
-        self.block = PDEBlock(width, activation, skip)
-        self.head = classifier_head(width, n_classes)
+        self._assemble(downsampling(in_channels, width, n_down), PDEBlock(width, activation, skip),
+                       classifier_head(width, n_classes), size, library, max_order, t_query)
+        self.width = width
+
+    def _assemble(self, extractor: nn.Module, block: nn.Module, head: nn.Module, size: int,
+                  library: TermLibrary | None, max_order: int, t_query: float, after: nn.Module | None = None) -> None:
+        """Set the parts (shared with :class:`~pdelearn.models.prnet_mobilenet.MobileNetPRNet`): the extractor
+        giving ``h(0)`` ``(B, C, size, size)``, the block, the layers ``after`` it (default none) and the
+        ``head``, the query points ``H`` and the equation."""
+        self.size = size
+        self.extractor, self.block = extractor, block
+        self.after = after if after is not None else nn.Identity()
+        self.head = head
         ax = torch.linspace(0.0, 1.0, size)
         grid = torch.stack([ax.view(size, 1).expand(size, size), ax.view(1, size).expand(size, size)])
         self.register_buffer("grid", grid.clone())  # (2, s, s): d1 (rows), d2 (columns) in [0, 1]
@@ -217,14 +243,20 @@ class PRNet(nn.Module):
         flat = {k: v.reshape(-1) for k, v in derivatives.items()}
         return self.equation.residual(flat)[:, 0]
 
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, n_classes)`` from ``h_task`` ``(B, C, s, s)``: the layers after the block, then the head."""
+        return self.head(self.after(h))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, n_classes)``: one pass of ``f`` at ``H``, no derivatives, no coefficients."""
-        return self.head(self.task(self.features(x)))
+        return self.classify(self.task(self.features(x)))
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def network_parameters(self) -> list[nn.Parameter]:
-        """Extractor, block and head (``theta`` and the layers around it), without ``H`` and ``a``."""
-        return [*self.extractor.parameters(), *self.block.parameters(), *self.head.parameters()]
+        """Extractor, block, the layers after it and head (``theta`` and the layers around it), without ``H``
+        and ``a``."""
+        return [*self.extractor.parameters(), *self.block.parameters(), *self.after.parameters(),
+                *self.head.parameters()]
 
     def parameter_count(self, inference: bool = True) -> int:
         """Parameters used at inference (extractor, block, ``H``, head); with ``inference=False`` the

@@ -7,10 +7,11 @@ forward passes (nested forward mode grows like ``2^K`` and runs through ``torch.
 dispatch). The primal stream ``a_0`` is shared by all directions. Everything is ordinary torch
 arithmetic, so losses of the derivatives back-propagate with plain autograd.
 
-Layers covered: ``Conv2d``, ``GroupNorm`` (the variance of a series is a series; ``(var + eps)^(-1/2)``
-by Miller's power recurrence), and the smooth activations softplus, tanh, SiLU and GELU (exact), whose
-derivatives of every order are polynomials in ``sigmoid``/``tanh`` or Hermite polynomials times the
-normal density.
+Layers covered: ``Conv2d`` (grouped and depthwise too), ``GroupNorm`` (the variance of a series is a
+series; ``(var + eps)^(-1/2)`` by Miller's power recurrence), global average pooling, the smooth
+activations softplus, tanh, SiLU, GELU and sigmoid (exact), whose derivatives of every order are
+polynomials in ``sigmoid``/``tanh`` or Hermite polynomials times the normal density, nested
+``nn.Sequential`` and :class:`Gate` (``x * gate(x)``: a smooth squeeze-and-excite).
 """
 
 from __future__ import annotations
@@ -24,9 +25,26 @@ from numpy.polynomial import polynomial as P
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Jet", "activation_derivatives", "jet_block"]
+__all__ = ["ACTIVATION_NAMES", "Gate", "Jet", "activation_derivatives", "jet_block", "jet_layers"]
 
 Series = list[torch.Tensor]  # [a_1, ..., a_K]: the Taylor coefficients of one direction beyond the primal
+
+
+#: activation module types -> their name in :func:`activation_derivatives`
+ACTIVATION_NAMES: dict[type, str] = {nn.Softplus: "softplus", nn.Tanh: "tanh", nn.SiLU: "silu", nn.GELU: "gelu",
+                                     nn.Sigmoid: "sigmoid"}
+
+
+class Gate(nn.Module):
+    """Multiplicative gating ``x * gate(x)``, e.g. a smooth squeeze-and-excite
+    (``gate = pool, Conv1x1, SiLU, Conv1x1, Sigmoid``): ``(B, C, s, s) -> (B, C, s, s)``."""
+
+    def __init__(self, gate: nn.Module):
+        super().__init__()
+        self.gate = gate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
 
 
 class Jet:
@@ -74,6 +92,9 @@ def activation_derivatives(name: str, x: torch.Tensor, n: int) -> list[torch.Ten
     >>> bool(torch.allclose(d[2], -2 * torch.tanh(x) / torch.cosh(x) ** 2))
     True
     """
+    if name == "sigmoid":
+        s = torch.sigmoid(x)
+        return [_poly_eval(p, s) for p in _sigmoid_polys(n)]
     if name == "tanh":
         t = torch.tanh(x)
         return [_poly_eval(p, t) for p in _tanh_polys(n)]
@@ -147,13 +168,51 @@ def _activation(name: str, jet: Jet) -> Jet:
     return Jet(f[0], series)
 
 
+def _pool(layer: nn.AdaptiveAvgPool2d, jet: Jet) -> Jet:
+    return Jet(layer(jet.primal), {d: [layer(a) for a in s] for d, s in jet.series.items()})
+
+
+def _gate(layer: Gate, jet: Jet) -> Jet:
+    g = jet_layers(layer.gate, jet)
+    return Jet(jet.primal * g.primal, {d: _mul(jet.primal, s, g.primal, g.series[d]) for d, s in jet.series.items()})
+
+
+def jet_layers(layers: nn.Module, jet: Jet) -> Jet:
+    """Propagate ``jet`` through ``layers`` (one layer or an ``nn.Sequential``, nested ones too).
+
+    Raises
+    ------
+    TypeError
+        For a layer without a Taylor rule (e.g. ``BatchNorm2d``, ``ReLU``, ``Hardswish``).
+    """
+    if isinstance(layers, nn.Sequential):
+        for layer in layers:
+            jet = jet_layers(layer, jet)
+        return jet
+    if isinstance(layers, nn.Conv2d):
+        return _conv(layers, jet)
+    if isinstance(layers, nn.GroupNorm):
+        return _group_norm(layers, jet)
+    if isinstance(layers, nn.AdaptiveAvgPool2d) and layers.output_size in (1, (1, 1)):
+        return _pool(layers, jet)
+    if isinstance(layers, Gate):
+        return _gate(layers, jet)
+    name = ACTIVATION_NAMES.get(type(layers))
+    if name is None or (name == "softplus" and layers.beta != 1) or (
+            name == "gelu" and layers.approximate != "none"):
+        raise TypeError(f"no Taylor rule for layer {layers!r}; the PDE block may use Conv2d, GroupNorm, global "
+                        "average pooling, Gate and the smooth activations softplus, tanh, silu, gelu, sigmoid")
+    return _activation(name, jet)
+
+
 def jet_block(block: nn.Module, z: torch.Tensor, orders: Mapping[str, int]) -> dict[str, list[torch.Tensor]]:
     """Pure derivatives of a :class:`~pdelearn.models.prnet.PDEBlock` along its coordinate channels.
 
     Parameters
     ----------
     block
-        The PDE block (``block.net``: Conv2d, GroupNorm, activation, Conv2d, GroupNorm; ``block.skip``).
+        A PDE block: ``block.net`` an ``nn.Sequential`` starting with a ``Conv2d`` (then layers with a
+        rule in :func:`jet_layers`), ``block.skip``, ``block.channels``, ``block.coordinate_channels``.
     z
         Block input ``(B, C + 3, s, s)``.
     orders
@@ -175,13 +234,6 @@ def jet_block(block: nn.Module, z: torch.Tensor, orders: Mapping[str, int]) -> d
         v[:, block.coordinate_channels[c]] = 1.0  # the same unit shift for every sample: one 1-sample conv
         a1 = F.conv2d(v, first.weight, None, first.stride, first.padding, first.dilation, first.groups)
         series[c] = [a1.expand_as(primal)] + [zero] * (k - 1)
-    jet = Jet(primal, series)
-    for layer in block.net[1:]:
-        if isinstance(layer, nn.Conv2d):
-            jet = _conv(layer, jet)
-        elif isinstance(layer, nn.GroupNorm):
-            jet = _group_norm(layer, jet)
-        else:
-            jet = _activation(block.activation, jet)
+    jet = jet_layers(block.net[1:], Jet(primal, series))
     h = z[:, : block.channels] + jet.primal if block.skip else jet.primal
     return {c: [h, *(math.factorial(k + 1) * a for k, a in enumerate(s))] for c, s in jet.series.items()}

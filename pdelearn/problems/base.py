@@ -125,6 +125,8 @@ class Problem(abc.ABC):
     Recipe: ClassVar[type[RecipeBase]]
     #: whether ``pdelearn fit --resume`` can continue it from ``checkpoint.pt``
     resumable: ClassVar[bool] = True
+    #: whether it trains data-parallel under ``torchrun`` (``RunContext.rank`` / ``world_size``)
+    distributed: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

@@ -21,6 +21,8 @@ inference; the learned equation is the readout printed at the end.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -43,10 +45,37 @@ __all__ = ["ClassificationProblem", "MODELS", "build_network", "evaluate", "infe
 
 
 # -- models --------------------------------------------------------------------------------------
+def _library(recipe: ClassificationRecipe):
+    lib = recipe.library
+    return (library_from_terms(lib.terms) if lib.terms is not None
+            else default_library(lib.max_power, lib.max_order, lib.mixed))
+
+
+def _width_multiplier(m: ClassModel) -> dict[str, int]:
+    """``{"width": m.width}`` unless it is PR-Net's default 64 channels (then the builder's own default: for the
+    MobileNetV3 networks a multiplier of 1); a saved recipe.yaml holds the default."""
+    return {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
+
+
+def _prnet_mobilenet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
+    from ..models.prnet_mobilenet import MobileNetPRNet
+
+    m = recipe.model
+    if m.n_down != ClassModel.model_fields["n_down"].default:
+        raise ConfigError("model.n_down configures the MNIST extractor; the MobileNetV3 stem downsamples to 16 x 16 by "
+                          "itself (remove model.n_down)")
+    unknown = sorted(set(m.options) - {"depth", "dropout"})
+    if unknown:
+        raise ConfigError(f"model.options {unknown} are not options of prnet_mobilenetv3; it takes depth and dropout "
+                          "(and model.width as the width multiplier, model.activation, skip, t_query, max_order)")
+    return MobileNetPRNet(info.num_classes, info.channels, info.image_size, **_width_multiplier(m), **m.options,
+                          activation=m.activation, skip=m.skip, library=_library(recipe), max_order=m.max_order,
+                          t_query=m.t_query)
+
+
 def _prnet(recipe: ClassificationRecipe, info: Any) -> nn.Module:
-    m, lib = recipe.model, recipe.library
-    library = (library_from_terms(lib.terms) if lib.terms is not None
-               else default_library(lib.max_power, lib.max_order, lib.mixed))
+    m = recipe.model
+    library = _library(recipe)
     if m.options:
         raise ConfigError(f"model.options {sorted(m.options)} are for baselines; PR-Net takes model.width, n_down, "
                           "activation, skip, t_query, max_order")
@@ -67,10 +96,9 @@ def _baseline(recipe: ClassificationRecipe, info: Any) -> nn.Module:
     except ImportError as exc:
         raise ConfigError(f"model.kind {m.kind!r} needs pdelearn.models.baselines, which this installation does not "
                           "have; use model.kind: prnet") from exc
-    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier); a saved recipe.yaml holds it
-    sizes = {"width": m.width} if m.width != ClassModel.model_fields["width"].default else {}
+    # PR-Net's default width is not every baseline's (mobilenetv3: a multiplier)
     return build_model(m.kind, n_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size,
-                       **sizes, **m.options)
+                       **_width_multiplier(m), **m.options)
 
 
 #: ``model.kind`` -> builder ``(recipe, dataset info) -> nn.Module``. PR-Net trains Algorithm 1; every
@@ -82,6 +110,7 @@ MODELS: dict[str, Callable[[ClassificationRecipe, Any], nn.Module]] = {
     "resnet": _baseline,
     "mobilenetv3": _baseline,
     "odenet_mobilenetv3": _baseline,
+    "prnet_mobilenetv3": _prnet_mobilenet,
 }
 
 
@@ -139,17 +168,31 @@ class Batches:
     ----------
     dataset
         A torch ``Dataset`` of ``(image (C, s, s), label)``.
-    batch_size, shuffle, generator, workers
-        As for ``torch.utils.data.DataLoader``; ``generator`` makes the shuffling reproducible.
+    batch_size, workers
+        As for ``torch.utils.data.DataLoader`` (with ``ranks > 1``: the batch of this rank).
+    shuffle, seed
+        Shuffle each pass with a permutation drawn from ``seed + epoch`` (:meth:`set_epoch`), so an
+        epoch's batches do not depend on what ran before (a resumed run sees the same batches).
+    rank, ranks
+        Distributed training: this rank reads every ``ranks``-th image of the permutation, from ``rank``
+        on (``torch.utils.data.DistributedSampler``), so that the ranks' batches ``k`` together are the
+        single-process batch ``k`` of ``ranks * batch_size`` images.
     max_batches
         Stop each pass after this many batches (smoke runs); None: the whole data set.
     """
 
-    def __init__(self, dataset, batch_size: int, *, shuffle: bool, device: torch.device,
-                 generator: torch.Generator | None = None, workers: int = 0, max_batches: int | None = None):
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    def __init__(self, dataset, batch_size: int, *, shuffle: bool, device: torch.device, seed: int = 0,
+                 workers: int = 0, max_batches: int | None = None, rank: int = 0, ranks: int = 1):
+        self.sampler = (torch.utils.data.DistributedSampler(dataset, num_replicas=ranks, rank=rank, shuffle=True,
+                                                            seed=seed) if shuffle or ranks > 1 else None)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=self.sampler,
                                                   num_workers=workers, drop_last=False)
         self.device, self.max_batches = device, max_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of epoch ``epoch``."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.loader) if self.max_batches is None else min(len(self.loader), self.max_batches)
@@ -236,6 +279,15 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 # -- the problem ---------------------------------------------------------------------------------
+def cosine_factor(update: int, total: int, warmup: int, floor: float) -> float:
+    """Learning-rate factor after ``update`` updates: linear warm-up over ``warmup`` updates, then a cosine from
+    1 down to ``floor`` at ``total`` updates."""
+    if update < warmup:
+        return (update + 1) / warmup
+    span = max(total - warmup, 1)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(update - warmup, span) / span))
+
+
 def _milestones_in_updates(milestones: list[int], every: int, steps_per_epoch: int) -> list[int]:
     """Epoch milestones -> numbers of updates of a group that runs every ``every`` epochs."""
     return [steps_per_epoch * len(range(0, m, every)) for m in milestones]
@@ -254,21 +306,38 @@ class ClassificationProblem(Problem):
         ``pdelearn.vision.VisionData``-like: ``train``, ``val`` (or None), ``test`` datasets and ``info``.
     device
         Where training runs.
-    generator
-        Shuffles the training batches.
+    seed
+        Of the training batches' shuffle (with the epoch number).
+    rank, ranks
+        Distributed training (``torchrun``): this process's rank and the number of ranks; the recipe's
+        ``batch_size`` is the global batch, each rank takes ``batch_size / ranks`` of it.
     """
 
     name = "classification"
     Recipe = ClassificationRecipe
+    distributed = True
 
     def __init__(self, recipe: ClassificationRecipe, model: nn.Module, data: Any, device: torch.device,
-                 generator: torch.Generator | None = None):
+                 seed: int = 0, *, rank: int = 0, ranks: int = 1):
         self.recipe, self.model, self.data, self.device = recipe, model.to(device), data, device
         self.info = data.info
         self.is_prnet = isinstance(model, PRNet)
+        self.ranks = ranks
+        self.amp = recipe.training.amp
+        if self.amp and device.type != "cuda":
+            raise ConfigError(f"training.amp (mixed precision) needs a CUDA device; this run is on {device.type}. Remove "
+                              "training.amp (or set it to false), or run with --device cuda")
+        self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp else None
         d = recipe.data
-        self.train_batches = Batches(data.train, d.batch_size, shuffle=True, device=device, generator=generator,
-                                     workers=d.workers, max_batches=d.max_batches)
+        if d.batch_size % ranks:
+            raise ConfigError(f"data.batch_size ({d.batch_size}) is the batch of all {ranks} processes together and must "
+                              f"be a multiple of their number; use a batch size divisible by {ranks}")
+        if ranks > 1:
+            from ..distributed import broadcast_module
+
+            broadcast_module(self.model)  # every rank starts from rank 0's weights
+        self.train_batches = Batches(data.train, d.batch_size // ranks, shuffle=True, device=device, seed=seed,
+                                     workers=d.workers, max_batches=d.max_batches, rank=rank, ranks=ranks)
         self.val_batches = (Batches(data.val, d.eval_batch_size, shuffle=False, device=device, workers=d.workers)
                             if data.val is not None and len(data.val) > 0 else None)
         self.test_batches = Batches(data.test, d.eval_batch_size, shuffle=False, device=device, workers=d.workers)
@@ -285,7 +354,7 @@ class ClassificationProblem(Problem):
         if recipe.model.init_from is not None:
             kept = transfer_weights(model, recipe.model.init_from)
             ctx.echo(f"initialised {kept} tensors from {recipe.model.init_from} (head replaced); fine-tuning all layers")
-        return cls(recipe, model, data, torch.device(ctx.device), ctx.generator(1))
+        return cls(recipe, model, data, torch.device(ctx.device), ctx.seed + 1, rank=ctx.rank, ranks=ctx.world_size)
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
     def groups(self) -> list[ParamGroup]:
@@ -297,7 +366,13 @@ class ClassificationProblem(Problem):
             return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
 
         def group(name, opt, losses, weights, every=1, fresh=True):
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, _milestones_in_updates(t.milestones, every, n), t.gamma)
+            if t.schedule == "cosine" and name in ("network", "block"):  # f's groups (Appendix F)
+                total, warm, floor = t.epochs * n, t.warmup_epochs * n, t.min_lr / t.lr
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(cosine_factor, total=total,
+                                                                                 warmup=warm, floor=floor))
+            else:
+                milestones = t.milestones if t.schedule == "multistep" else []
+                sched = torch.optim.lr_scheduler.MultiStepLR(opt, _milestones_in_updates(milestones, every, n), t.gamma)
             return ParamGroup(name, opt, losses, weights=weights, every=every, unit="epoch", scheduler=sched,
                               fresh=fresh)
 
@@ -325,14 +400,20 @@ class ClassificationProblem(Problem):
         x, y = batch
         smooth = self.recipe.training.label_smoothing
         if not self.is_prnet or not names & {"L_I", "L_G", "L_G_a"}:
-            return {"L_T": F.cross_entropy(self.model(x), y, label_smoothing=smooth)}
+            with self._autocast():
+                logits = self.model(x)
+            return {"L_T": F.cross_entropy(logits.float(), y, label_smoothing=smooth)}
         m = self.model
         out: dict[str, torch.Tensor] = {"R_G": m.equation.l1()}
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             h0 = m.features(x)  # the block and coefficient groups do not train the extractor
+        if self.amp:
+            h0 = h0.float()  # the coordinate derivatives of the PDE block in float32 under mixed precision
         if names & {"L_T", "L_I", "L_G"}:
             d = m.derivatives(h0)
-            out["L_T"] = F.cross_entropy(m.head(d["h"]), y, label_smoothing=smooth)
+            with self._autocast():
+                logits = m.classify(d["h"])
+            out["L_T"] = F.cross_entropy(logits.float(), y, label_smoothing=smooth)
             out["L_I"] = F.mse_loss(m.initial(h0), h0)
             out["L_G"] = m.residual(d).pow(2).mean()
         else:  # the coefficient group alone (in an epoch without the block group): no graph to theta
@@ -341,12 +422,17 @@ class ClassificationProblem(Problem):
         out["L_G_a"] = m.residual({k: v.detach() for k, v in d.items()}).pow(2).mean()
         return out
 
+    def _autocast(self):
+        """float16 autocast on CUDA with ``training.amp``; otherwise nothing changes."""
+        return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp)
+
     def state(self) -> dict[str, Any]:
         return {"model": self.model}
 
     def validate(self, epoch: int) -> dict[str, float]:
         """Validation top-1, per-class mean and cross-entropy after ``epoch`` epochs."""
         t0 = time.perf_counter()
+        self._same_state()
         ev = evaluate(self.model, self.val_batches, self.info.num_classes)
         self.validation_s += time.perf_counter() - t0
         return {"val_top1": ev["top1"], "val_per_class_mean": ev["per_class_mean"], "val_loss": ev["loss"]}
@@ -354,7 +440,8 @@ class ClassificationProblem(Problem):
     def trainer_options(self) -> dict[str, Any]:
         t = self.recipe.training
         opts: dict[str, Any] = {"epochs": t.epochs, "loader": self.train_batches, "log_every": t.log_every,
-                                "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes}
+                                "checkpoint_every": max(len(self.train_batches), 1), "max_minutes": t.max_minutes,
+                                "average_gradients": self.ranks > 1, "grad_scaler": self.grad_scaler}
         if self.val_batches is not None:
             opts.update(validate=self.validate, validate_every=t.validate_every,
                         keep_best=("val_top1" if t.best_by == "top1" else "val_loss") if t.keep_best else None,
@@ -382,8 +469,16 @@ class ClassificationProblem(Problem):
             m.train(was)
         return 1.0 - num / den if den > 0 else float("nan")
 
+    def _same_state(self) -> None:
+        """Distributed: every rank evaluates rank 0's state (BatchNorm statistics are per rank in training)."""
+        if self.ranks > 1:
+            from ..distributed import broadcast_module
+
+            broadcast_module(self.model)
+
     def finish(self, ctx: RunContext, result: Any) -> Outcome:
         model, info = self.model, self.info
+        self._same_state()
         test = evaluate(model, self.test_batches, info.num_classes)
         infer = inference_seconds(model, self.test_batches, self.device)
         mem, mem_kind = peak_memory_mb(self.device)

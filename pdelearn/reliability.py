@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .sparse import addition_gains, lstsq_on
+
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "explained", "term_shares",
            "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "stability_warnings",
            "wide_rows"]
@@ -125,8 +127,6 @@ def _near_misses(G: np.ndarray, b: np.ndarray, support: np.ndarray, allowed: flo
     out = np.flatnonzero(~support)
     if not out.size or allowed <= 0:
         return []
-    from .sparse import addition_gains
-
     drop = addition_gains(G, b, support, out)[1]
     return [(int(out[i]), float(drop[i] / allowed)) for i in np.flatnonzero(drop > NEAR_MISS * allowed)]
 
@@ -163,14 +163,11 @@ def stability_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: np.ndar
     rows = wide() if wide is not None else None
     moved = []
     if rows is not None:
-        from .sparse import lstsq_on
-
         a, a_wide = lstsq_on(G, b, support), lstsq_on(rows[0], rows[1], support)
         moved = [(int(j), a[j], a_wide[j]) for j in np.flatnonzero(support) if abs(a_wide[j] - a[j]) > SCALE_RTOL * abs(a[j])]
-    out = []
-    out += [f"{lhs}: the coefficient of {names[j]} changes from {a:.4g} to {aw:.4g} on test functions {WIDE_SCALE:g} times "
-            f"as wide (by more than {100 * SCALE_RTOL:g} %); a term of the equation would not depend on the scale"
-            for j, a, aw in moved]
+    out = [f"{lhs}: the coefficient of {names[j]} changes from {c:.4g} to {cw:.4g} on test functions {WIDE_SCALE:g} times "
+           f"as wide (by more than {100 * SCALE_RTOL:g} %); a term of the equation would not depend on the scale"
+           for j, c, cw in moved]
     out += [f"{lhs}: the left-out term {names[j]} would lower the residual by {ratio:.2g} of the selection's tolerance "
             f"(more than {NEAR_MISS:g}); the decision to leave it out is close" for j, ratio in _near_misses(G, b, support, allowed)]
     return out

@@ -296,18 +296,26 @@ def pdelearn_rows(data_dir: str, key: str) -> int:
     return _ROWS[key]
 
 
-def _weak_features(grid, max_order, seed, K):
-    """PySINDy's weak features ``X (K, terms)``, targets ``Y (K, fields)`` and feature names; and the build time."""
+def _weak_features(grid, max_order, seed, K, form="weak"):
+    """PySINDy's features ``X (rows, terms)``, targets ``Y (rows, fields)`` and feature names; and the build time.
+
+    ``form="weak"``: ``WeakPDELibrary`` with ``K`` subdomains; ``form="fd"``: ``PDELibrary`` (finite
+    differences, every grid point a row; ``K`` unused).
+    """
     import pysindy as ps
 
-    cache_key = (_digest(grid), seed, K)
+    cache_key = (_digest(grid), seed, K, form)
     if cache_key not in _FEATURES:
         t0 = time.perf_counter()
         fields, U, x, t = _sindy_inputs(grid)
-        XT = np.stack(np.meshgrid(x, t, indexing="ij"), axis=-1)
-        np.random.seed(seed)  # WeakPDELibrary draws its subdomains from the global generator
-        lib = ps.WeakPDELibrary(function_library=ps.PolynomialLibrary(degree=MAX_POWER, include_bias=False),
-                                derivative_order=max_order, spatiotemporal_grid=XT, include_bias=True, K=K)
+        poly = ps.PolynomialLibrary(degree=MAX_POWER, include_bias=False)
+        if form == "fd":
+            lib = ps.PDELibrary(function_library=poly, derivative_order=max_order, spatial_grid=x, include_bias=True)
+        else:
+            XT = np.stack(np.meshgrid(x, t, indexing="ij"), axis=-1)
+            np.random.seed(seed)  # WeakPDELibrary draws its subdomains from the global generator
+            lib = ps.WeakPDELibrary(function_library=poly, derivative_order=max_order, spatiotemporal_grid=XT,
+                                    include_bias=True, K=K)
         opt = ps.STLSQ(threshold=0.0)
         seen = {}
         fit = opt.fit
@@ -340,10 +348,11 @@ def _aicc(X, Y, C) -> float:
     return total
 
 
-def _weak_rule(grid, max_order, seed=0, K=WEAK_K, rule="default", truth=None):
+def _weak_rule(grid, max_order, seed=0, K=WEAK_K, rule="default", truth=None, form="weak"):
     """One weak-form PySINDy row. ``rule``: "default" (STLSQ's own threshold 0.1), "aicc" (sweep scored by
-    AICc, usable on real data) or "best" (the sweep's threshold closest to the truth: an upper bound)."""
-    X, Y, names, fields, build_s = _weak_features(grid, max_order, seed, K)
+    AICc, usable on real data) or "best" (the sweep's threshold closest to the truth: an upper bound).
+    ``form="fd"`` uses PySINDy's finite-difference features instead (:func:`_weak_features`)."""
+    X, Y, names, fields, build_s = _weak_features(grid, max_order, seed, K, form)
     t0 = time.perf_counter()
     if rule == "default":
         C, thr = _stlsq(X, Y, 0.1), 0.1

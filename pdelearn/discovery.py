@@ -25,7 +25,8 @@ from .errors import ConfigError, DataError, TrainingError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .refine import REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine, uncertain
-from .reliability import explained as _explained, refit_check, static_field, term_shares, term_warnings
+from .reliability import (explained as _explained, refit_check, stability_warnings, static_field, term_shares,
+                          term_warnings, wide_rows)
 from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
 from .terms import Derivative, Term, TermLibrary, polynomial_library
@@ -330,6 +331,7 @@ def discover(
                         "value, division by zero); remove them from the library or shift the data")
     say(f"selecting terms ({G.shape[0]} rows)")
     fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
+    wide = wide_rows(data.fields, data.coords, lib, lhs, weak, data.time)  # for the scale check (weak form)
     eqs, refits, unexplained, warns, refinements, notes = [], [], [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
         support = np.flatnonzero(fit.support)
@@ -349,20 +351,25 @@ def discover(
                 coef = gls.coefficients
             elif rejected:
                 warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
+        # doubts of the weak form (see pdelearn.reliability); an output-error refinement can settle them
+        doubts = (stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j))
+                  if method == "weak" and not reason else [])
         ref = None
         if refine != "none" and support.size and not reason:
-            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes)
+            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts)
         std = None if gls is None else gls.std
-        if ref is not None and ref.changed:  # a confirmed support keeps the weak-form coefficients
+        if ref is not None:  # the output-error coefficients (maximum likelihood under white noise)
             support = np.array([lib.names.index(n) for n in ref.final])
             coef = np.array([ref.coefficients[n] for n in ref.final])
             std = np.array([ref.std_errors[n] for n in ref.final])
         refinements.append(ref)
         if not reason:
             warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef, std)
+            if ref is None:  # the simulation settled the doubts when it ran
+                warns += doubts
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
-        if ref is not None and ref.changed:
+        if ref is not None:
             intervals = np.array([ref.equation.intervals[lib[i].key] for i in support])
         eqs.append(
             Equation(
@@ -392,10 +399,14 @@ def discover(
                      refinements, notes)
 
 
-def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes) -> Optional[Refinement]:
-    """Run the output-error refinement of one equation when ``how`` and the selection call for it."""
-    doubts = ["requested"] if how == "output-error" else uncertain(fit, regression, [lib[i].name for i in support],
-                                                                  lib, data)
+def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged) -> Optional[Refinement]:
+    """Run the output-error refinement of one equation when ``how`` and the selection call for it.
+
+    ``flagged``: warnings of the weak-form checks; they count as doubts the refinement can settle.
+    """
+    doubts = ["requested"] if how == "output-error" else (
+        uncertain(fit, regression, [lib[i].name for i in support], lib, data)
+        + [w.split(": ", 1)[-1] for w in flagged])
     if not doubts:
         return None
     why = applicable(data, lib)

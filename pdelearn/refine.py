@@ -115,7 +115,7 @@ class Refinement:
         why = "; ".join(self.reasons)
         if not self.changed:
             return (f"{self.lhs}: the weak-form selection was uncertain ({why}); output-error fits of the simulated "
-                    f"equation confirmed its terms (the weak-form coefficients are kept)")
+                    f"equation confirmed its terms; their coefficients are the output-error fit's")
         moves = ", ".join(f"{'added' if s['action'] == 'add' else 'dropped'} {s['term']} (F = {s['F']:.3g})"
                           for s in self.steps)
         return (f"{self.lhs}: the weak-form selection {' + '.join(self.start)} was uncertain ({why}); output-error fits "

@@ -14,6 +14,11 @@ that equation is an answer. Two outcomes are distinguished:
   term is not significant against its own standard error, or the refit disagreed with the
   selection beyond the selection's noise level (the refit is then not used).
 
+* **weak evidence** (:func:`stability_warnings`): the selected support is not reproduced when the
+  coefficient moves when refitted on test functions :data:`WIDE_SCALE` times as wide, or a term
+  left out changes the fit by more than :data:`NEAR_MISS` of the selection's tolerance (the
+  decision was close).
+
 The command line exits with code 3 in both cases (code 2 stays for bad input), see docs/discover.md.
 """
 
@@ -23,8 +28,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .sparse import addition_gains, lstsq_on
+
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "explained", "term_shares",
-           "term_warnings", "refit_check"]
+           "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "stability_warnings",
+           "wide_rows"]
 
 MAX_RELATIVE_RESIDUAL = 0.5  #: above this ``||b - G a|| / ||b||`` no equation is reported as found
 NEGLIGIBLE_SHARE = 0.002  #: a term with ``|a_k| ||G_k|| / ||b||`` below this is flagged as negligible
@@ -32,6 +40,9 @@ MIN_T_STATISTIC = 3.0  #: a refitted term with ``|a_k| / std_k`` below this is f
 REFIT_TOLERANCE = 1.0  #: largest allowed refit discrepancy, in units of the selection's tolerance
 
 
+WIDE_SCALE = 2.0  #: the stability check repeats the selection with test functions this many times as wide
+SCALE_RTOL = 0.5  #: largest relative change of a coefficient refitted on the wider test functions
+NEAR_MISS = 0.2  #: a left-out term lowering the residual by more than this share of the tolerance is flagged
 STATIC_RTOL = 1e-9  #: a field whose changes in time stay below this fraction of its size is static
 
 
@@ -109,3 +120,79 @@ def refit_check(G: np.ndarray, b: np.ndarray, support: Sequence[int], rss: float
         return False
 
     return accept
+
+
+def _near_misses(G: np.ndarray, b: np.ndarray, support: np.ndarray, allowed: float) -> list[tuple[int, float]]:
+    """Left-out columns ``j`` whose addition lowers the RSS by more than ``NEAR_MISS * allowed``: ``[(j, ratio)]``."""
+    out = np.flatnonzero(~support)
+    if not out.size or allowed <= 0:
+        return []
+    drop = addition_gains(G, b, support, out)[1]
+    return [(int(out[i]), float(drop[i] / allowed)) for i in np.flatnonzero(drop > NEAR_MISS * allowed)]
+
+
+def stability_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: np.ndarray, fit, regression,
+                       wide: Callable[[], tuple | None] | None = None) -> list[str]:
+    """Warnings when the selection of ``fit`` rests on weak evidence.
+
+    Parameters
+    ----------
+    lhs, names
+        Left-hand side and the names of all ``K`` library terms.
+    G, b
+        The rows ``(n, K)`` and ``(n,)`` the support was selected on; ``fit`` is that
+        :class:`~pdelearn.sparse.SparseResult`, ``regression`` the :class:`~pdelearn.sparse.SparseRegression`.
+    wide
+        ``wide() -> (G_wide, b_wide, n_eff_wide)`` (or ``None``): the same library on wider test functions;
+        ``None``: no scale check.
+
+    Two checks, each naming the terms concerned:
+
+    * **scale**: the selected support is refitted (least squares) on test functions
+      :data:`WIDE_SCALE` times as wide; a PDE holds at every scale, so its coefficients agree, while a
+      term fitted to discretisation error or to noise at the test functions' scale changes (on the
+      development draws of benchmarks/random_equations.py such terms moved by 91-117 %, no true term by
+      50 % or more); a coefficient that moves by more than :data:`SCALE_RTOL` of itself is flagged;
+    * **near miss**: no left-out term may lower the residual sum of squares by more than
+      :data:`NEAR_MISS` of the selection's tolerance ``max(f_crit sigma^2, tol^2 ||b||^2)``.
+    """
+    support = np.asarray(fit.support, bool)
+    if not support.any():
+        return []
+    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
+    rows = wide() if wide is not None else None
+    moved = []
+    if rows is not None:
+        a, a_wide = lstsq_on(G, b, support), lstsq_on(rows[0], rows[1], support)
+        moved = [(int(j), a[j], a_wide[j]) for j in np.flatnonzero(support) if abs(a_wide[j] - a[j]) > SCALE_RTOL * abs(a[j])]
+    out = [f"{lhs}: the coefficient of {names[j]} changes from {c:.4g} to {cw:.4g} on test functions {WIDE_SCALE:g} times "
+           f"as wide (by more than {100 * SCALE_RTOL:g} %); a term of the equation would not depend on the scale"
+           for j, c, cw in moved]
+    out += [f"{lhs}: the left-out term {names[j]} would lower the residual by {ratio:.2g} of the selection's tolerance "
+            f"(more than {NEAR_MISS:g}); the decision to leave it out is close" for j, ratio in _near_misses(G, b, support, allowed)]
+    return out
+
+
+def wide_rows(fields, coords, library, lhs: Sequence[str], form, time: str) -> Callable[[int], tuple | None]:
+    """``wide(j) -> (G, b[:, j], n_eff)``: the weak-form rows of ``library`` on test functions :data:`WIDE_SCALE`
+    times as wide as ``form``'s (at most half an axis), built on the first call; ``None`` when the grid is too
+    small for them. For the scale check of :func:`stability_warnings`.
+    """
+    from dataclasses import replace
+
+    from .errors import DataError
+    from .weak import weak_system
+
+    radius = {a: min(0.5, WIDE_SCALE * form.radius_of(a)) for a in coords}
+    built: list = []
+
+    def wide(j: int):
+        if not built:
+            try:
+                with np.errstate(all="ignore"):
+                    built.append(weak_system(fields, coords, library, lhs, replace(form, radius=radius), time=time))
+            except DataError:
+                built.append(None)
+        return None if built[0] is None else (built[0][0], built[0][1][:, j], built[0][2])
+
+    return wide

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError, ShapeError
 
-__all__ = ["SparseRegression", "SparseResult", "lstsq_on"]
+__all__ = ["SparseRegression", "SparseResult", "lstsq_on", "addition_gains"]
 
 
 def lstsq_on(G: np.ndarray, b: np.ndarray, support) -> np.ndarray:
@@ -222,18 +222,10 @@ def _swap_refine(Gn, b, s, rss, max_rounds: int = 10):
         out = np.flatnonzero(~s)
         if out.size == 0:
             break
-        cand = Gn[:, out]
         for i in np.flatnonzero(s):
             keep = s.copy()
             keep[i] = False
-            rhs = np.column_stack([b, cand])
-            if keep.any():
-                A = Gn[:, keep]
-                rhs = rhs - A @ np.linalg.lstsq(A, rhs, rcond=None)[0]
-            r, gt = rhs[:, 0], rhs[:, 1:]
-            norm2 = np.einsum("ij,ij->j", gt, gt)
-            ok = norm2 > (np.finfo(float).eps * max(Gn.shape)) ** 2 * np.einsum("ij,ij->j", cand, cand)
-            gain = np.where(ok, (r @ gt) ** 2 / np.where(ok, norm2, 1.0), 0.0)
+            r, gain = addition_gains(Gn, b, keep, out)
             j = int(np.argmax(gain))
             r_new = float(r @ r) - float(gain[j])
             if r_new < best[0] * (1 - 1e-9):
@@ -243,6 +235,23 @@ def _swap_refine(Gn, b, s, rss, max_rounds: int = 10):
         s[best[1]], s[best[2]] = False, True
         rss = _rss(Gn, b, s)  # recomputed directly, so rounding in the update never accumulates
     return s, rss
+
+
+def addition_gains(G: np.ndarray, b: np.ndarray, keep: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Residual ``r (n,)`` of ``b`` on the columns ``keep`` of ``G``, and the RSS decrease ``(m,)`` of adding each column ``cand``.
+
+    The decrease of column ``j`` is ``(r . g~_j)^2 / ||g~_j||^2`` with ``g~_j`` its part orthogonal to
+    the kept columns (0 when that part vanishes to rounding).
+    """
+    C = G[:, cand]
+    rhs = np.column_stack([b, C])
+    if keep.any():
+        A = G[:, keep]
+        rhs = rhs - A @ np.linalg.lstsq(A, rhs, rcond=None)[0]
+    r, gt = rhs[:, 0], rhs[:, 1:]
+    norm2 = np.einsum("ij,ij->j", gt, gt)
+    ok = norm2 > (np.finfo(float).eps * max(G.shape)) ** 2 * np.einsum("ij,ij->j", C, C)
+    return r, np.where(ok, (r @ gt) ** 2 / np.where(ok, norm2, 1.0), 0.0)
 
 
 def _rss(Gn, b, s) -> float:

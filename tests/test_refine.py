@@ -46,7 +46,8 @@ def found(fronts):
 def test_weak_form_alone_drops_the_small_diffusion(found):
     _, plain = found
     assert "u_xx" not in {t.name for t in plain.equation.terms}
-    assert plain.reliable and not plain.notes  # the confident wrong answer this module exists for
+    # without the refinement only a warning (exit 3) stands between the user and a wrong equation
+    assert not plain.reliable and any("u_xx" in w and "close" in w for w in plain.warnings)
 
 
 def test_auto_refinement_puts_the_diffusion_back(found):
@@ -82,7 +83,8 @@ def test_uncertain_rules(found, fronts):
     t = np.linspace(0, 1, 41)
     u = np.exp(-0.5 * t) * np.sin(x)[:, None] + np.exp(-2 * t) * np.sin(2 * x)[:, None]
     clean = discover({"u": u}, {"x": x, "t": t}, max_power=2, max_order=2)
-    assert clean.refinements == [None] and str(clean.equation) == "u_t = 0.5 u_xx"
+    # the weak form keeps a spurious 0.014 u here; the scale check doubts it and the refinement drops it
+    assert str(clean.equation) == "u_t = 0.5 u_xx" and clean.reliable
     s = [clean.library[i].name for i in np.flatnonzero(clean.fits[0].support)]
     assert uncertain(clean.fits[0], reg, s, clean.library, from_arrays({"u": u}, {"x": x, "t": t})) == []
 
@@ -127,15 +129,28 @@ def test_refine_option_is_validated(fronts):
         discover(ramp, {"x": x, "t": t}, refine="output-error")
 
 
-def test_cli_prints_the_note_and_records_the_refinement(tmp_path, fronts):
-    np.savez(tmp_path / "fronts.npz", u=fronts.fields["u"], x=fronts.coords["x"], t=fronts.coords["t"])
-    out = tmp_path / "run"
+def test_cli_prints_the_note_and_records_the_refinement(tmp_path):
+    """A selection near its threshold: the refinement confirms it and its coefficients replace biased ones."""
+    x = np.linspace(-1, 1, 64, endpoint=False)
+    t = np.linspace(0, 1, 41)
+    u = simulate_equation(Equation.parse("u_t = 0.01*u_xx + 5*u - 5*u**3"), x, t,
+                          0.8 * np.sin(np.pi * x) + 0.3 * np.cos(3 * np.pi * x), dealias=False)
+    u = u + 0.1 * u.std() * np.random.default_rng(0).standard_normal(u.shape)
+    np.savez(tmp_path / "fronts.npz", u=u, x=x, t=t)
+    out, plain = tmp_path / "run", tmp_path / "plain"
     res = CliRunner().invoke(main, ["discover", str(tmp_path / "fronts.npz"), "--out", str(out), "--max-order", "3"])
     assert res.exit_code == 0, res.output
-    assert "u_xx" in res.stdout and "Note: u_t: the weak-form selection" in res.output
+    assert "Note: u_t: the weak-form selection was uncertain" in res.output and "confirmed its terms" in res.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["refinement"][0]["changed"] and summary["refinement"][0]["final"][-1] == "u_xx"
-    assert summary["notes"] and json.loads((out / "options.json").read_text())["refine"] == "auto"
-    res = CliRunner().invoke(main, ["discover", str(tmp_path / "fronts.npz"), "--out", str(tmp_path / "r2"),
-                                    "--max-order", "3", "--refine", "none"])
-    assert res.exit_code == 0 and "u_xx" not in res.stdout
+    ref = summary["refinement"][0]
+    assert not ref["changed"] and sorted(ref["final"]) == ["u", "u^3", "u_xx"] and summary["notes"]
+    assert json.loads((out / "options.json").read_text())["refine"] == "auto"
+    truth = {"u_xx": 0.01, "u": 5.0, "u^3": -5.0}
+    refined = max(abs(ref["coefficients"][k] - v) / abs(v) for k, v in truth.items())
+    res = CliRunner().invoke(main, ["discover", str(tmp_path / "fronts.npz"), "--out", str(plain), "--max-order", "3",
+                                    "--refine", "none"])
+    assert res.exit_code == 0 and json.loads((plain / "summary.json").read_text())["refinement"] == [None]
+    weak = json.loads((plain / "equation.json").read_text())
+    keys = {"u_xx": "u_xx", "u": "u", "u**3": "u^3"}
+    weak_err = max(abs(c - truth[keys[k]]) / abs(truth[keys[k]]) for k, c in weak["terms"].items())
+    assert refined < 0.07 and weak_err > 0.15  # output-error 3-5 %, the weak form 18-33 % on these fronts

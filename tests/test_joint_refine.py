@@ -35,7 +35,7 @@ def samples() -> dict:
 
 def _refine(s: dict, selected: dict, **kw):
     data = {k: s[k] for k in ("x", "t", "u")}
-    return refine_support(data, selected, network_sigma=s["sigma"], period=LENGTH, ic_modes=4, dt=0.01, **kw)
+    return refine_support(data, selected, network_sigma=s["sigma"], period=LENGTH, ic_modes=4, dt=0.05, max_iter=6, **kw)
 
 
 def test_refinement_recovers_the_coefficients_from_a_wrong_start(samples):
@@ -53,8 +53,13 @@ def test_refinement_recovers_the_coefficients_from_a_wrong_start(samples):
     assert np.sqrt(np.mean((ref.u0 - samples["u0"]) ** 2)) < 0.5 * samples["sigma"]
 
 
-def test_check_rejects_a_wrong_support_and_reports_the_candidates(samples):
-    ref = _refine(samples, {"u_x": -0.3, "u_xx": 0.08})  # advection instead of the nonlinear term
+@pytest.fixture(scope="module")
+def rejected(samples):
+    return _refine(samples, {"u_x": -0.3, "u_xx": 0.08})  # advection instead of the nonlinear term
+
+
+def test_check_rejects_a_wrong_support_and_reports_the_candidates(rejected):
+    ref = rejected
     assert ref.status == "rejected" and not ref.reliable and ref.equation is None
     assert [c["origin"] for c in ref.candidates][0] == "selected"
     assert all(not c["passed"] for c in ref.candidates)
@@ -115,3 +120,43 @@ def test_recipe_validation():
     for bad in ({"refine": "maybe"}, {"refine_alpha": 0.0}, {"refine_ic_modes": 0}):
         with pytest.raises(ConfigError):
             resolve({"problem": "joint_discovery", "data": {"system": "burgers"}, "sparsity": bad})
+
+
+def _result(equation, refinement, refine="output_error"):
+    from pdelearn.problems.joint import JointResult
+    from pdelearn.terms import TermLibrary
+
+    lib = TermLibrary(["u_x", "u*u_x", "u_xx"], ["u"], ["x"])
+    net = Equation("u_t", {"u_x": -0.3, "u_xx": 0.08}, intervals={"u_x": (-0.4, -0.2), "u_xx": (0.07, 0.09)})
+    return JointResult(equation if equation is not None else net, None, None, lib, JointConfig(refine=refine),
+                       network_equation=net, refinement=refinement)
+
+
+def test_summary_and_outcome_of_a_rejected_run(rejected):
+    from pdelearn.problems.base import RunContext
+    from pdelearn.problems.joint_run import JointDiscovery, refinement_lines, summarize
+
+    truth = Equation("u_t", TRUTH)
+    summary = summarize(_result(None, rejected), truth=truth)
+    ref = summary["refinement"]
+    assert ref["status"] == "rejected" and ref["equation"] is None and len(ref["candidates"]) >= 3
+    assert summary["network_equation"] == "u_t = -0.3 u_x + 0.08 u_xx" and summary["network_exact_support"] is False
+    lines = refinement_lines(summary)
+    assert lines[0].startswith("network    u_t = -0.3 u_x") and any("selected: u_x, u_xx: misfit" in x for x in lines)
+    out = JointDiscovery(None, JointConfig(), {}, None, truth, "test").finish(RunContext("cpu"), _result(None, rejected))
+    assert not out.reliable and out.message.startswith("no reliable equation found")
+
+
+def test_summary_of_an_accepted_and_of_an_unchecked_run(samples):
+    from pdelearn.problems.joint_run import interval_method, refinement_lines, summarize
+
+    ref = _refine(samples, TRUTH)
+    res = _result(ref.equation, ref)
+    summary = summarize(res, truth=Equation("u_t", TRUTH))
+    assert summary["refinement"]["status"] == "accepted" and summary["terms"] == ref.equation.coefficients
+    assert summary["exact_support"] and summary["max_rel_error"] < 0.05
+    assert set(summary["refinement"]["std_errors"]) == set(TRUTH) and summary["network_intervals"]["u_x"] == [-0.4, -0.2]
+    assert "Fisher" in interval_method(res) and "Fisher" in summary["interval_method"]
+    assert any("Fisher standard error" in x for x in refinement_lines(summary))
+    off = summarize(_result(None, None, refine="none"))
+    assert off["refinement"]["status"] == "off" and "not checked" in off["refinement"]["note"]

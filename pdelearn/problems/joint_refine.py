@@ -232,7 +232,8 @@ def refine_support(
         rec: dict[str, Any] = {"support": list(coefs), "origin": origin}
         try:
             fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
-                                   nx=layout["nx"], dt=dt, ic_modes=modes, u0=u0, max_iter=max_iter, ftol=1e-7)
+                                   nx=layout["nx"], dt=dt, ic_modes=modes, u0=u0, max_iter=max_iter,
+                                   ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
         except TrainingError as exc:
             fit = getattr(exc, "partial", None)
             if fit is None:

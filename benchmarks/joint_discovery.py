@@ -124,7 +124,9 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
             from pdelearn import JointConfig, joint_discover, make_samples, solve_system as solver_data
 
             d = solver_data(system)
-            cfg = JointConfig.from_dict({"samples": samples, "noise": noise, "seed": seed, **LIBRARY[system], **overrides})
+            period = float(d["x"][1] - d["x"][0]) * d["x"].size  # the grid's period (the samples may miss an end point)
+            cfg = JointConfig.from_dict({"samples": samples, "noise": noise, "seed": seed, "period": period,
+                                         **LIBRARY[system], **overrides})
             s = make_samples(d["x"], d["t"], d["u"], cfg.samples, cfg.noise, cfg.seed)
             t0 = time.perf_counter()
             res = joint_discover(s, config=cfg)

@@ -160,3 +160,10 @@ def test_summary_of_an_accepted_and_of_an_unchecked_run(samples):
     assert any("Fisher standard error" in x for x in refinement_lines(summary))
     off = summarize(_result(None, None, refine="none"))
     assert off["refinement"]["status"] == "off" and "not checked" in off["refinement"]["note"]
+
+
+def test_default_start_and_automatic_step(samples):
+    """Without u0 and dt: the smoothed earliest samples and the largest step that agrees with its half."""
+    data = {k: samples[k] for k in ("x", "t", "u")}
+    ref = refine_support(data, TRUTH, network_sigma=samples["sigma"], period=LENGTH, ic_modes=4, max_iter=3)
+    assert ref.status == "accepted" and ref.settings["dt"] in (0.1, 0.05, 0.025, 0.0125)

@@ -178,7 +178,7 @@ def refine_support(
     """
     import torch
 
-    from ..inverse import _basis, f_test, fit_output_error, grid_layout
+    from ..inverse import f_test, fit_output_error, grid_layout, smoothed_initial_state
     from ..solvers.torch_etdrk4 import PeriodicSolver
 
     start = time.perf_counter()
@@ -203,13 +203,7 @@ def refine_support(
     if dt is None:
         solver = PeriodicSolver(list(selected), layout["nx"], layout["length"])
         coef = torch.tensor([list(selected.values())], dtype=torch.float64)
-        if u0 is None:
-            from ..inverse import _initial_modes
-
-            start_state = _basis(grid, layout, modes) @ _initial_modes(x, t, u, layout, modes)
-        else:
-            start_state = u0
-        state = torch.tensor(start_state)[None]
+        state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
         ii, jj = layout["i"], layout["j"]
 
         def solve(step: float) -> np.ndarray:

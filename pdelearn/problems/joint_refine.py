@@ -37,7 +37,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..equation import Equation
-from ..errors import DataError, TrainingError
+from ..errors import ConfigError, DataError, TrainingError
 
 __all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes"]
 
@@ -113,8 +113,9 @@ def auto_ic_modes(u0: np.ndarray, scale: float, tol: float = 1e-3, lo: int = 8) 
     return int(min(max(modes, lo), max(nx // 4, 1)))
 
 
-def _choose_dt(solve: Callable[[float], np.ndarray], h: float, tol: float, max_halvings: int = 10) -> float:
-    """Largest ``h / 2^k`` whose solution differs from the one at half the step by an RMS below ``tol``."""
+def _choose_dt(solve: Callable[[float], np.ndarray], h: float, tol: float, max_halvings: int = 5) -> Optional[float]:
+    """Largest ``h / 2^k`` (``k <= max_halvings``) whose solution differs from the one at half the step by an RMS
+    below ``tol``; None when none does (the simulation blows up or is not resolved)."""
     dt = h
     prev = None
     for _ in range(max_halvings + 1):
@@ -125,7 +126,7 @@ def _choose_dt(solve: Callable[[float], np.ndarray], h: float, tol: float, max_h
         if prev is not None and cur is not None and float(np.sqrt(np.mean((prev - cur) ** 2))) <= tol:
             return dt
         prev, dt = cur, dt / 2
-    return dt
+    return None
 
 
 def refine_support(
@@ -164,8 +165,9 @@ def refine_support(
     ic_modes
         Fourier modes of the initial state; default :func:`auto_ic_modes` of ``u0``.
     dt
-        Solver time step; default: the largest ``output spacing / 2^k`` that agrees with half of it to
-        ``1e-2 network_sigma`` (RMS at the samples).
+        Solver time step; default, per candidate: the largest ``output spacing / 2^k`` (``k <= 5``) whose
+        simulation agrees with half that step to ``1e-2`` of the noise level (RMS at the samples); a candidate
+        with no such step fails the check (it blows up or is not resolved on the grid).
     alpha, f_crit
         Level of the misfit check; F threshold of the backward elimination.
     max_iter
@@ -200,21 +202,26 @@ def refine_support(
     else:
         modes = ic_modes or 16
     modes = min(modes, layout["nx"] // 2)
-    if dt is None:
-        solver = PeriodicSolver(list(selected), layout["nx"], layout["length"])
-        coef = torch.tensor([list(selected.values())], dtype=torch.float64)
-        state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
-        ii, jj = layout["i"], layout["j"]
+    ii, jj = layout["i"], layout["j"]
+    start_state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
+
+    def step_for(coefs: Mapping[str, float]) -> Optional[float]:
+        """``dt``, or the largest output spacing / 2^k that agrees with half of it to 1 % of the noise level."""
+        if dt is not None:
+            return dt
+        solver = PeriodicSolver(list(coefs), layout["nx"], layout["length"])
+        coef = torch.tensor([list(coefs.values())], dtype=torch.float64)
 
         def solve(step: float) -> np.ndarray:
             with torch.no_grad():
-                return solver.solve(coef, state, layout["t_eval"], step, checkpoint_every=None)[0].numpy()[ii, jj]
+                return solver.solve(coef, start_state, layout["t_eval"], step, checkpoint_every=None)[0].numpy()[ii, jj]
 
-        dt = _choose_dt(solve, layout["dt_out"], 1e-2 * s_ref)
-    settings = {"period": layout["length"], "nx": layout["nx"], "dt": dt, "ic_modes": modes, "alpha": alpha,
-                "f_crit": f_crit}
-    say(f"output-error refinement: {layout['nx']} points per period {layout['length']:.6g}, dt {dt:.3g}, "
-        f"{modes} initial-state modes")
+        return _choose_dt(solve, layout["dt_out"], 1e-2 * s_ref)
+
+    settings = {"period": layout["length"], "nx": layout["nx"], "dt": dt if dt is not None else "automatic",
+                "ic_modes": modes, "alpha": alpha, "f_crit": f_crit}
+    say(f"output-error refinement: {layout['nx']} points per period {layout['length']:.6g}, {modes} initial-state "
+        f"modes, noise level {s_ref:.4g}")
     candidates: list[dict[str, Any]] = []
     fits: dict[tuple, Any] = {}
 
@@ -225,10 +232,15 @@ def refine_support(
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"support": list(coefs), "origin": origin}
         try:
+            step = step_for(coefs)
+            if step is None:
+                raise TrainingError(f"the simulation does not settle as the time step is halved down to "
+                                    f"{layout['dt_out'] / 32:.3g} (it blows up or is not resolved on the grid)")
+            rec["dt"] = step
             fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
-                                   nx=layout["nx"], dt=dt, ic_modes=modes, u0=u0, max_iter=max_iter,
+                                   nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, max_iter=max_iter,
                                    ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
-        except TrainingError as exc:
+        except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
             fit = getattr(exc, "partial", None)
             if fit is None:
                 rec.update(passed=False, error=str(exc), sigma=None, ratio=None,
@@ -292,6 +304,7 @@ def refine_support(
                           note="no candidate equation, simulated from its fitted initial state, explains the samples "
                                "to their noise level", wall_time_s=wall)
     fit = fits[tuple(sorted(chosen["support"]))]
+    settings["dt"] = chosen.get("dt", dt)
     note = "" if chosen is first else f"the selected support failed the check; {chosen['origin']} passed"
     return Refinement("accepted", fit.equation, dict(chosen["std_errors"]), candidates, s_ref,
                       chosen["threshold"], note, settings, fit.u0, fit.x, wall)

@@ -9,7 +9,10 @@ set-ups of the shared ``.mat`` files), noise level and seed:
     (``JointConfig``; float32, 4 x 50 tanh network) with the library of ``LIBRARY``: u^0..2 x d^0..3
     (12 terms) for Burgers and KdV, u^0..3 x d^0..3 (16 terms) for Allen-Cahn, whose u^3 term needs
     the cubic power. ``--set ensemble=4`` etc. override settings for every case. Each row records
-    whether the per-term intervals contain the true coefficients (``covered``).
+    whether the per-term intervals contain the true coefficients (``covered``). The row's equation is
+    the output-error refinement's when its check passed (``sparsity.refine``, docs/joint_refine.md); the
+    network's readout is kept (``network_equation``, a ``joint (network)`` line in the table) and
+    ``reliable`` is False when no candidate passed the check.
 ``grid``
     :func:`pdelearn.discover` (weak form, defaults) on the *full* grid with noise of the same level
     (``noise * std(u) * N(0, 1)`` from ``default_rng(seed)``): far more data than 2,000 samples.

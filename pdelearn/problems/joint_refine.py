@@ -15,8 +15,9 @@ smoother of the same samples, it does not depend on the equation being right). T
 
 i.e. a one-sided variance-ratio (F) test at level ``alpha`` (default 1 %) that the simulated equation
 fits the samples no worse than the network does; the floor keeps noise-free data from failing on the
-solver's own discretization error. A wrong support cannot be rescued by its coefficients: simulated from
-any initial state, its trajectories leave the data, and the misfit exceeds the noise level.
+solver's own discretization error. Limitation (measured, docs/joint_refine.md): with a free initial state
+of many modes a wrong support can follow very noisy data closely enough to pass (Burgers, 50 % noise,
+seed 5), so passing is necessary evidence, not proof, of a right equation.
 
 When the selected support fails, the alternatives are tried: the first selection's support (the
 selection with the loosest tolerance, usually a superset of the true terms), and, from every candidate

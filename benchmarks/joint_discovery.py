@@ -9,7 +9,10 @@ set-ups of the shared ``.mat`` files), noise level and seed:
     (``JointConfig``; float32, 4 x 50 tanh network) with the library of ``LIBRARY``: u^0..2 x d^0..3
     (12 terms) for Burgers and KdV, u^0..3 x d^0..3 (16 terms) for Allen-Cahn, whose u^3 term needs
     the cubic power. ``--set ensemble=4`` etc. override settings for every case. Each row records
-    whether the per-term intervals contain the true coefficients (``covered``).
+    whether the per-term intervals contain the true coefficients (``covered``). The row's equation is
+    the output-error refinement's when its check passed (``sparsity.refine``, docs/joint_refine.md); the
+    network's readout is kept (``network_equation``, a ``joint (network)`` line in the table) and
+    ``reliable`` is False when no candidate passed the check.
 ``grid``
     :func:`pdelearn.discover` (weak form, defaults) on the *full* grid with noise of the same level
     (``noise * std(u) * N(0, 1)`` from ``default_rng(seed)``): far more data than 2,000 samples.
@@ -124,7 +127,9 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
             from pdelearn import JointConfig, joint_discover, make_samples, solve_system as solver_data
 
             d = solver_data(system)
-            cfg = JointConfig.from_dict({"samples": samples, "noise": noise, "seed": seed, **LIBRARY[system], **overrides})
+            period = float(d["x"][1] - d["x"][0]) * d["x"].size  # the grid's period (the samples may miss an end point)
+            cfg = JointConfig.from_dict({"samples": samples, "noise": noise, "seed": seed, "period": period,
+                                         **LIBRARY[system], **overrides})
             s = make_samples(d["x"], d["t"], d["u"], cfg.samples, cfg.noise, cfg.seed)
             t0 = time.perf_counter()
             res = joint_discover(s, config=cfg)
@@ -134,6 +139,12 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
                        final_readouts=res.final_readouts, ensemble=res.ensemble, config=cfg.to_dict(),
                        pruning=res.pruning,
                        ensemble_time_s=round(res.ensemble_time_s, 1))
+            net = res.network_equation  # the network's readout, next to the output-error refinement (eq)
+            truth_eq = Equation.parse(d["equation"])
+            row.update(network_equation=str(net), network_terms=net.coefficients,
+                       **{f"network_{k}": v for k, v in net.compare(truth_eq).items()},
+                       refinement=None if res.refinement is None else res.refinement.summary(),
+                       reliable=res.refinement is None or res.refinement.reliable)
         elif method == "oracle":
             from pdelearn import solve_system as solver_data
 
@@ -167,7 +178,8 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
         if eq.intervals:  # does each true term's interval contain the true value?
             row["covered"] = {k: bool(k in eq.intervals and eq.intervals[k][0] <= v <= eq.intervals[k][1])
                               for k, v in truth.coefficients.items()}
-        row.update(eq.compare(truth), equation=str(eq), truth=str(truth), wall_time_s=round(wall, 3), ok=True)
+        row.update(eq.compare(truth), equation=str(eq), truth=str(truth), truth_terms=truth.coefficients, wall_time_s=round(wall, 3), ok=True,
+                   rel_errors={k: abs(eq.coefficients.get(k, 0.0) - v) / abs(v) for k, v in truth.coefficients.items()})
     except Exception as exc:  # a failed method is a result, not a crash of the benchmark
         row.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=3))
     return row
@@ -178,18 +190,39 @@ def _star(args):
 
 
 def table(rows: list[dict]) -> str:
-    head = "| system | noise | seed | method | exact support | max coef. error | wall time (s) | intervals cover truth | equation |\n"
-    head += "|---|---|---|---|---|---|---|---|---|\n"
+    """Markdown table; a joint row is followed by its network's readout (``joint (network)``), and the error of
+    each joint/oracle row is also given in units of the oracle's standard error (max over the true terms)."""
+    head = ("| system | noise | seed | method | exact support | max coef. error | err / oracle se | wall time (s) | "
+            "intervals cover truth | equation |\n")
+    head += "|---|---|---|---|---|---|---|---|---|---|\n"
+    oracle = {(r["system"], r["noise"], r["seed"]): r for r in rows if r["method"] == "oracle" and r.get("ok")}
     lines = []
     for r in rows:
         if not r.get("ok"):
-            lines.append(f"| {r['system']} | {r['noise']:.0%} | {r['seed']} | {r['method']} | failed | | | | "
+            lines.append(f"| {r['system']} | {r['noise']:.0%} | {r['seed']} | {r['method']} | failed | | | | | "
                          f"{r.get('error', '')[:60]} |")
             continue
-        lines.append(f"| {r['system']} | {r['noise']:.0%} | {r['seed']} | {r['method']} | "
+        o = oracle.get((r["system"], r["noise"], r["seed"]))
+        status = "" if r.get("reliable", True) else " (unreliable: no equation passed the check)"
+        lines.append(f"| {r['system']} | {r['noise']:.0%} | {r['seed']} | {r['method']}{status} | "
                      f"{'yes' if r['exact_support'] else 'no'} | {100 * r['max_rel_error']:.2f} % | "
-                     f"{r['wall_time_s']:.1f} | {_covered(r)} | `{r['equation']}` |")
+                     f"{_in_se(r.get('rel_errors'), o)} | {r['wall_time_s']:.1f} | {_covered(r)} | `{r['equation']}` |")
+        if "network_equation" in r:
+            truth = r.get("truth_terms") or {}
+            net_err = {k: abs(r["network_terms"].get(k, 0.0) - v) / abs(v) for k, v in truth.items()}
+            lines.append(f"| {r['system']} | {r['noise']:.0%} | {r['seed']} | joint (network) | "
+                         f"{'yes' if r['network_exact_support'] else 'no'} | {100 * r['network_max_rel_error']:.2f} % | "
+                         f"{_in_se(net_err, o)} | | | `{r['network_equation']}` |")
     return head + "\n".join(lines)
+
+
+def _in_se(rel_errors: dict | None, oracle: dict | None) -> str:
+    """Max over the true terms of relative error / the oracle's relative standard error."""
+    if not rel_errors or oracle is None:
+        return "-"
+    se = oracle.get("oracle_rel_se", {})
+    z = [e / se[k] for k, e in rel_errors.items() if se.get(k)]
+    return f"{max(z):.2f}" if z else "-"
 
 
 def _covered(row: dict) -> str:
@@ -241,6 +274,9 @@ def main(argv=None) -> int:
             rows = [r for r in rows if (r["system"], r["noise"], r["seed"], r["method"]) != key] + [row]
             status = (f"support {'ok' if row['exact_support'] else 'WRONG'}, err {100 * row['max_rel_error']:.2f} %, "
                       f"{row['wall_time_s']:.1f} s: {row['equation']}") if row.get("ok") else row.get("error")
+            if row.get("network_equation"):
+                status += (f" (network: {row['network_equation']}; check "
+                           f"{(row['refinement'] or {}).get('status', 'off')})")
             print(f"{row['system']:>10} noise {row['noise']:.0%} seed {row['seed']} {row['method']:>12}: {status}",
                   flush=True)
             _write(args, rows, overrides, t0)  # after every case: an interrupted run keeps what it measured

@@ -30,7 +30,7 @@ from .parametrized import ParametrizedEquation, parametrize
 from .solvers.torch_etdrk4 import PeriodicSolver
 from .stats import f_pvalue, nested_f
 
-__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout"]
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout", "smoothed_initial_state"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
 
@@ -181,6 +181,13 @@ def _initial_modes(x: np.ndarray, t: np.ndarray, u: np.ndarray, layout: dict, mo
     design = _basis(x[keep], layout, modes)
     reg = 1e-8 * keep.sum() * np.eye(design.shape[1])
     return np.linalg.solve(design.T @ design + reg, design.T @ u[keep])
+
+
+def smoothed_initial_state(x: np.ndarray, t: np.ndarray, u: np.ndarray, layout: dict, modes: int) -> np.ndarray:
+    """The start :func:`fit_output_error` uses by default: ``modes`` Fourier modes fitted to the earliest
+    observations ``(n,)``, on the solver grid of ``layout`` (:func:`grid_layout`); returns ``(nx,)``."""
+    grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
+    return _basis(grid, layout, modes) @ _initial_modes(x, t, u, layout, modes)
 
 
 def _basis(x: np.ndarray, layout: dict, modes: int) -> np.ndarray:

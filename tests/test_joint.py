@@ -39,7 +39,7 @@ def burgers_result(burgers_samples):
     lib = TermLibrary(SMALL_LIB, ["u"], ["x"])
     cfg = JointConfig(samples=1500, width=24, depth=3, warmup=400, max_steps=1600, sparsify_every=300, patience=2,
                       tol=0.02, lr_network=3e-3, bootstrap=20, ensemble=0, dtype="float64", log_every=50,
-                      prune_steps=300)
+                      prune_steps=300, refine="none")  # the output-error check: tests/test_joint_refine.py
     return joint_discover(s, lib, cfg)
 
 
@@ -132,7 +132,7 @@ def test_stop_criterion_with_patience_one(burgers_samples):
     _, s = burgers_samples
     lib = TermLibrary(["u*u_x", "u_xx"], ["u"], ["x"])
     cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
-                      selection_tol=0.5, bootstrap=0, ensemble=0, prune_steps=20)
+                      selection_tol=0.5, bootstrap=0, ensemble=0, prune_steps=20, refine="none")
     r = joint_discover(s, lib, cfg)
     assert r.stopped == "converged" and r.steps == 60 and len(r.history) == 2
     assert not r.equation.intervals
@@ -209,7 +209,7 @@ def test_final_phase_and_ensemble(burgers_samples, init, tmp_path):
     lib = TermLibrary(["u*u_x", "u_xx", "u"], ["u"], ["x"])
     cfg = JointConfig(width=8, depth=2, warmup=20, max_steps=400, sparsify_every=20, patience=1, tol=10.0,
                       selection_tol=0.5, bootstrap=0, final_steps=40, ensemble=3, ensemble_steps=20, ensemble_init=init,
-                      prune_steps=20)
+                      prune_steps=20, refine="none")
     r = joint_discover(s, lib, cfg)
     assert r.stopped == "converged" and r.steps == 60 + 40
     assert [f["step"] for f in r.final_readouts] == [80, 100]
@@ -362,7 +362,7 @@ def test_run_folder_and_simulate(tmp_path):
         "library": {"terms": ["u*u_x", "u_xx", "u"]},
         "model": {"width": 8, "depth": 2},
         "training": {"warmup": 20, "max_steps": 60, "dtype": "float64", "log_every": 20},
-        "sparsity": {"every": 20, "patience": 1, "prune_steps": 10},
+        "sparsity": {"every": 20, "patience": 1, "prune_steps": 10, "refine": "none"},
         "uncertainty": {"bootstrap": 10, "ensemble": 2, "ensemble_steps": 10},
     })
     summary = run_recipe(r, tmp_path).summary
@@ -376,7 +376,7 @@ def test_run_folder_and_simulate(tmp_path):
 
 
 JOINT_SMALL = ["data.samples=300", "model.width=8", "model.depth=2", "training.warmup=10", "training.max_steps=40",
-               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "sparsity.prune_steps=5", "uncertainty.bootstrap=5",
+               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "sparsity.prune_steps=5", "sparsity.refine=none", "uncertainty.bootstrap=5",
                "uncertainty.ensemble_steps=5"]
 
 

@@ -102,7 +102,11 @@ class JointConfig:
     tolerance of the sparse regression, which starts at ``selection_tol_start`` and halves at each
     sparsification down to ``selection_tol``; ``prune`` (after convergence, an output-error F-test
     of each selected term, ``prune_steps`` training steps per candidate, threshold ``f_crit``);
-    ``bootstrap`` resamples for intervals; ``dtype``.
+    ``bootstrap`` resamples for intervals; ``dtype``. ``refine``: ``"output_error"`` (opt-in; default ``"none"``) fits the
+    selected support's coefficients and the initial state to the samples by simulation and checks that the
+    equation explains them to their noise level (:mod:`pdelearn.problems.joint_refine`; level
+    ``refine_alpha``, ``refine_ic_modes`` initial-state modes and solver step ``refine_dt``, None: automatic;
+    ``period`` of the domain, None: the samples' grid), or ``"none"``.
     """
 
     samples: int = 2000
@@ -138,6 +142,11 @@ class JointConfig:
     dtype: str = "float32"
     log_every: int = 100
     max_minutes: Optional[float] = None
+    refine: str = "none"
+    refine_alpha: float = 0.01
+    refine_ic_modes: Optional[int] = None
+    refine_dt: Optional[float] = None
+    period: Optional[float] = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -174,6 +183,16 @@ class JointConfig:
              f"received {self.ensemble!r}")
         need(self.final_weight_G is None or (_is_num(self.final_weight_G) and self.final_weight_G >= 0),
              f"final_weight_G must be None (keep weight_G) or a number >= 0, received {self.final_weight_G!r}")
+        need(self.refine in ("output_error", "none"),
+             f"refine must be 'output_error' (fit and check the selected equation by simulation) or 'none', received "
+             f"{self.refine!r}")
+        need(_is_num(self.refine_alpha) and 0 < self.refine_alpha < 1,
+             f"refine_alpha (level of the misfit check) must be a number in (0, 1), e.g. 0.01, received {self.refine_alpha!r}")
+        need(self.refine_ic_modes is None or (_is_int(self.refine_ic_modes) and self.refine_ic_modes >= 1),
+             f"refine_ic_modes must be None (automatic) or an integer >= 1, received {self.refine_ic_modes!r}")
+        for name in ("refine_dt", "period"):
+            v = getattr(self, name)
+            need(v is None or (_is_num(v) and v > 0), f"{name} must be None (automatic) or a number > 0, received {v!r}")
         need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
         need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")
@@ -220,6 +239,8 @@ class JointResult:
     ensemble: list = field(default_factory=list, repr=False)  #: [{key: coefficient}] per ensemble member
     ensemble_time_s: float = 0.0  #: part of wall_time_s spent training the ensemble
     pruning: list = field(default_factory=list, repr=False)  #: one dict per round of :func:`prune_terms`
+    network_equation: Optional[Equation] = None  #: the network's least-squares equation (ensemble intervals)
+    refinement: Any = None  #: :class:`~pdelearn.problems.joint_refine.Refinement`, or None (``refine: none``)
 
     @property
     def network(self) -> JointModel:
@@ -496,9 +517,38 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
         intervals = ensemble_intervals(a[idx], np.array([[m[keys[i]] for i in idx] for m in members]))
         intervals = {lib[i].key: (float(lo), float(hi)) for i, (lo, hi) in zip(idx, intervals)}
     equation = Equation(job.lhs, {lib[i]: float(a[i]) for i in idx}, lib.fields, lib.coords, intervals=intervals)
+    t_ensemble = time.perf_counter() - t_ensemble
+    network_equation, refinement = equation, None
+    if cfg.refine == "output_error" and idx.size and history:
+        refinement = _refine(job, s, cfg, equation, history, say)
+        if refinement.status == "accepted":
+            equation = refinement.equation
     return JointResult(equation, job.model, job.eq, lib, cfg, history, trajectory, trainer.step, stopped,
                        time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel,
-                       final_readouts, members, time.perf_counter() - t_ensemble, pruning)
+                       final_readouts, members, t_ensemble, pruning, network_equation, refinement)
+
+
+def _refine(job: "JointJob", s: dict[str, np.ndarray], cfg: JointConfig, equation: Equation, history: list,
+            say: Callable[[str], None]):
+    """Output-error refinement and check of ``equation`` (:func:`~pdelearn.problems.joint_refine.refine_support`).
+
+    Starts from the network's ``u(x, t0)``; the noise level is the network's residual RMS at the samples; the
+    alternative is the first selection's support.
+    """
+    from .joint_refine import refine_support
+
+    p = next(job.model.parameters())
+
+    def initial(x: np.ndarray, t0: float) -> np.ndarray:
+        with torch.no_grad():
+            xs = torch.as_tensor(x, dtype=p.dtype, device=p.device)
+            return job.model(xs, torch.full_like(xs, t0)).double().cpu().numpy()
+
+    first = history[0]
+    return refine_support(s, equation.coefficients, network_sigma=math.sqrt(job.data_loss() * job.var_d),
+                          u0=initial, alternatives=[("first selection", first["coefficients"])], period=cfg.period,
+                          ic_modes=cfg.refine_ic_modes, dt=cfg.refine_dt, alpha=cfg.refine_alpha, f_crit=cfg.f_crit,
+                          say=say)
 
 
 def _trained_copy(job: "JointJob", cfg: JointConfig, support: np.ndarray) -> "JointJob":

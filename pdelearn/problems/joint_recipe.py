@@ -36,6 +36,7 @@ class JointData(_Strict):
     coords: Optional[list[str]] = None
     samples: int = Field(2000, ge=10)
     noise: float = Field(0.0, ge=0)
+    period: Optional[float] = Field(None, gt=0)  #: period of x (default: the grid's points times its spacing)
 
     @model_validator(mode="after")
     def _one_source(self) -> "JointData":
@@ -87,6 +88,10 @@ class JointSparsity(_Strict):
     f_crit: float = Field(4.0, ge=0)
     prune: bool = True
     prune_steps: int = Field(1000, ge=1)
+    refine: Literal["output_error", "none"] = "none"
+    refine_alpha: float = Field(0.01, gt=0, lt=1)
+    refine_ic_modes: Optional[int] = Field(None, ge=1)
+    refine_dt: Optional[float] = Field(None, gt=0)
 
 
 class JointUncertainty(_Strict):

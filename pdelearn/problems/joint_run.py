@@ -10,6 +10,7 @@ the discovered equation from its initial condition), ``samples.npz``, ``options.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from .base import Outcome, Problem, RunContext
 from .joint import JointConfig, JointResult, joint_discover
 from .joint_recipe import JointRecipe, joint_config
 
-__all__ = ["JointDiscovery", "write_joint_run", "interval_method", "summarize"]
+__all__ = ["JointDiscovery", "write_joint_run", "interval_method", "summarize", "refinement_lines"]
 
 
 class JointDiscovery(Problem):
@@ -63,6 +64,9 @@ class JointDiscovery(Problem):
             u = next(iter(g.fields.values()))
             source = d.file
         s = make_samples(x, t, u, cfg.samples, cfg.noise, cfg.seed)
+        dx = np.diff(np.asarray(x, dtype=np.float64))
+        if cfg.period is None and dx.size and np.allclose(dx, dx[0], rtol=1e-6, atol=0):
+            cfg.period = float(dx[0] * x.size)  # the grid's period, known even where the samples miss an end point
         if ctx.folder is not None and ctx.is_main:
             np.savez_compressed(ctx.folder / "data.npz", x=x, t=t, u=u)
             np.savez_compressed(ctx.folder / "samples.npz", **s)
@@ -89,8 +93,34 @@ class JointDiscovery(Problem):
         if "exact_support" in summary:
             lines.append(f"truth      {summary['truth']}  (exact support: {summary['exact_support']}, max coefficient "
                          f"error {100 * summary['max_rel_error']:.2f} %)")
+        lines += refinement_lines(summary)
         ctx.echo(f"{summary['steps']} steps, {summary['stopped']}; next: pdelearn simulate {ctx.folder}")
+        ref = result.refinement
+        if ref is not None and not ref.reliable:
+            return Outcome(summary, result.equation, equation_extra(result), lines, reliable=False,
+                           message=f"no reliable equation found: {ref.note} (candidates and misfits above and in "
+                                   "summary.json's 'refinement'; if the data are not periodic in x or their period is "
+                                   "not the grid's, set data.period or sparsity.refine: none)")
         return Outcome(summary, result.equation, equation_extra(result), lines)
+
+
+def refinement_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Printed lines on the output-error refinement: the network's equation, the check, the candidates."""
+    ref = summary["refinement"]
+    lines = [f"network    {summary['network_equation']}"]
+    if ref["status"] == "off":
+        return lines + [f"  {ref['note']}"]
+    if ref["status"] == "skipped":
+        return lines + [f"  {ref['note']}"]
+    lines.append(f"output-error check (noise level {ref['noise_sigma']:.4g}; a misfit passes up to "
+                 f"{math.sqrt(ref['threshold']):.3f} x that):")
+    for c in ref["candidates"]:
+        what = (f"misfit {math.sqrt(c['ratio']):.3f} x noise, {'pass' if c['passed'] else 'FAIL'}"
+                if c.get("ratio") is not None else f"failed: {c.get('error')}")
+        lines.append(f"  {c['origin']}: {', '.join(c['support'])}: {what}")
+    if ref["status"] == "accepted":
+        lines += [f"  {k}: {v:.6g} +- {ref['std_errors'][k]:.2g} (Fisher standard error)" for k, v in ref["terms"].items()]
+    return lines
 
 
 def _history(result: JointResult) -> dict[str, Any]:
@@ -126,10 +156,20 @@ def summarize(result: JointResult, *, samples: Mapping[str, Any] | None = None, 
         "wall_time_s": round(result.wall_time_s, 3),
         "ensemble_time_s": round(result.ensemble_time_s, 3),
     }
+    net = result.network_equation if result.network_equation is not None else result.equation
+    summary.update(network_equation=str(net), network_terms=net.coefficients,
+                   network_intervals={k: list(v) for k, v in net.intervals.items()},
+                   network_interval_method=network_interval_method(result))
+    if result.refinement is not None:
+        summary["refinement"] = result.refinement.summary()
+    else:
+        summary["refinement"] = {"status": "off", "note": "sparsity.refine: none: the equation was not checked by "
+                                 "simulating it against the samples"}
     if truth is not None:
         summary["truth"] = str(truth)
         summary["truth_terms"] = truth.coefficients
         summary.update(result.equation.compare(truth))
+        summary.update({f"network_{k}": v for k, v in net.compare(truth).items()})
     if extra:
         summary.update(extra)
     return summary
@@ -158,6 +198,19 @@ def interval_method(result: JointResult) -> str:
     """One line saying how the per-term intervals of ``result`` were made."""
     cfg = result.config
     if not result.equation.intervals:
+        return "none"
+    ref = result.refinement
+    if ref is not None and ref.status == "accepted" and result.equation is ref.equation:
+        return ("95 % interval: estimate -+ 1.96 Fisher standard errors of the output-error fit (coefficients and "
+                "initial state fitted to the samples by simulating the equation; the choice of support not included)")
+    return network_interval_method(result)
+
+
+def network_interval_method(result: JointResult) -> str:
+    """How the intervals of the network's equation (``result.network_equation``) were made."""
+    cfg = result.config
+    net = result.network_equation if result.network_equation is not None else result.equation
+    if not net.intervals:
         return "none"
     if result.ensemble:
         start = "the trained network" if cfg.ensemble_init == "warm" else "new weights"

@@ -1,0 +1,311 @@
+"""Output-error refinement and check of a joint discovery's equation.
+
+After :func:`~pdelearn.problems.joint.joint_discover` has selected a support, :func:`refine_support` fits
+that support's coefficients **and** the initial state to the samples by simulating the equation
+(:func:`pdelearn.inverse.fit_output_error`, maximum likelihood for Gaussian noise), starting from the
+network's coefficients and its ``u(x, t0)``. The fitted equation, with Fisher standard errors, becomes
+the run's equation.
+
+The same fit is a check that the equation explains the data. Under a right equation the fit's residual
+variance ``s_oe^2 = RSS / (n - m)`` (``m`` unknowns: coefficients and initial-state modes) estimates the
+noise variance; so does the network's mean squared data residual ``s_net^2`` (the network is a flexible
+smoother of the same samples, it does not depend on the equation being right). The rule::
+
+    pass  <=>  s_oe^2 <= F(1 - alpha; n - m, n) * max(s_net^2, (1e-3 std(u))^2)
+
+i.e. a one-sided variance-ratio (F) test at level ``alpha`` (default 1 %) that the simulated equation
+fits the samples no worse than the network does; the floor keeps noise-free data from failing on the
+solver's own discretization error. Limitation (measured, docs/joint_refine.md): with a free initial state
+of many modes a wrong support can follow very noisy data closely enough to pass (Burgers, 50 % noise,
+seed 5), so passing is necessary evidence, not proof, of a right equation.
+
+When the selected support fails, the alternatives are tried: the first selection's support (the
+selection with the loosest tolerance, usually a superset of the true terms), and, from every candidate
+that passes, backward elimination by the extra-sum-of-squares F-test of nested output-error fits
+(:func:`pdelearn.inverse.f_test`: the term of largest p-value is dropped while ``F < f_crit`` and the
+reduced support still passes the check). If no candidate passes, the refinement reports
+``status = "rejected"`` with every candidate and its misfit; the run is then marked unreliable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..equation import Equation
+from ..errors import ConfigError, DataError, TrainingError
+
+__all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes"]
+
+
+@dataclass
+class Refinement:
+    """What :func:`refine_support` did.
+
+    Attributes
+    ----------
+    status : str
+        ``"accepted"`` (``equation`` passed the check), ``"rejected"`` (no candidate passed) or
+        ``"skipped"`` (the samples are not on a uniform grid; ``note`` says why).
+    equation : Equation or None
+        The accepted output-error equation with 95 % Fisher intervals (``c -+ 1.96 se``).
+    std_errors : dict
+        Fisher standard error of each accepted coefficient.
+    candidates : list of dict
+        Every support fitted: ``support``, ``origin``, ``coefficients``, ``std_errors``, ``sigma`` (output-error
+        residual RMS), ``ratio`` (``s_oe^2 / s_ref^2``), ``passed``, ``error`` (a failed simulation), ``F`` and
+        ``p_value`` (against the candidate it was reduced from), ``wall_time_s``.
+    noise_sigma : float
+        ``s_ref``: the noise level the check compares with (network data residual RMS, floored).
+    threshold : float
+        Largest ratio ``s_oe^2 / s_ref^2`` that passes.
+    u0, x : ndarray, shape (nx,)
+        The accepted fit's initial state on the solver grid.
+    """
+
+    status: str
+    equation: Optional[Equation] = None
+    std_errors: dict = field(default_factory=dict)
+    candidates: list = field(default_factory=list)
+    noise_sigma: float = float("nan")
+    threshold: float = float("nan")
+    note: str = ""
+    settings: dict = field(default_factory=dict)
+    u0: Optional[np.ndarray] = field(default=None, repr=False)
+    x: Optional[np.ndarray] = field(default=None, repr=False)
+    wall_time_s: float = 0.0
+
+    @property
+    def reliable(self) -> bool:
+        return self.status != "rejected"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready record (``summary.json``'s ``refinement``)."""
+        return {"status": self.status, "equation": None if self.equation is None else str(self.equation),
+                "terms": None if self.equation is None else self.equation.coefficients,
+                "std_errors": self.std_errors,
+                "intervals": {} if self.equation is None else {k: list(v) for k, v in self.equation.intervals.items()},
+                "noise_sigma": self.noise_sigma, "threshold": self.threshold, "note": self.note,
+                "settings": self.settings, "candidates": self.candidates, "wall_time_s": round(self.wall_time_s, 2)}
+
+
+def misfit_threshold(n: int, m: int, alpha: float) -> float:
+    """Upper ``1 - alpha`` quantile of ``F(n - m, n)``: the largest ratio ``s_oe^2 / s_net^2`` that passes."""
+    from scipy.stats import f as f_dist
+
+    return float(f_dist.isf(alpha, max(n - m, 1), max(n, 1)))
+
+
+def auto_ic_modes(u0: np.ndarray, scale: float, tol: float = 1e-3, lo: int = 8) -> int:
+    """Fourier modes that represent ``u0 (nx,)`` to an RMS error below ``tol * scale`` (at least ``lo``, at most nx/4)."""
+    u0 = np.asarray(u0, dtype=np.float64)
+    nx = u0.size
+    c = np.fft.rfft(u0) / nx
+    power = 2 * np.abs(c) ** 2
+    power[0] = np.abs(c[0]) ** 2
+    tail = np.cumsum(power[::-1])[::-1]  # tail[k]: mean square of modes >= k
+    ok = np.flatnonzero(tail <= (tol * scale) ** 2)
+    modes = int(ok[0]) if ok.size else power.size
+    return int(min(max(modes, lo), max(nx // 4, 1)))
+
+
+def _choose_dt(solve: Callable[[float], np.ndarray], h: float, tol: float, max_halvings: int = 5) -> Optional[float]:
+    """Largest ``h / 2^k`` (``k <= max_halvings``) whose solution differs from the one at half the step by an RMS
+    below ``tol``; None when none does (the simulation blows up or is not resolved)."""
+    dt = h
+    prev = None
+    for _ in range(max_halvings + 1):
+        try:
+            cur = solve(dt / 2)
+        except TrainingError:
+            cur = None
+        if prev is not None and cur is not None and float(np.sqrt(np.mean((prev - cur) ** 2))) <= tol:
+            return dt
+        prev, dt = cur, dt / 2
+    return None
+
+
+def refine_support(
+    samples: Mapping[str, np.ndarray],
+    selected: Mapping[str, float],
+    *,
+    network_sigma: float,
+    u0: np.ndarray | Callable[[np.ndarray, float], np.ndarray] | None = None,
+    alternatives: Sequence[tuple[str, Mapping[str, float]]] = (),
+    period: float | None = None,
+    ic_modes: int | None = None,
+    dt: float | None = None,
+    alpha: float = 0.01,
+    f_crit: float = 4.0,
+    max_iter: int = 30,
+    say: Callable[[str], None] = lambda m: None,
+) -> Refinement:
+    """Output-error fit of the selected support, the check, and the alternatives when it fails.
+
+    Parameters
+    ----------
+    samples
+        ``{"x", "t", "u"}``, each ``(n,)``: points of a uniform periodic grid in ``x`` and a uniform grid in ``t``.
+    selected
+        ``{term key: coefficient}`` of the selected equation (the starting guess).
+    network_sigma
+        RMS of the network's residual at the samples: the noise level the check compares with.
+    u0
+        Starting initial state on the solver grid (the data grid over one period, ``(nx,)``), or a function
+        ``u0(x (nx,), t0) -> (nx,)`` evaluated there (e.g. the network); default: the smoothed earliest samples.
+    alternatives
+        ``[(origin, {key: coefficient})]`` tried in order when ``selected`` fails (e.g. the first selection).
+    period
+        Period of the domain (default: the data grid's points times its spacing, see
+        :func:`pdelearn.inverse.grid_layout`).
+    ic_modes
+        Fourier modes of the initial state; default :func:`auto_ic_modes` of ``u0``.
+    dt
+        Solver time step; default, per candidate: the largest ``output spacing / 2^k`` (``k <= 5``) whose
+        simulation agrees with half that step to ``1e-2`` of the noise level (RMS at the samples); a candidate
+        with no such step fails the check (it blows up or is not resolved on the grid).
+    alpha, f_crit
+        Level of the misfit check; F threshold of the backward elimination.
+    max_iter
+        Levenberg-Marquardt iterations per fit.
+
+    Returns
+    -------
+    Refinement
+        ``status="skipped"`` (with a ``note``) when the samples are not on a uniform grid.
+    """
+    import torch
+
+    from ..inverse import f_test, fit_output_error, grid_layout, smoothed_initial_state
+    from ..solvers.torch_etdrk4 import PeriodicSolver
+
+    start = time.perf_counter()
+    x, t, u = (np.asarray(samples[k], dtype=np.float64) for k in ("x", "t", "u"))
+    try:
+        layout = grid_layout(x, t, length=period)
+    except DataError as exc:
+        return Refinement("skipped", note=f"output-error refinement skipped: {exc}",
+                          wall_time_s=time.perf_counter() - start)
+    n = u.size
+    scale = float(np.std(u))
+    s_ref = max(float(network_sigma), 1e-3 * scale)
+    grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
+    if callable(u0):
+        u0 = u0(grid, layout["t0"])
+    if u0 is not None:
+        u0 = np.asarray(u0, dtype=np.float64)
+        modes = ic_modes or auto_ic_modes(u0, scale)
+    else:
+        modes = ic_modes or 16
+    modes = min(modes, layout["nx"] // 2)
+    ii, jj = layout["i"], layout["j"]
+    start_state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
+
+    def step_for(coefs: Mapping[str, float]) -> Optional[float]:
+        """``dt``, or the largest output spacing / 2^k that agrees with half of it to 1 % of the noise level."""
+        if dt is not None:
+            return dt
+        solver = PeriodicSolver(list(coefs), layout["nx"], layout["length"])
+        coef = torch.tensor([list(coefs.values())], dtype=torch.float64)
+
+        def solve(step: float) -> np.ndarray:
+            with torch.no_grad():
+                return solver.solve(coef, start_state, layout["t_eval"], step, checkpoint_every=None)[0].numpy()[ii, jj]
+
+        return _choose_dt(solve, layout["dt_out"], 1e-2 * s_ref)
+
+    settings = {"period": layout["length"], "nx": layout["nx"], "dt": dt if dt is not None else "automatic",
+                "ic_modes": modes, "alpha": alpha, "f_crit": f_crit}
+    say(f"output-error refinement: {layout['nx']} points per period {layout['length']:.6g}, {modes} initial-state "
+        f"modes, noise level {s_ref:.4g}")
+    candidates: list[dict[str, Any]] = []
+    fits: dict[tuple, Any] = {}
+
+    def evaluate(coefs: Mapping[str, float], origin: str, parent: Optional[tuple] = None) -> Optional[dict]:
+        key = tuple(sorted(coefs))
+        if key in fits:
+            return next(c for c in candidates if tuple(sorted(c["support"])) == key)
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {"support": list(coefs), "origin": origin}
+        try:
+            step = step_for(coefs)
+            if step is None:
+                raise TrainingError(f"the simulation does not settle as the time step is halved down to "
+                                    f"{layout['dt_out'] / 32:.3g} (it blows up or is not resolved on the grid)")
+            rec["dt"] = step
+            fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
+                                   nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, max_iter=max_iter,
+                                   ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
+        except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
+            fit = getattr(exc, "partial", None)
+            if fit is None:
+                rec.update(passed=False, error=str(exc), sigma=None, ratio=None,
+                           wall_time_s=round(time.perf_counter() - t0, 2))
+                fits[key] = None
+                candidates.append(rec)
+                say(f"  {origin}: {Equation('u_t', dict(coefs))}: simulation failed ({exc})")
+                return rec
+            rec["error"] = str(exc)
+        ratio = fit.sigma**2 / s_ref**2
+        thr = misfit_threshold(n, fit.n_unknowns, alpha)
+        keys = list(fit.equation.coefficients)  # term keys, in the order of the fit's parameters
+        rec.update(coefficients=fit.equation.coefficients, std_errors=dict(zip(keys, fit.std_errors.values())), sigma=fit.sigma, ratio=ratio,
+                   threshold=thr, passed=bool(ratio <= thr and "error" not in rec), converged=fit.converged,
+                   iterations=fit.iterations, wall_time_s=round(time.perf_counter() - t0, 2))
+        if parent is not None and fits.get(parent) is not None:
+            rec.update(test_vs=list(parent), **{k: v for k, v in f_test(fit, fits[parent]).items() if k in ("F", "p_value")})
+        fits[key] = fit
+        candidates.append(rec)
+        say(f"  {origin}: {fit.equation}  misfit {fit.sigma:.4g} = {math.sqrt(ratio):.3f} x noise level "
+            f"({'pass' if rec['passed'] else 'FAIL'}, limit {math.sqrt(thr):.3f})")
+        return rec
+
+    def eliminate(rec: dict) -> dict:
+        """Backward elimination by the output-error F-test among supports that pass the check."""
+        while len(rec["support"]) > 1:
+            parent = tuple(sorted(rec["support"]))
+            trials = []
+            for k in rec["support"]:
+                reduced = {key: v for key, v in rec["coefficients"].items() if key != k}
+                r = evaluate(reduced, f"{rec['origin']} without {k}", parent)
+                if r is not None and r.get("passed") and r.get("F", math.inf) < f_crit:
+                    trials.append(r)
+            if not trials:
+                return rec
+            rec = min(trials, key=lambda r: r["F"])
+        return rec
+
+    chosen = None
+    first = evaluate(dict(selected), "selected")
+    if first["passed"]:
+        chosen = first
+    else:
+        for origin, coefs in alternatives:
+            if not coefs or tuple(sorted(coefs)) in fits:
+                continue
+            rec = evaluate(dict(coefs), origin)
+            if rec["passed"]:
+                chosen = eliminate(rec)
+                break
+        if chosen is None:  # nested supports of the selected one (a failed fit may have stopped in a poor minimum)
+            for k in list(selected) if len(selected) > 1 else ():
+                rec = evaluate({key: v for key, v in selected.items() if key != k}, f"selected without {k}")
+                if rec["passed"]:
+                    chosen = eliminate(rec)
+                    break
+    wall = time.perf_counter() - start
+    thr_sel = first.get("threshold", misfit_threshold(n, len(selected) + 2 * modes - 1, alpha))
+    if chosen is None:
+        return Refinement("rejected", candidates=candidates, noise_sigma=s_ref, threshold=thr_sel, settings=settings,
+                          note="no candidate equation, simulated from its fitted initial state, explains the samples "
+                               "to their noise level", wall_time_s=wall)
+    fit = fits[tuple(sorted(chosen["support"]))]
+    settings["dt"] = chosen.get("dt", dt)
+    note = "" if chosen is first else f"the selected support failed the check; {chosen['origin']} passed"
+    return Refinement("accepted", fit.equation, dict(chosen["std_errors"]), candidates, s_ref,
+                      chosen["threshold"], note, settings, fit.u0, fit.x, wall)

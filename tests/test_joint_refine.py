@@ -1,0 +1,169 @@
+"""Output-error refinement and check of joint discovery (pdelearn.problems.joint_refine): coefficient
+recovery from a slightly wrong start, the misfit check accepting the true support and rejecting a
+wrong one, the alternatives (a superset reduced by the nested F-test), the skip for scattered data,
+the settings' validation and the summary fields."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pdelearn.equation import Equation
+from pdelearn.errors import ConfigError
+from pdelearn.problems.joint import JointConfig
+from pdelearn.problems.joint_refine import auto_ic_modes, misfit_threshold, refine_support
+from pdelearn.solvers.equation import simulate_equation
+
+TRUTH = {"u*u_x": -1.0, "u_xx": 0.08}
+NX, LENGTH, NOISE = 32, 2 * np.pi, 0.02
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict:
+    x = LENGTH * np.arange(NX) / NX
+    t = np.linspace(0.0, 1.0, 11)
+    u = simulate_equation(Equation("u_t", TRUTH), x, t, np.sin(x) + 0.5 * np.cos(2 * x) + 0.2, dt=0.01)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(u.size, 300, replace=False)
+    i, j = np.unravel_index(idx, u.shape)
+    sigma = NOISE * u.std()
+    return {"x": x[i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(idx.size), "sigma": sigma,
+            "u0": u[:, 0]}
+
+
+def _refine(s: dict, selected: dict, **kw):
+    data = {k: s[k] for k in ("x", "t", "u")}
+    return refine_support(data, selected, network_sigma=s["sigma"], period=LENGTH, ic_modes=4, dt=0.05, max_iter=6, **kw)
+
+
+def test_refinement_recovers_the_coefficients_from_a_wrong_start(samples):
+    start = {"u*u_x": -0.9, "u_xx": 0.095}  # the network's readout, 10-20 % off
+    ref = _refine(samples, start, u0=samples["u0"] + 0.05)
+    assert ref.status == "accepted" and ref.reliable and ref.note == ""
+    for k, v in TRUTH.items():
+        c, se = ref.equation.coefficients[k], ref.std_errors[k]
+        assert 0 < se < 0.05 * abs(v) and abs(c - v) < 3 * se, (k, c, se)
+        lo, hi = ref.equation.intervals[k]
+        assert lo < v < hi
+    (cand,) = ref.candidates
+    assert cand["origin"] == "selected" and cand["passed"] and cand["ratio"] < ref.threshold
+    assert abs(cand["sigma"] / samples["sigma"] - 1) < 0.2  # the misfit is the noise level
+    assert np.sqrt(np.mean((ref.u0 - samples["u0"]) ** 2)) < 0.5 * samples["sigma"]
+
+
+@pytest.fixture(scope="module")
+def rejected(samples):
+    return _refine(samples, {"u_x": -0.3, "u_xx": 0.08})  # advection instead of the nonlinear term
+
+
+def test_check_rejects_a_wrong_support_and_reports_the_candidates(rejected):
+    ref = rejected
+    assert ref.status == "rejected" and not ref.reliable and ref.equation is None
+    assert [c["origin"] for c in ref.candidates][0] == "selected"
+    assert all(not c["passed"] for c in ref.candidates)
+    assert ref.candidates[0]["ratio"] > 4 * ref.threshold
+    assert "noise level" in ref.note
+
+
+def test_alternative_superset_is_reduced_by_the_f_test(samples):
+    wrong = {"u_x": -0.3, "u_xx": 0.08}
+    superset = {"u*u_x": -0.8, "u_xx": 0.1, "u": 0.01}
+    ref = _refine(samples, wrong, alternatives=[("first selection", superset)])
+    assert ref.status == "accepted", ref.candidates
+    assert set(ref.equation.coefficients) == set(TRUTH)
+    assert "first selection" in ref.note
+    dropped = [c for c in ref.candidates if c["origin"] == "first selection without u"]
+    assert dropped and dropped[0]["F"] < 4.0 and dropped[0]["passed"]
+    assert max(abs(ref.equation.coefficients[k] / v - 1) for k, v in TRUTH.items()) < 0.05
+
+
+def test_scattered_samples_skip_with_a_note(samples):
+    s = {k: samples[k] for k in ("x", "t", "u")}
+    s["x"] = s["x"] + np.random.default_rng(1).uniform(0, 0.01, s["x"].size)
+    ref = refine_support(s, TRUTH, network_sigma=0.01)
+    assert ref.status == "skipped" and ref.reliable and "not on a uniform grid" in ref.note
+
+
+def test_threshold_and_modes():
+    assert 1.0 < misfit_threshold(2000, 40, 0.01) < 1.12
+    assert misfit_threshold(2000, 40, 0.001) > misfit_threshold(2000, 40, 0.01)
+    x = 2 * np.pi * np.arange(128) / 128
+    assert auto_ic_modes(np.sin(3 * x), 1.0) == 8  # the floor
+    wide = auto_ic_modes(1 / np.cosh(4 * (x - np.pi)) ** 2, 0.3)
+    assert 12 <= wide <= 32 and auto_ic_modes(1 / np.cosh(4 * (x - np.pi)) ** 2, 0.3, tol=1e-6) > wide
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("refine", "output-error", "refine must be 'output_error'"),
+    ("refine_alpha", 1.5, "refine_alpha"),
+    ("refine_ic_modes", 0, "refine_ic_modes"),
+    ("refine_dt", -1.0, "refine_dt"),
+    ("period", 0.0, "period"),
+])
+def test_config_validation(key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        JointConfig(**{key: value})
+
+
+def test_recipe_validation():
+    from pdelearn.problems.joint_recipe import joint_config
+    from pdelearn.recipes import resolve
+
+    r = resolve({"problem": "joint_discovery", "data": {"system": "burgers", "period": 16.0},
+                 "sparsity": {"refine": "none", "refine_alpha": 0.05}})
+    cfg = JointConfig.from_dict(joint_config(r))
+    assert (cfg.refine, cfg.refine_alpha, cfg.period) == ("none", 0.05, 16.0)
+    assert JointConfig.from_dict(joint_config(resolve({"problem": "joint_discovery",
+                                                       "data": {"system": "kdv"}}))).refine == "output_error"
+    for bad in ({"refine": "maybe"}, {"refine_alpha": 0.0}, {"refine_ic_modes": 0}):
+        with pytest.raises(ConfigError):
+            resolve({"problem": "joint_discovery", "data": {"system": "burgers"}, "sparsity": bad})
+
+
+def _result(equation, refinement, refine="output_error"):
+    from pdelearn.problems.joint import JointResult
+    from pdelearn.terms import TermLibrary
+
+    lib = TermLibrary(["u_x", "u*u_x", "u_xx"], ["u"], ["x"])
+    net = Equation("u_t", {"u_x": -0.3, "u_xx": 0.08}, intervals={"u_x": (-0.4, -0.2), "u_xx": (0.07, 0.09)})
+    return JointResult(equation if equation is not None else net, None, None, lib, JointConfig(refine=refine),
+                       network_equation=net, refinement=refinement)
+
+
+def test_summary_and_outcome_of_a_rejected_run(rejected):
+    from pdelearn.problems.base import RunContext
+    from pdelearn.problems.joint_run import JointDiscovery, refinement_lines, summarize
+
+    truth = Equation("u_t", TRUTH)
+    summary = summarize(_result(None, rejected), truth=truth)
+    ref = summary["refinement"]
+    assert ref["status"] == "rejected" and ref["equation"] is None and len(ref["candidates"]) >= 3
+    assert summary["network_equation"] == "u_t = -0.3 u_x + 0.08 u_xx" and summary["network_exact_support"] is False
+    lines = refinement_lines(summary)
+    assert lines[0].startswith("network    u_t = -0.3 u_x") and any("selected: u_x, u_xx: misfit" in x for x in lines)
+    out = JointDiscovery(None, JointConfig(), {}, None, truth, "test").finish(RunContext("cpu"), _result(None, rejected))
+    assert not out.reliable and out.message.startswith("no reliable equation found")
+
+
+def test_summary_of_an_accepted_and_of_an_unchecked_run(samples):
+    from pdelearn.problems.joint_run import interval_method, refinement_lines, summarize
+
+    ref = _refine(samples, TRUTH)
+    res = _result(ref.equation, ref)
+    summary = summarize(res, truth=Equation("u_t", TRUTH))
+    assert summary["refinement"]["status"] == "accepted" and summary["terms"] == ref.equation.coefficients
+    assert summary["exact_support"] and summary["max_rel_error"] < 0.05
+    assert set(summary["refinement"]["std_errors"]) == set(TRUTH) and summary["network_intervals"]["u_x"] == [-0.4, -0.2]
+    assert "Fisher" in interval_method(res) and "Fisher" in summary["interval_method"]
+    assert any("Fisher standard error" in x for x in refinement_lines(summary))
+    off = summarize(_result(None, None, refine="none"))
+    assert off["refinement"]["status"] == "off" and "not checked" in off["refinement"]["note"]
+
+
+def test_default_start_and_automatic_step(samples):
+    """Without u0 and dt: the smoothed earliest samples and the largest step that agrees with its half."""
+    data = {k: samples[k] for k in ("x", "t", "u")}
+    ref = refine_support(data, TRUTH, network_sigma=samples["sigma"], period=LENGTH, ic_modes=4, max_iter=3)
+    assert ref.status == "accepted" and ref.candidates[0]["dt"] == ref.settings["dt"] in (0.05, 0.025, 0.0125)

@@ -636,6 +636,10 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", required=True, help="folder with burgers.mat, kdv.mat, ... (e.g. ../shared/data)")
     p.add_argument("--seeds", type=int, default=10,
                    help="noise seeds per case, 0..N-1 (default 10; seeds 0-2 were used in development)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first noise seed (seeds first..first+N-1); e.g. 10 for seeds not used in development")
+    p.add_argument("--noises", type=float, nargs="+", default=None,
+                   help="only these noise levels (fractions, e.g. 0.1), of each data set's own list")
     p.add_argument("--out", default="benchmarks/results/discovery.json", help="JSON output path")
     p.add_argument("--datasets", nargs="+", default=None,
                    help=f"subset of {sorted(DATASETS)} (file stems such as kuramoto_sivishinky or AC also work)")
@@ -666,12 +670,13 @@ def main(argv=None) -> int:
     missing = [DATASETS[k]["file"] for k in keys if not os.path.isfile(os.path.join(args.data_dir, DATASETS[k]["file"]))]
     if missing:
         sys.exit(f"missing data files in {args.data_dir}: {missing}")
-    seeds = list(range(1 if args.quick else args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + (1 if args.quick else args.seeds)))
     methods = list(dict.fromkeys(["pdelearn"] + list(args.methods))) if "pdelearn" in args.methods else list(args.methods)
 
     tasks = []
     for k in keys:
-        noises = [n for n in DATASETS[k]["noises"] if not (args.quick and n > 0.01)]
+        noises = [n for n in DATASETS[k]["noises"] if not (args.quick and n > 0.01)
+                  and (args.noises is None or any(abs(n - m) < 1e-12 for m in args.noises))]
         for noise in noises:
             for seed in (seeds if noise > 0 or not args.clean_once else seeds[:1]):
                 for m in methods:

@@ -278,7 +278,7 @@ def run_seed(seed: int, methods) -> list[dict]:
     case = draw_case(seed)
     draw_s = time.perf_counter() - t0
     truth = Equation.parse(case["truth"])
-    grid = from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]})
+    grid = from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]}, layout="xt")
     info = {k: case[k] for k in ("seed", "family", "truth", "noise", "nx", "nt", "length", "T", "attempts",
                                  "rejected", "verify_max_rel_error", "spectral_tail", "term_shares")}
     info["draw_time_s"] = draw_s
@@ -291,7 +291,8 @@ def run_seed(seed: int, methods) -> list[dict]:
                 d = discover(grid)
                 eq = d.equation
                 K = int(d.options["rows"])
-                row.update(reliable=d.reliable, flags=d.unexplained + d.warnings)
+                row.update(reliable=d.reliable, flags=d.unexplained + d.warnings, notes=d.notes,
+                           refined=[r is not None for r in d.refinements])
             else:
                 rule = {"pysindy-weak": "aicc", "pysindy-fd": "aicc", "pysindy-weak-oracle": "best"}[method]
                 eq, extra = shared._weak_rule(grid, MAX_ORDER, seed=seed, K=K, rule=rule, truth=truth,

@@ -53,6 +53,7 @@ MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th sna
 MAX_WORK = 2_000_000  #: auto skips the refinement when a simulation needs more (grid points x solver steps)
 FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
 TRIALS = 2  #: candidates fitted per round (the best scores)
+TIE = 0.8  #: a runner-up is fitted too when its score is at least this fraction of the best's
 MAX_ROUNDS = 4  #: rounds of (add the best candidate, else drop the weakest term)
 PERIODIC_JUMP = 2.0  #: periodic when the wrap-around jump is at most this times the largest neighbour step
 
@@ -212,10 +213,12 @@ def _degree(term: Term) -> int:
 
 
 def _time_step(h: float, terms: Sequence[Term], coef: Sequence[float], scale: float, kmax: float) -> float:
-    """Largest ``h / n`` with ``n dt * rate <= 0.5``; ``rate``: linearised rate of the explicit terms.
+    """Largest ``h / n`` with ``dt * rate <= 0.5``; ``rate``: linearised rate of the explicit terms.
 
     Pure derivative terms are integrated exactly (exponential); every other term contributes
-    ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U = max |u|``).
+    ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U = max |u|``, ``k_max``: see
+    :func:`_resolved_wavenumber`). A fit whose first simulation still blows up is retried with a
+    quarter of the step.
     """
     rate = 0.0
     for term, c in zip(terms, coef):
@@ -226,6 +229,16 @@ def _time_step(h: float, terms: Sequence[Term], coef: Sequence[float], scale: fl
         order = max((d.order for d in ders), default=0)
         rate += abs(c) * p * scale ** (p - 1) * kmax**order
     return h / max(1, math.ceil(h * rate / 0.5 - 1e-9))
+
+
+def _resolved_wavenumber(u: np.ndarray, length: float) -> float:
+    """Twice the largest wavenumber whose mean power over time exceeds 100 x the noise floor (``u``: ``(nx, nt)``),
+    at most the dealiased Nyquist wavenumber: the scale the explicit terms' rates are judged at."""
+    power = np.mean(np.abs(np.fft.rfft(u, axis=0)) ** 2, axis=1)
+    nyquist = math.pi * u.shape[0] / length * 2.0 / 3.0
+    floor = float(np.median(power[power.size // 2:]))
+    strong = np.flatnonzero(power > 100.0 * floor) if floor > 0 else np.array([], int)
+    return min(2.0 * 2.0 * math.pi * strong.max() / length, nyquist) if strong.size > 1 else nyquist
 
 
 class _Problem:
@@ -244,7 +257,7 @@ class _Problem:
         self.layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
         self.modes = _ic_modes(self.u[:, 0])
         self.scale = float(np.max(np.abs(self.u)))
-        self.kmax = math.pi / (self.layout["length"] / self.layout["nx"]) * 2.0 / 3.0
+        self.kmax = _resolved_wavenumber(self.u, self.layout["length"])
         self.floor = (OE_TOL * float(np.linalg.norm(self.u))) ** 2
         self.fits = 0
 
@@ -260,8 +273,13 @@ class _Problem:
         self.fits += 1
         eq = Equation(self.lhs, {self.library[i]: float(c) for i, c in zip(idx, coef)}, self.library.fields,
                       self.library.coords)
-        return fit_output_error(self.data, eq, dt=self.dt(idx, coef), ic_modes=self.modes, u0=u0, max_iter=20,
-                                ftol=1e-7)
+        dt = self.dt(idx, coef)
+        try:
+            return fit_output_error(self.data, eq, dt=dt, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
+        except TrainingError as exc:  # unstable at the first guess: once more with a quarter of the step
+            if getattr(exc, "partial", None) is not None or dt / 4 < self.layout["dt_out"] / 64:
+                raise
+            return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
 
     def scores(self, fit, idx: Sequence[int], candidates: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
@@ -388,10 +406,11 @@ def refine(
             F, c0 = prob.scores(fit, idx, candidates)
             # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
             significant = [candidates[k] for k in np.flatnonzero(F > crit)]
-            # the best candidates by score are fitted for real; collinear ones (u_xx, u^2 u_xx) can score
-            # alike, the actual misfit decides between them
+            # the best candidate by score is fitted for real, and a runner-up that scores alike (collinear
+            # terms such as u_xx and u^2 u_xx): the actual misfit decides between them
             trials = []
-            for k in [k for k in np.argsort(-F)[:TRIALS] if F[k] > crit]:
+            order = np.argsort(-F)[:TRIALS]
+            for k in [k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]]:
                 new = idx + [candidates[k]]
                 say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
                 try:

@@ -50,7 +50,7 @@ MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is c
 ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
-MAX_WORK = 2_000_000  #: auto skips the refinement when a simulation needs more (grid points x solver steps)
+MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
 FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
 TRIALS = 2  #: candidates fitted per round (the best scores)
 TIE = 0.8  #: a runner-up is fitted too when its score is at least this fraction of the best's
@@ -371,8 +371,8 @@ def refine(
     coefficients
         Starting coefficients of the support (the weak-form fit), ``(len(support),)``.
     max_work
-        Raise :class:`~pdelearn.errors.ConfigError` when a simulation would need more grid points x
-        solver steps (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
+        Raise :class:`~pdelearn.errors.ConfigError` when a fit would need more grid points x solver steps
+        x fitted unknowns (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
 
     Raises
     ------
@@ -390,9 +390,11 @@ def refine(
     idx, coef = list(support), [float(c) for c in coefficients]
     if not idx:
         raise ConfigError("output-error refinement needs a selected term to start from")
-    if max_work is not None and prob.steps(idx, coef) * prob.layout["nx"] > max_work:
-        raise ConfigError(f"a simulation would need {prob.steps(idx, coef)} solver steps on {prob.layout['nx']} points "
-                          f"(limit {max_work} point-steps); run refine='output-error' to force it")
+    work = prob.steps(idx, coef) * prob.layout["nx"] * (len(idx) + 2 * prob.modes - 1)
+    if max_work is not None and work > max_work:
+        raise ConfigError(f"a fit would need {prob.steps(idx, coef)} solver steps on {prob.layout['nx']} points for "
+                          f"{len(idx) + 2 * prob.modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
+                          f"{work / 3.7e6:.2g}x Allen-Cahn's 512 x 201 grid); run refine='output-error' to force it")
     say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
     fit = prob.fit(idx, coef, None)
     steps: list[dict] = []

@@ -60,7 +60,9 @@ def test_randomized_benchmark_misses_are_flagged(seed, spurious):
     (``u_xxxx`` at the noise floor): on test functions twice as wide both coefficients move by more than 100 %."""
     bench = pytest.importorskip("random_equations")
     case = bench.draw_case(seed)
-    d = discover(from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]}))
+    # refine="none": the warning itself (with the default refinement, seed 59's doubt is settled by simulation:
+    # tests/test_refine.py::test_refinement_settles_a_flagged_benchmark_miss, marked slow)
+    d = discover(from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]}, layout="xt"), refine="none")
     assert spurious in d.equation.coefficients and spurious not in Equation.parse(case["truth"]).coefficients
     assert not d.reliable
     assert any(f"coefficient of {spurious} changes" in w for w in d.warnings)

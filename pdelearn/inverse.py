@@ -53,6 +53,11 @@ class OutputErrorFit:
         Observations, and fitted unknowns (parameters + initial-state modes).
     converged : bool
         False when the iteration limit was reached or no step reduced the misfit; ``message`` says why.
+    dt : float
+        Solver time step of the fit.
+    residuals, jacobian : ndarray, shapes (n,) and (n, n_unknowns)
+        Simulation minus data at the estimate and its Jacobian (columns: parameters, then the
+        initial-state modes), for tests that build on the fit (e.g. score tests of extra terms).
     """
 
     parameters: dict[str, float]
@@ -72,6 +77,9 @@ class OutputErrorFit:
     history: list[float] = field(default_factory=list)
     solves: int = 0
     wall_time_s: float = 0.0
+    dt: float = 0.0
+    residuals: np.ndarray | None = field(default=None, repr=False)
+    jacobian: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -331,7 +339,7 @@ def fit_output_error(
     lam, history, message, converged, it = 1e-3, [rss], "", False, 0
     blowups = 0
 
-    def result(theta, J, rss, it, converged, message) -> OutputErrorFit:
+    def result(theta, r, J, rss, it, converged, message) -> OutputErrorFit:
         n, m = obs.numel(), theta.size
         sigma2 = rss / max(n - m, 1)
         info = J.T @ J
@@ -344,7 +352,7 @@ def fit_output_error(
             form.equation(p, cov_p), cov_p, (basis @ torch.tensor(theta[n_p:])).numpy() if theta.size > n_p
             else (fixed_u0.numpy() if fixed_u0 is not None else (basis @ torch.tensor(ic)).numpy()), grid,
             rss, n, m, math.sqrt(sigma2), math.sqrt(rss / max(float(obs @ obs), 1e-300)), it, converged, message,
-            history, solves, time.perf_counter() - start)
+            history, solves, time.perf_counter() - start, dt, r, J)
 
     while it < max_iter:
         it += 1
@@ -366,7 +374,7 @@ def fit_output_error(
                     break
             lam *= 4.0
             if lam > 1e12:
-                partial = result(theta, J, rss, it, False, "no step from the last estimate reduced the misfit")
+                partial = result(theta, r, J, rss, it, False, "no step from the last estimate reduced the misfit")
                 if blowups and not math.isfinite(rss_new):
                     err = TrainingError(f"the simulation blew up at every step tried from the estimate "
                                         f"{form.format(theta[:n_p])} ({blowups} blow-ups); the last good estimate is "
@@ -397,7 +405,7 @@ def fit_output_error(
             break
     else:
         message = f"stopped after max_iter = {max_iter} iterations (misfit still decreasing)"
-    return result(theta, J, rss, it, converged, message)
+    return result(theta, r, J, rss, it, converged, message)
 
 
 def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:

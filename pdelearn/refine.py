@@ -284,40 +284,27 @@ class _Problem:
     def scores(self, fit, idx: Sequence[int], candidates: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
 
-        The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) come
-        from forward-mode derivatives (one batched solve); those to a candidate's coefficient from a
-        finite difference: one plain solve of the support plus the candidate at a small coefficient
+        The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) are the
+        fit's final Jacobian; those to a candidate's coefficient come from a finite difference: one plain
+        solve of the support plus the candidate at a small coefficient, at the fit's time step
         (:data:`FD_STEP` of the support's rate of change on the initial state; small enough that an
         anti-diffusive candidate cannot blow up within the data's time span).
         A candidate's score is the misfit reduction of one Gauss-Newton step in its direction, beyond
         what the fit's unknowns can do, in units of the noise variance.
         """
         import torch
-        from torch.autograd import forward_ad
 
         from .compile import CompiledLibrary
         from .grid import differentiate
-        from .inverse import _basis
         from .solvers.torch_etdrk4 import PeriodicSolver
 
         lay = self.layout
         ii, jj = torch.tensor(lay["i"]), torch.tensor(lay["j"])
         support = [self.library[i] for i in idx]
         coef = [fit.parameters[t.name] for t in support]
-        dt = self.dt(idx, coef)
-        basis = torch.tensor(_basis(fit.x, lay, self.modes))
-        modes = torch.linalg.lstsq(basis, torch.tensor(fit.u0)[:, None]).solution[:, 0]
-        p, m_ic = len(idx), basis.shape[1]
-        m = p + m_ic
-        with forward_ad.dual_level(), torch.no_grad():
-            dual = forward_ad.make_dual(torch.zeros(m, m, dtype=torch.float64), torch.eye(m, dtype=torch.float64))
-            out = PeriodicSolver(support, lay["nx"], lay["length"]).solve(
-                torch.tensor(coef) + dual[:, :p], (modes + dual[:, p:]) @ basis.T, lay["t_eval"], dt,
-                checkpoint_every=None)
-            out = forward_ad.unpack_dual(out[:, ii, jj])
-        base = out.primal[0].numpy()
-        r = base - self.u.ravel()
-        Q, _ = np.linalg.qr(out.tangent.T.numpy())
+        r, m = fit.residuals, fit.n_unknowns
+        base = r + self.u.ravel()
+        Q, _ = np.linalg.qr(fit.jacobian)
         # rates of change on the fitted initial state set the finite-difference steps
         h = lay["length"] / lay["nx"]
         inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
@@ -336,7 +323,7 @@ class _Problem:
             solver = PeriodicSolver(support + [term], lay["nx"], lay["length"])
             try:
                 with torch.no_grad():
-                    moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), lay["t_eval"], dt,
+                    moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), lay["t_eval"], fit.dt,
                                          checkpoint_every=None)[ii, jj].numpy()
             except TrainingError:  # the term destabilises the equation even at this size: not a candidate
                 continue

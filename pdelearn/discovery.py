@@ -426,6 +426,7 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
                      f"({exc}); the weak-form equation is reported")
         return None
     notes.append(ref.note())
+    warns += ref.unresolved_warnings()  # significant but below what the simulation can resolve: not settled
     return ref
 
 

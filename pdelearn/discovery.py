@@ -25,10 +25,10 @@ from .errors import ConfigError, DataError, TrainingError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .refine import REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine, uncertain
-from .reliability import (explained as _explained, interchangeable_warnings, refit_check, stability_warnings,
-                          static_field, term_shares, term_warnings, wide_rows)
+from .reliability import (WIDE_SCALE, explained as _explained, interchangeable_warnings, refit_check, scale_drops,
+                          stability_warnings, static_field, term_shares, term_warnings, wide_rows)
 from .runfiles import write_equation
-from .sparse import SparseRegression, SparseResult
+from .sparse import SparseRegression, SparseResult, lstsq_on
 from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
@@ -334,14 +334,22 @@ def discover(
     wide = wide_rows(data.fields, data.coords, lib, lhs, weak, data.time)  # for the scale check (weak form)
     eqs, refits, unexplained, warns, refinements, notes = [], [], [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
+        reason = static_field(lib.fields[j], data.fields[lib.fields[j]]) or _explained(l, fit.relative_residual,
+                                                                                        int(fit.support.sum()))
+        dropped = scale_drops(G, b[:, j], fit, regression, lambda: wide(j)) if method == "weak" and not reason else []
+        if dropped:  # terms of one test-function scale only (discretisation error of the narrow rows)
+            fit = fits[j] = _without(fit, G, b[:, j], [k for k, _, _ in dropped])
+            gone = ", ".join(f"{lib[k].name} ({c:.4g}; {cw:.4g} on test functions {WIDE_SCALE:g} times as wide)"
+                             for k, c, cw in dropped)
+            notes.append(f"{l}: dropped {gone}: a term of the equation would not depend on the test functions' scale, "
+                         "and the wider ones fit as well without it (least-squares coefficients, no GLS refit on the "
+                         "narrow test functions)")
         support = np.flatnonzero(fit.support)
         coef = fit.coefficients[support]
         gls = None
-        reason = static_field(lib.fields[j], data.fields[lib.fields[j]]) or _explained(l, fit.relative_residual,
-                                                                                        support.size)
         if reason:
             unexplained.append(reason)
-        if method == "weak" and refit == "gls" and support.size and not reason:
+        if method == "weak" and refit == "gls" and support.size and not reason and not dropped:
             say(f"GLS refit of {l} ({support.size} terms)")
             rejected: list = []
             allowed = max(regression.f_crit * fit.sigma2 * support.size, regression.tol**2 * fit.b_norm2)
@@ -352,7 +360,8 @@ def discover(
             elif rejected:
                 warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
         # doubts of the weak form (see pdelearn.reliability); an output-error refinement can settle them
-        doubts = (stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j))
+        doubts = (stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j),
+                                     [k for k, _, _ in dropped])
                   if method == "weak" and not reason else [])
         ref = None
         if refine != "none" and support.size and not reason:
@@ -428,6 +437,17 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
     notes.append(ref.note())
     warns += ref.unresolved_warnings()  # significant but below what the simulation can resolve: not settled
     return ref
+
+
+def _without(fit: SparseResult, G: np.ndarray, b: np.ndarray, drop: Sequence[int]) -> SparseResult:
+    """``fit`` with the columns ``drop`` taken out of its support (least squares on the rest)."""
+    from dataclasses import replace
+
+    support = fit.support.copy()
+    support[list(drop)] = False
+    w = lstsq_on(G, b, support)
+    r = b - G @ w
+    return replace(fit, coefficients=w, support=support, rss=float(r @ r))
 
 
 def _refit_warning(lhs: str, names, coef, rejected) -> str:

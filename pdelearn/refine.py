@@ -284,6 +284,32 @@ class _Problem:
     def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
         return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
 
+    def floor_for(self, fit) -> float:
+        """The smallest misfit change that may move the support, given the larger model ``fit``.
+
+        :data:`OE_TOL`'s floor guards against systematic misfit (solver, initial-state and data errors), which
+        can make any term "significant" where the misfit is not noise. When ``fit``'s residual is white noise,
+        there is none to guard against: when white noise makes up at least half of the misfit, the floor shrinks
+        to the residual's systematic part, estimated from its spatial spectrum (white noise has the same power at
+        every wavenumber; the noise level is the median power of the upper half, where a resolved solution has
+        none) plus three standard errors of that estimate.
+        """
+        R = np.asarray(fit.residuals, dtype=np.float64).reshape(self.u.shape)
+        nx = R.shape[0]
+        power = np.mean(np.abs(np.fft.rfft(R, axis=0)) ** 2, axis=1)
+        weight = np.full(power.size, 2.0)
+        weight[0] = 1.0
+        if nx % 2 == 0:
+            weight[-1] = 1.0
+        upper = power[max(1, power.size // 2):-1] if power.size > 4 else power
+        if not upper.size or not np.sum(weight * power) > 0:
+            return self.floor
+        white = min(1.0, nx * float(np.median(upper)) / float(np.sum(weight * power)))
+        if white < 0.5:  # mostly systematic (clean data): keep the fixed floor
+            return self.floor
+        systematic = fit.rss * (1.0 - white) + 3.0 * fit.rss / math.sqrt(2.0 * upper.size * R.shape[1])
+        return min(self.floor, systematic)
+
     def change(self, drss: float) -> float:
         """A misfit change as the root of its size over ``||u||`` (comparable with :data:`OE_TOL`)."""
         return float(np.sqrt(max(drss, 0.0)) / max(np.linalg.norm(self.u), np.finfo(float).tiny))
@@ -435,7 +461,7 @@ def refine(
             if trials:
                 trial, k = min(trials, key=lambda tk: tk[0].rss)
                 test = _f(fit, trial)
-                if test > crit and fit.rss - trial.rss > prob.floor:
+                if test > crit and fit.rss - trial.rss > prob.floor_for(trial):
                     steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
                     idx, fit, moved = idx + [candidates[k]], trial, True
@@ -448,7 +474,7 @@ def refine(
                              for n in names])
             j = int(np.argmin(wald))
             keep_crit = _chi2(ALPHA)
-            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < prob.floor:
+            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < prob.floor_for(fit):
                 rest = [i for i in idx if i != idx[j]]
                 say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
                 try:
@@ -456,7 +482,7 @@ def refine(
                     test = _f(trial, fit)
                 except TrainingError:
                     test, trial = math.inf, None
-                if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor):
+                if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor_for(fit)):
                     steps.append({"action": "drop", "term": names[j], "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
                     if test >= keep_crit and trial.rss > NOISE_DOMINATED * prob.floor:

@@ -365,7 +365,8 @@ def discover(
                   if method == "weak" and not reason else [])
         ref = None
         if refine != "none" and support.size and not reason:
-            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts)
+            also = [f"{lib[k].name} was dropped as a term of one test-function scale" for k, _, _ in dropped]
+            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts, also)
         std = None if gls is None else gls.std
         if ref is not None:  # the output-error coefficients (maximum likelihood under white noise)
             support = np.array([lib.names.index(n) for n in ref.final])
@@ -410,14 +411,16 @@ def discover(
                      refinements, notes)
 
 
-def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged) -> Optional[Refinement]:
+def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged,
+            also=()) -> Optional[Refinement]:
     """Run the output-error refinement of one equation when ``how`` and the selection call for it.
 
     ``flagged``: warnings of the weak-form checks; they count as doubts the refinement can settle.
+    ``also``: further reasons to run it that are not warnings (a term dropped by the scale rule).
     """
     doubts = ["requested"] if how == "output-error" else (
         uncertain(fit, regression, [lib[i].name for i in support], lib, data)
-        + [w.split(": ", 1)[-1] for w in flagged])
+        + [w.split(": ", 1)[-1] for w in flagged] + list(also))
     if not doubts:
         return None
     why = applicable(data, lib)

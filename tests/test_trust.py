@@ -113,11 +113,13 @@ def test_heat_equation_agrees_across_library_sizes(max_order, max_power):
 def test_heat_spurious_term_of_one_scale_is_dropped(heat_npz, tmp_path):
     """At --max-order 3 the selection admits ``-0.00036 u`` (discretisation error of the narrow test functions; the
     GLS refit inflated it to 0.105 before its check refused it, exit 3). The scale rule drops it: its coefficient is
-    ``-4e-6`` on test functions twice as wide, which fit as well without it."""
+    ``-4e-6`` on test functions twice as wide, which fit as well without it; the drop is a reason for the
+    output-error refinement, which confirms the support and gives the coefficient."""
     result = run_cli("discover", heat_npz, "--out", tmp_path / "r", "--max-order", "3")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "u_t = 0.3001 u_xx"
+    assert result.stdout.strip() == "u_t = 0.3 u_xx"
     assert "Note: u_t: dropped u (-0.0003574;" in result.stderr
+    assert "u was dropped as a term of one test-function scale" in result.stderr and "confirmed its terms" in result.stderr
 
 
 def test_refit_check_refuses_a_refit_that_fits_the_selection_rows_worse():

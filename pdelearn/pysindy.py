@@ -121,6 +121,8 @@ class AutoSelect(BaseOptimizer):
         f_crit: float = 4.0,
         tol: float = 5e-3,
         n_eff: Optional[float] = None,
+        cv_blocks: int = 10,
+        cv_tol: float = 0.04,
         normalize_columns: bool = False,
         unbias: bool = False,
         max_iter: int = 20,
@@ -134,13 +136,16 @@ class AutoSelect(BaseOptimizer):
         self.f_crit = f_crit
         self.tol = tol
         self.n_eff = n_eff
+        self.cv_blocks = cv_blocks
+        self.cv_tol = cv_tol
         self._regression()  # bad settings fail here, not in the middle of model.fit
 
     def _regression(self) -> SparseRegression:
         if not (self.n_eff is None or (
                 isinstance(self.n_eff, (int, float)) and not isinstance(self.n_eff, bool) and self.n_eff >= 1)):
             raise ConfigError(f"n_eff must be None or a number >= 1, received {self.n_eff!r}")
-        return SparseRegression(method=self.method, f_crit=self.f_crit, tol=self.tol)
+        return SparseRegression(method=self.method, f_crit=self.f_crit, tol=self.tol, cv_blocks=self.cv_blocks,
+                                cv_tol=self.cv_tol)
 
     def _reduce(self, x, y, **_):
         regression = self._regression()

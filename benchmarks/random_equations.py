@@ -28,7 +28,11 @@ Verification rules (a draw failing any is redrawn from the same generator; the r
   negligible by design when it finds one;
 * **not recoverable from the clean samples**: least squares of ``u_t`` (fourth-order central
   differences in time) on the true terms (spectral derivatives of the clean data) must give every
-  coefficient within 0.5 % (``VERIFY_RTOL``); this also rejects draws whose time sampling is too coarse.
+  coefficient within 0.5 % (``VERIFY_RTOL``); this also rejects draws whose time sampling is too coarse;
+* **not identifiable**: on the same clean samples, a term of the 35-term library replaces a true term
+  with as good a fit (the rule of ``pdelearn.reliability.interchangeable`` with tolerance
+  ``(VERIFY_RTOL ||u_t||)^2``), or the other true terms fit as well without one of them, e.g. a linear
+  equation whose initial state holds one or two Fourier modes.
 
 Methods: ``pdelearn`` (``discover(grid)``, all defaults), ``pysindy-weak`` (``WeakPDELibrary``, K =
 pdelearn's number of test functions on the same grid, threshold by the AICc sweep of
@@ -40,7 +44,8 @@ Scoring: *pass* = exact support and max relative coefficient error <= 5 % (<= 10
 *flagged* = pdelearn's ``Discovery.reliable`` is false (warnings or unexplained); *silent miss* = a
 miss that is not flagged. Wall time per method is measured around the whole user-facing call.
 
-Seeds 0-79 were used during development (``DEVELOPMENT_SEEDS``); report held-out seeds (e.g. 100-199).
+Seeds 0-79 and 160-279 were looked at during development (``DEVELOPMENT_SEEDS``; 100-159 and 220-279 were
+reported runs); report held-out seeds (e.g. 300-399).
 
 Usage::
 
@@ -70,7 +75,7 @@ NOISES = (0.0, 0.01, 0.02, 0.05)
 NX = (128, 256, 512)
 NT = (101, 251)
 METHODS = ["pdelearn", "pysindy-weak", "pysindy-fd", "pysindy-weak-oracle"]
-DEVELOPMENT_SEEDS = list(range(0, 80))  #: seeds looked at while developing (not out of sample)
+DEVELOPMENT_SEEDS = list(range(0, 80)) + list(range(160, 280))  #: seeds looked at while developing (not out of sample)
 VERIFY_RTOL = 0.005
 MAX_ATTEMPTS = 40
 MAX_ORDER = 4
@@ -195,7 +200,39 @@ def verify(u: np.ndarray, x: np.ndarray, t: np.ndarray, terms: dict, length: flo
         k = int(np.argmin(shares))
         return figures, (f"negligible term: {keys[k]} contributes {100 * shares[k]:.2g} % of ||u_t||, below the "
                          f"{100 * NEGLIGIBLE_SHARE:g} % that pdelearn reports as negligible")
+    swap = _not_identifiable(inner, ut, eq, length)
+    if swap:
+        return figures, f"not identifiable: {swap[0]} is replaced by {swap[1]} on the clean samples with as good a fit"
     return figures, None
+
+
+def _not_identifiable(inner: np.ndarray, ut: np.ndarray, eq, length: float) -> tuple[str, str] | None:
+    """``(true term, substitute)`` when a term of the full library replaces a true one on the clean data.
+
+    The rule of :func:`pdelearn.reliability.interchangeable` on the clean samples (spectral derivatives,
+    the benchmark's 35-term library): the swap recovers all but ``SWAP_SHARE`` of the true term's
+    contribution and fits within ``(VERIFY_RTOL ||u_t||)^2``; or the other true terms alone fit within that
+    tolerance. A linear equation whose initial state holds one or two Fourier modes is the typical case (``u``, ``u_xx`` and ``u_xxxx`` act on both modes alike); no method
+    can recover its support, so such a draw tests nothing.
+    """
+    from pdelearn.compile import CompiledLibrary
+    from pdelearn.reliability import interchangeable
+    from pdelearn.sparse import addition_gains
+    from pdelearn.terms import polynomial_library
+
+    lib = polynomial_library("u", "x", 3, MAX_ORDER)
+    derivs = {d.name: _spectral(inner, length, d.order) if d.order else inner for d in lib.derivatives}
+    G = CompiledLibrary(lib).numpy(derivs).reshape(-1, len(lib))
+    b = ut.reshape(-1)
+    truth = np.array([k in eq.coefficients for k in lib.keys])
+    allowed = (VERIFY_RTOL**2) * float(b @ b)
+    for i in np.flatnonzero(truth):  # a true term the other true terms replace (e.g. u and u_xx on one mode)
+        keep = truth.copy()
+        keep[i] = False
+        if addition_gains(G, b, keep, np.array([i]))[1][0] <= allowed:
+            return lib.names[i], "the other true terms"
+    pairs = interchangeable(G, b, truth, allowed)
+    return (lib.names[pairs[0][0]], lib.names[pairs[0][1]]) if pairs else None
 
 
 def draw_case(seed: int, max_attempts: int = MAX_ATTEMPTS) -> dict:

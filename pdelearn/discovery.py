@@ -25,8 +25,8 @@ from .errors import ConfigError, DataError, TrainingError
 from .gls import GLSFit, refit as gls_refit
 from .grid import METHODS, differentiate
 from .refine import REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine, uncertain
-from .reliability import (explained as _explained, refit_check, stability_warnings, static_field, term_shares,
-                          term_warnings, wide_rows)
+from .reliability import (explained as _explained, interchangeable_warnings, refit_check, stability_warnings,
+                          static_field, term_shares, term_warnings, wide_rows)
 from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult
 from .terms import Derivative, Term, TermLibrary, polynomial_library
@@ -367,6 +367,8 @@ def discover(
             warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef, std)
             if ref is None:  # the simulation settled the doubts when it ran
                 warns += doubts
+            if support.size:  # no simulation settles this one: it is a property of the data
+                warns += interchangeable_warnings(l, lib.names, G, b[:, j], support, fit, regression)
         refits.append(gls)
         intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
         if ref is not None:
@@ -424,6 +426,7 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
                      f"({exc}); the weak-form equation is reported")
         return None
     notes.append(ref.note())
+    warns += ref.unresolved_warnings()  # significant but below what the simulation can resolve: not settled
     return ref
 
 

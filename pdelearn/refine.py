@@ -17,7 +17,10 @@ state and its coefficients fitted to the data; then
 A term changes the support only when it is significant (F above the chi-square quantile at
 :data:`ALPHA`, Bonferroni-corrected over the candidates) **and** changes the simulated field by at least
 :data:`OE_TOL` of its norm (the output-error twin of the selection's relative tolerance: simulation and
-initial-state errors can make any term "significant" on clean data).
+initial-state errors can make any term "significant" on clean data). Where the data are noisy enough
+that the fit's misfit is noise (above :data:`NOISE_DOMINATED` times that floor), a term that the F-test
+finds significant but that stays below the floor is **unresolved**: the support is not changed, and
+``Refinement.unresolved`` names it so that ``discover`` can flag the result rather than settle the doubt.
 
 :func:`uncertain` is the rule of ``discover(refine="auto")``: the refinement runs when the weak-form
 selection is close to its threshold (the weakest kept term lowers the residual by less than
@@ -43,12 +46,14 @@ from .errors import ConfigError, DataError, TrainingError
 from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary
 
-__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK"]
+__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
+           "NOISE_DOMINATED"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
 ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
+NOISE_DOMINATED = 100.0  #: a misfit above this many times OE_TOL's floor is noise: significant terms below it are unresolved
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
 FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
@@ -72,6 +77,11 @@ class Refinement:
         Term names of the weak-form selection and of the refined equation.
     steps : list of dict
         Each support change: ``{"action": "add" | "drop", "term", "F", "misfit_change"}``.
+    unresolved : list of dict
+        Terms significant by the F-test on noisy data whose effect on the simulated field stayed below
+        :data:`OE_TOL`, so the support was not changed for them (``"add"``: left out; ``"drop"``: taken
+        out): ``{"action", "term", "F", "field_change"}`` (``field_change``: the misfit change's root
+        as a fraction of ``||u||``). ``discover`` reports them as warnings.
     coefficients, std_errors : dict
         Output-error coefficients of the final support and their standard errors (term name -> value).
     equation : Equation
@@ -94,6 +104,7 @@ class Refinement:
     fits: int
     wall_time_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    unresolved: list[dict] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -105,7 +116,16 @@ class Refinement:
         return {"lhs": self.lhs, "reasons": self.reasons, "start": self.start, "final": self.final,
                 "changed": self.changed, "steps": self.steps, "coefficients": self.coefficients,
                 "std_errors": self.std_errors, "equation": str(self.equation), "rel_misfit": self.rel_misfit,
-                "fits": self.fits, "wall_time_s": round(self.wall_time_s, 2), "settings": self.settings}
+                "fits": self.fits, "wall_time_s": round(self.wall_time_s, 2), "settings": self.settings,
+                "unresolved": self.unresolved}
+
+    def unresolved_warnings(self) -> list[str]:
+        """One warning per unresolved term (empty when every decision was clear)."""
+        return [f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
+                f"simulated field by only {100 * u['field_change']:.2g} % of its norm, below the "
+                f"{100 * self.settings.get('oe_tol', OE_TOL):g} % the refinement acts on; it was "
+                f"{'left out' if u['action'] == 'add' else 'taken out'} and the equation may "
+                f"{'lack' if u['action'] == 'add' else 'need'} it" for u in self.unresolved]
 
     def __str__(self) -> str:
         moves = ", ".join(f"{s['action']} {s['term']} (F = {s['F']:.3g})" for s in self.steps) or "support confirmed"
@@ -264,6 +284,10 @@ class _Problem:
     def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
         return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
 
+    def change(self, drss: float) -> float:
+        """A misfit change as the root of its size over ``||u||`` (comparable with :data:`OE_TOL`)."""
+        return float(np.sqrt(max(drss, 0.0)) / max(np.linalg.norm(self.u), np.finfo(float).tiny))
+
     def steps(self, idx, coef) -> int:
         return int(round(self.t[-1] / self.dt(idx, coef)))
 
@@ -385,6 +409,7 @@ def refine(
     say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
     fit = prob.fit(idx, coef, None)
     steps: list[dict] = []
+    unresolved: dict[tuple[str, str], tuple[float, float]] = {}
     candidates = [i for i in range(len(library)) if i not in idx]
     crit = _chi2(ALPHA / max(len(candidates), 1))  # Bonferroni over every candidate of the library
     for _ in range(MAX_ROUNDS):
@@ -414,6 +439,8 @@ def refine(
                     steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
                     idx, fit, moved = idx + [candidates[k]], trial, True
+                elif test > crit and fit.rss > NOISE_DOMINATED * prob.floor:
+                    unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
             candidates = significant
         if not moved and len(idx) > 1:
             names = [library[i].name for i in idx]
@@ -432,6 +459,8 @@ def refine(
                 if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor):
                     steps.append({"action": "drop", "term": names[j], "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
+                    if test >= keep_crit and trial.rss > NOISE_DOMINATED * prob.floor:
+                        unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
                     idx, fit, moved = rest, trial, True
         if not moved:
             break
@@ -443,7 +472,9 @@ def refine(
                                                                            fit.parameters[n] + 1.96 * fit.std_errors[n])
                                                           for i, n in zip(idx, final)}),
                       fit.rel_misfit, prob.fits, time.perf_counter() - t0,
-                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL})
+                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL},
+                      [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()
+                       if (n in final) != (a == "add")])  # a later round may have settled it
 
 
 def _f(reduced, full) -> float:

@@ -14,6 +14,10 @@ that equation is an answer. Two outcomes are distinguished:
   term is not significant against its own standard error, or the refit disagreed with the
   selection beyond the selection's noise level (the refit is then not used).
 
+* **not identifiable** (:func:`interchangeable_warnings`): a selected term can be replaced by a
+  left-out one with a fit as good, to within the selection's own tolerance (e.g. a linear equation
+  whose data hold only two Fourier modes: ``u``, ``u_xx`` and ``u_xxxx`` act on them alike). No
+  estimator can choose between the two supports on these data, so no simulation settles it.
 * **weak evidence** (:func:`stability_warnings`): the selected support is not reproduced when the
   coefficient moves when refitted on test functions :data:`WIDE_SCALE` times as wide, or a term
   left out changes the fit by more than :data:`NEAR_MISS` of the selection's tolerance (the
@@ -32,7 +36,7 @@ from .sparse import addition_gains, lstsq_on
 
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "explained", "term_shares",
            "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "stability_warnings",
-           "wide_rows"]
+           "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "wide_rows"]
 
 MAX_RELATIVE_RESIDUAL = 0.5  #: above this ``||b - G a|| / ||b||`` no equation is reported as found
 NEGLIGIBLE_SHARE = 0.002  #: a term with ``|a_k| ||G_k|| / ||b||`` below this is flagged as negligible
@@ -43,6 +47,7 @@ REFIT_TOLERANCE = 1.0  #: largest allowed refit discrepancy, in units of the sel
 WIDE_SCALE = 2.0  #: the stability check repeats the selection with test functions this many times as wide
 SCALE_RTOL = 0.5  #: largest relative change of a coefficient refitted on the wider test functions
 NEAR_MISS = 0.2  #: a left-out term lowering the residual by more than this share of the tolerance is flagged
+SWAP_SHARE = 0.01  #: a left-out term recovering all but this share of a kept term's contribution replaces it
 STATIC_RTOL = 1e-9  #: a field whose changes in time stay below this fraction of its size is static
 
 
@@ -171,6 +176,47 @@ def stability_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: np.ndar
     out += [f"{lhs}: the left-out term {names[j]} would lower the residual by {ratio:.2g} of the selection's tolerance "
             f"(more than {NEAR_MISS:g}); the decision to leave it out is close" for j, ratio in _near_misses(G, b, support, allowed)]
     return out
+
+
+def interchangeable(G: np.ndarray, b: np.ndarray, support: np.ndarray, allowed: float) -> list[tuple[int, int, float]]:
+    """Pairs ``(i, j, ratio)``: the selected column ``i`` replaced by the left-out column ``j`` fits ``b`` as well.
+
+    Dropping ``i`` alone raises the RSS by ``gain_i > allowed`` (``i`` matters); ``j`` does its job when
+    the swap raises it by at most ``min(allowed, SWAP_SHARE * gain_i)``: within the selection's own
+    tolerance, and ``j`` recovers at least ``1 - SWAP_SHARE`` of what ``i`` explains (a weak term that a
+    correlated one half replaces is not a case of this: the near-miss and scale checks see those).
+    ``ratio = (RSS(S - i + j) - RSS(S)) / allowed``; only the best ``j`` per ``i`` is returned.
+    ``G (n, K)``, ``b (n,)``, ``support (K,)`` bool.
+    """
+    support = np.asarray(support, bool)
+    out = np.flatnonzero(~support)
+    if not out.size or allowed <= 0:
+        return []
+    pairs = []
+    for i in np.flatnonzero(support):
+        keep = support.copy()
+        keep[i] = False
+        gains = addition_gains(G, b, keep, np.append(out, i))[1]
+        own, rest = float(gains[-1]), gains[:-1]
+        j = int(np.argmax(rest))
+        if own > allowed and own - float(rest[j]) <= min(allowed, SWAP_SHARE * own):
+            pairs.append((int(i), int(out[j]), max(own - float(rest[j]), 0.0) / allowed))
+    return pairs
+
+
+def interchangeable_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: np.ndarray, support, fit,
+                             regression) -> list[str]:
+    """Warnings for selected terms that a left-out term replaces with as good a fit (:func:`interchangeable`).
+
+    ``G``, ``b``: the rows the selection was made on; ``support``: the indices of the reported terms;
+    the tolerance is the selection's ``max(f_crit sigma^2, tol^2 ||b||^2)`` of ``fit``.
+    """
+    mask = np.zeros(G.shape[1], bool)
+    mask[np.asarray(support, int)] = True
+    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
+    return [f"{lhs}: the data do not tell {names[i]} from {names[j]}: putting {names[j]} in place of {names[i]} fits as well "
+            f"(the residual changes by {ratio:.2g} of the selection's tolerance); the support is not identifiable from "
+            "these data (e.g. too few Fourier modes for a linear equation)" for i, j, ratio in interchangeable(G, b, mask, allowed)]
 
 
 def wide_rows(fields, coords, library, lhs: Sequence[str], form, time: str) -> Callable[[int], tuple | None]:

@@ -23,12 +23,14 @@ def test_draw_is_a_pure_function_of_the_seed():
     assert a["family"] in bench.FAMILIES and a["nx"] in bench.NX and bench.NT[0] <= a["nt"] <= bench.NT[1]
 
 
-def _heat(nu=0.1, nx=64, nt=101, T=1.0, r=0.0):
-    """Exact solution of u_t = nu u_xx + r u on [0, 2 pi)."""
+def _heat(nu=0.1, nx=64, nt=101, T=1.0, r=0.0, modes=2):
+    """Exact solution of u_t = nu u_xx + r u on [0, 2 pi): ``modes`` Fourier modes."""
     length = 2 * np.pi
     x = np.arange(nx) * length / nx
     t = np.linspace(0, T, nt)
     u = np.exp((r - nu) * t) * np.sin(x)[:, None] + 0.5 * np.exp((r - 4 * nu) * t) * np.cos(2 * x)[:, None]
+    if modes == 3:
+        u = u + 0.3 * np.exp((r - 9 * nu) * t) * np.sin(3 * x + 1.0)[:, None]
     return u, x, t, length
 
 
@@ -41,8 +43,17 @@ def test_verification_accepts_an_exact_solution_and_rejects_bad_draws():
     # a true term below pdelearn's negligible share (r u with r = 1e-5 next to 0.1 u_xx) is not asked for
     tiny = _heat(r=1e-5)
     assert bench.verify(tiny[0], *tiny[1:3], {"u_xx": 0.1, "u": 1e-5}, tiny[3])[1].startswith("negligible term: u ")
-    ok = _heat(r=0.05)
+    ok = _heat(r=0.05, modes=3)
     assert bench.verify(ok[0], *ok[1:3], {"u_xx": 0.1, "u": 0.05}, ok[3])[1] is None
+    # two modes fix two decay rates: u_xxxx replaces u exactly, so the support cannot be recovered by anyone
+    two = _heat(r=0.05)
+    assert bench.verify(two[0], *two[1:3], {"u_xx": 0.1, "u": 0.05}, two[3])[1] == (
+        "not identifiable: u is replaced by u_xxxx on the clean samples with as good a fit")
+    # (nearly) one mode: u and u_xx are nearly the same column up to a factor (the other true term replaces u_xx)
+    one = _heat(r=0.3)
+    one_u = one[0] - 0.497 * np.exp((0.3 - 0.4) * one[2]) * np.cos(2 * one[1])[:, None]
+    assert bench.verify(one_u, *one[1:3], {"u_xx": 0.1, "u": 0.3}, one[3])[1].startswith(
+        "not identifiable: u_xx is replaced by the other true terms")
     # blow-up, flat and under-resolved data
     bad = u.copy()
     bad[3, 50] = np.nan

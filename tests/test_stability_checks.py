@@ -11,7 +11,7 @@ import pytest
 from pdelearn.data import from_arrays
 from pdelearn.discovery import discover
 from pdelearn.equation import Equation
-from pdelearn.reliability import NEAR_MISS, stability_warnings
+from pdelearn.reliability import NEAR_MISS, interchangeable, interchangeable_warnings, stability_warnings
 from pdelearn.sparse import SparseRegression
 
 NAMES = ["g0", "g1", "g2", "g3", "g4"]
@@ -66,3 +66,46 @@ def test_randomized_benchmark_misses_are_flagged(seed, spurious):
     assert spurious in d.equation.coefficients and spurious not in Equation.parse(case["truth"]).coefficients
     assert not d.reliable
     assert any(f"coefficient of {spurious} changes" in w for w in d.warnings)
+
+
+def test_interchangeable_terms_are_named_and_distinct_ones_are_not():
+    """A column that another one replaces exactly (g3 = 2 g1) makes the selection arbitrary between them."""
+    G, noise = _rows(4)
+    reg = SparseRegression()
+    b = G[:, 0] + 0.5 * G[:, 1] + noise
+    fit = reg.fit(G, b, n_eff=25)
+    support = np.flatnonzero(fit.support)
+    assert support.tolist() == [0, 1]
+    assert interchangeable_warnings("u_t", NAMES, G, b, support, fit, reg) == []
+    G2 = G.copy()
+    G2[:, 3] = 2 * G[:, 1]
+    fit = reg.fit(G2, b, n_eff=25)
+    support = np.flatnonzero(fit.support)
+    assert 0 in support and len(support) == 2
+    kept = "g1" if 1 in support else "g3"
+    warns = interchangeable_warnings("u_t", NAMES, G2, b, support, fit, reg)
+    assert len(warns) == 1 and warns[0].startswith(f"u_t: the data do not tell {kept} from {({'g1', 'g3'} - {kept}).pop()}")
+    # a weak term is not reported as interchangeable just because dropping it costs little
+    pairs = interchangeable(G, b, np.array([True, True, False, False, False]), allowed=1e9)
+    assert pairs == []
+
+
+def _linear_adr(modes, a=0.6, d=0.05, r=0.3, nx=128, nt=101, length=2 * np.pi):
+    """Exact solution of ``u_t = -a u_x + d u_xx + r u`` (periodic): each mode ``k`` decays at ``r - d k^2``, moves at ``a``."""
+    x = np.arange(nx) * length / nx
+    t = np.linspace(0.0, 1.0, nt)
+    X, T = np.meshgrid(x, t, indexing="ij")
+    u = sum(amp * np.exp((r - d * k**2) * T) * np.cos(k * (X - a * T) + phase) for k, amp, phase in modes)
+    return from_arrays({"u": u}, {"x": x, "t": t}, layout="xt")
+
+
+def test_a_linear_equation_seen_through_two_modes_is_not_identifiable():
+    """Two Fourier modes fix two decay rates: u, u_xx and u_xxxx act on them alike, so any two of the three fit
+    exactly (draw 269 of benchmarks/random_equations.py printed such a support with exit 0). With five modes the
+    support is determined and nothing is flagged."""
+    two = discover(_linear_adr([(1, 1.0, 0.3), (3, 0.5, 1.1)]))
+    assert not two.reliable
+    assert any("do not tell" in w and "not identifiable" in w for w in two.warnings)
+    five = discover(_linear_adr([(1, 1.0, 0.3), (2, 0.6, 2.0), (3, 0.5, 1.1), (4, 0.3, 0.4), (5, 0.2, 2.5)]))
+    assert five.reliable, five.warnings
+    assert five.equation.compare(Equation.parse("u_t = -0.6*u_x + 0.05*u_xx + 0.3*u"))["max_rel_error"] < 1e-3

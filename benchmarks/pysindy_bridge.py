@@ -37,8 +37,9 @@ arguments default; subdomains from ``np.random.seed(seed)``, which this PySINDy 
 (not for nls: its 50-column strong-form matrix makes the 91-threshold oracle sweep too slow here).
 
 Wall time: of ``optimizer.fit(Theta, x_dot)`` only (the library and derivatives are shared);
-the oracle's time is the whole sweep. Seeds: development used seed 0 only; the reported run uses
-``--seeds`` (default 11 12 13), which were not looked at before the defaults were frozen.
+the oracle's time is the whole sweep. Seeds: development used seeds 0-10, and 11-13 (the first
+reported run) were seen before the cross-validation defaults of ``AutoSelect`` were chosen; the
+reported run uses ``--seeds`` (default 21 22 23), which were not looked at before the defaults were frozen.
 
 Usage::
 
@@ -188,7 +189,7 @@ def run_case(ode, data_dir, key, noise, seed, strong=False) -> list[dict]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", required=True, help="folder with burgers.mat, kdv.mat, ... (e.g. /work/shared/data)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="noise seeds (development used 0)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[21, 22, 23], help="noise seeds (development used 0-13)")
     p.add_argument("--cases", nargs="+", default=None, help=f"subset of {list(ODE_CASES) + list(PDE_CASES)}")
     p.add_argument("--strong", action="store_true", help="also the strong-form PDELibrary at noise 0")
     p.add_argument("--quick", action="store_true", help="first seed only; ODEs and burgers")
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
     print(f"target (autoselect exact on every case where the oracle threshold is exact): {'MET' if verdict else 'NOT MET'}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary, "target_met": verdict,
-                                          "seeds": seeds, "development_seeds": [0], "thresholds": THRESHOLDS.tolist()},
+                                          "seeds": seeds, "development_seeds": list(range(14)), "thresholds": THRESHOLDS.tolist()},
                                          indent=1, default=str) + "\n")
     print(f"wrote {args.out}")
     return 0

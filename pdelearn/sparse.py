@@ -14,7 +14,12 @@ model's beyond what noise and a relative tolerance explain,
     RSS(S) - RSS(full) <= max(f_crit * (K - |S|) * sigma^2, tol^2 * ||b||^2),
 
 where ``sigma^2 = RSS(full) / n_eff`` (``n_eff`` corrects for correlated rows, e.g. overlapping
-weak-form test functions). The rule is scale-free: scaling a column (``1e-4 u_xx``) or ``b`` does
+weak-form test functions). With ``cv_blocks = B > 0`` a term must in addition earn its place out of
+sample: a larger support is preferred only when it also lowers the blocked cross-validation error
+(rows split in their given order into ``B`` contiguous blocks; each block predicted from a fit on the
+others) by more than the fraction ``cv_tol`` of it. Contiguous blocks keep correlated neighbouring rows together, so errors that are smooth along
+the rows (finite-difference truncation, smoothed noise), which an F-test counts as many independent
+samples, cannot make a spurious term look predictive. The rule is scale-free: scaling a column (``1e-4 u_xx``) or ``b`` does
 not change it, which is what lets one setting serve data sets whose coefficients differ by orders
 of magnitude.
 """
@@ -75,6 +80,14 @@ class SparseRegression:
         statistically significant (systematic errors on clean data).
     ridge
         Tikhonov weight for ``"stlsq"`` fits, relative to the unit column norms.
+    cv_blocks
+        ``0`` (default): off. ``B >= 2``: a step to a larger support on the path must also lower the
+        cross-validation error over ``B`` contiguous blocks of rows (in the order given). Skipped when
+        there are fewer than ``4 * K`` rows per held-in set.
+    cv_tol
+        With ``cv_blocks``: the fraction of the cross-validation error a step must remove
+        (``CV(larger) < (1 - cv_tol) CV(smaller)``); a tolerance relative to what the model leaves
+        unexplained, where ``tol`` is relative to ``||b||``.
 
     Examples
     --------
@@ -93,14 +106,19 @@ class SparseRegression:
     ridge: float = 0.0
     max_iter: int = 25
     max_swap_size: int = 8
+    cv_blocks: int = 0
+    cv_tol: float = 0.0
 
     def __post_init__(self):
         if self.method not in ("backward", "stlsq"):
             raise ConfigError(f"unknown sparse regression method {self.method!r}; choose 'backward' or 'stlsq'")
-        for name in ("f_crit", "tol", "ridge"):
+        for name in ("f_crit", "tol", "ridge", "cv_tol"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v >= 0 and np.isfinite(v)):
                 raise ConfigError(f"{name} must be a finite number >= 0, received {v!r}")
+        if not (isinstance(self.cv_blocks, (int, np.integer)) and not isinstance(self.cv_blocks, bool)
+                and (self.cv_blocks == 0 or self.cv_blocks >= 2)):
+            raise ConfigError(f"cv_blocks must be 0 (off) or an integer >= 2, received {self.cv_blocks!r}")
         if self.threshold is not None and not (
             isinstance(self.threshold, (int, float)) and 0 < self.threshold < np.inf
         ):
@@ -119,6 +137,7 @@ class SparseRegression:
         norms[norms == 0] = 1.0
         Gn = G / norms
         bn2 = float(b @ b)
+        blocks = _Blocks(Gn, b, self.cv_blocks) if self.cv_blocks and n - n // self.cv_blocks >= 4 * K else None
         if n > K + 1:
             # Every fit below is least squares on columns of Gn. With Gn = Q R, the residual of any
             # coefficients w is ||Q^T b - R w||^2 + ||b - Q Q^T b||^2, so the (K + 1)-row problem
@@ -135,16 +154,17 @@ class SparseRegression:
         if self.method == "stlsq" and self.threshold is not None:
             chosen = path[-1][0]
         else:
-            chosen = self._select(Gn, b, path, max(self.f_crit * sigma2, self.tol**2 * bn2))
+            chosen = self._select(Gn, b, path, max(self.f_crit * sigma2, self.tol**2 * bn2), blocks)
         w = lstsq_on(Gn, b, chosen) / norms
         return SparseResult(w, chosen, path, rss_full, sigma2, bn2, _rss(Gn, b, chosen))
 
-    def _select(self, Gn, b, path, allowed):
+    def _select(self, Gn, b, path, allowed, blocks=None):
         """Smallest size after which no single added term lowers the RSS by more than ``allowed``.
 
         The best support of each size on the path is first improved by swapping one term in for
         one term out while that lowers the RSS (collinear candidates such as ``u_xx`` and
-        ``u u_xx`` can leave the elimination path on the wrong side).
+        ``u u_xx`` can leave the elimination path on the wrong side). With ``blocks`` a step counts
+        only when it also lowers the blocked cross-validation error by more than ``cv_tol`` of it.
         """
         best: dict[int, tuple[np.ndarray, float]] = {}
         for s, rss in path:
@@ -155,10 +175,12 @@ class SparseRegression:
         for k in sizes:
             if k <= self.max_swap_size:
                 best[k] = _swap_refine(Gn, b, *best[k])
+        gains = [best[k0][1] - best[k1][1] > allowed for k0, k1 in zip(sizes[:-1], sizes[1:])]
+        if blocks is not None:
+            cv = [blocks.cv_error(best[k][0]) for k in sizes]
+            gains = [g and c1 < (1 - self.cv_tol) * c0 for g, c0, c1 in zip(gains, cv[:-1], cv[1:])]
         for i, k in enumerate(sizes):
-            rest = [best[k2][1] for k2 in sizes[i:]]
-            drops = [a - c for a, c in zip(rest[:-1], rest[1:])]
-            if all(d <= allowed for d in drops):
+            if not any(gains[i:]):
                 return best[k][0]
         return best[sizes[-1]][0]
 
@@ -252,6 +274,32 @@ def addition_gains(G: np.ndarray, b: np.ndarray, keep: np.ndarray, cand: np.ndar
     norm2 = np.einsum("ij,ij->j", gt, gt)
     ok = norm2 > (np.finfo(float).eps * max(G.shape)) ** 2 * np.einsum("ij,ij->j", C, C)
     return r, np.where(ok, (r @ gt) ** 2 / np.where(ok, norm2, 1.0), 0.0)
+
+
+class _Blocks:
+    """Blocked cross-validation of least-squares fits: rows split, in order, into contiguous blocks.
+
+    Per-block Gram matrices ``(B, K, K)`` and ``G^T b`` ``(B, K)`` give each held-out fit with one
+    small solve; the held-out residual is then evaluated on the block's own rows (not from the Gram
+    expansion, whose cancellation would swamp small residuals on clean data).
+    """
+
+    def __init__(self, G: np.ndarray, b: np.ndarray, n_blocks: int):
+        edges = np.linspace(0, G.shape[0], n_blocks + 1).astype(int)
+        self.parts = [(G[i:j], b[i:j]) for i, j in zip(edges[:-1], edges[1:])]
+        self.gram = np.stack([g.T @ g for g, _ in self.parts])
+        self.rhs = np.stack([g.T @ v for g, v in self.parts])
+
+    def cv_error(self, s: np.ndarray) -> float:
+        """Sum over blocks of the squared residual of the block under the fit on all other blocks."""
+        idx = np.flatnonzero(s)
+        A, c = self.gram[:, idx][:, :, idx], self.rhs[:, idx]
+        A_all, c_all, total = A.sum(0), c.sum(0), 0.0
+        for (g, v), Ak, ck in zip(self.parts, A, c):
+            w = np.linalg.lstsq(A_all - Ak, c_all - ck, rcond=None)[0] if idx.size else np.zeros(0)
+            r = v - g[:, idx] @ w
+            total += float(r @ r)
+        return total
 
 
 def _rss(Gn, b, s) -> float:

@@ -263,3 +263,50 @@ def test_swap_refinement_matches_brute_force_swaps():
         assert np.array_equal(got, expected) and np.isclose(rss_got, rss_expected, rtol=1e-10)
         moved += not np.array_equal(got, s)
     assert moved > 10  # the cases do exercise swaps
+
+
+def _smooth_error_problem(seed: int):
+    """Two true terms plus four candidates, and an error smooth over ~30 rows (10 % of ||b||).
+
+    Such an error (finite-difference truncation, smoothed noise) has few independent samples, so
+    its chance correlation with a smooth spurious column is far above what the row count suggests.
+    """
+    rng = np.random.default_rng(seed)
+    n = 3000
+    t = np.linspace(0, 1, n)
+    G = np.column_stack([np.sin(6 * np.pi * t), t * np.cos(10 * np.pi * t), t, t**2, np.cos(3 * np.pi * t),
+                         np.sin(14 * np.pi * t)])
+    b = G[:, 0] + 0.5 * G[:, 1]
+    e = np.convolve(rng.standard_normal(n + 59), np.hanning(60), "valid")
+    return G, b + 0.1 * np.linalg.norm(b) / np.linalg.norm(e) * e
+
+
+def test_blocked_cross_validation_rejects_terms_fitting_smooth_error():
+    truth = np.array([1, 1, 0, 0, 0, 0], bool)
+    old = SparseRegression(tol=5e-3)
+    new = SparseRegression(tol=5e-3, cv_blocks=10, cv_tol=0.04)
+    hits = {"old": 0, "new": 0}
+    for seed in range(10):
+        G, b = _smooth_error_problem(seed)
+        hits["old"] += np.array_equal(old.fit(G, b).support, truth)
+        res = new.fit(G, b)
+        hits["new"] += np.array_equal(res.support, truth)
+    # the F-test counts 3000 independent rows and the tolerance 0.5 % of ||b||: spurious terms pass
+    assert hits["old"] <= 1, hits
+    assert hits["new"] >= 8, hits
+
+
+def test_blocked_cross_validation_keeps_true_terms_and_is_scale_free():
+    G, b, w = problem(seed=3, noise=0.01)
+    scales = np.logspace(-4, 4, K)
+    for s in (np.ones(K), scales):
+        res = SparseRegression(cv_blocks=10, cv_tol=0.04).fit(G * s, b)
+        assert np.flatnonzero(res.support).tolist() == TRUE_SUPPORT
+        np.testing.assert_allclose(res.coefficients[TRUE_SUPPORT] * s[TRUE_SUPPORT], TRUE_VALUES, rtol=0.02)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"cv_blocks": 1}, "cv_blocks"), ({"cv_blocks": True}, "cv_blocks"),
+                                           ({"cv_blocks": 2.5}, "cv_blocks"), ({"cv_tol": -0.1}, "cv_tol")])
+def test_bad_cross_validation_settings(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        SparseRegression(**kwargs)

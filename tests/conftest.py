@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# the benchmark data sets beside the clone (../shared/data), or where PDELEARN_SHARED_DATA points (e.g. from a worktree)
+SHARED_DATA = Path(os.environ.get("PDELEARN_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

@@ -177,17 +177,17 @@ def test_refinement_settles_a_flagged_benchmark_miss():
 
 
 def test_a_significant_term_below_the_resolvable_change_is_flagged_not_settled():
-    """Draw 180 of benchmarks/random_equations.py (Fisher-KPP, 5 % noise, ``1.15e-4 u_xx``, 0.6 % of ``u_t``): the
-    weak form selects no space derivative; the output-error fit finds ``u_xx`` significant (F ~ 50) but it changes
+    """Draw 440 of benchmarks/random_equations.py (Allen-Cahn, 5 % noise, ``6.9e-5 u_xx``, 0.7 % of ``u_t``): the
+    weak form selects no space derivative; the output-error fit finds ``u_xx`` significant (F ~ 26) but it changes
     the simulated field by less than OE_TOL, so the support is not changed and the result must not pass as settled
-    (it was a silent miss: reaction-only equation, exit 0)."""
+    (such draws were silent misses: a reaction-only equation, exit 0)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     bench = pytest.importorskip("random_equations")
-    case = bench.draw_case(180)
+    case = bench.draw_case(440)
     d = discover(from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]}, layout="xt"))
-    assert "u_xx" not in d.equation.coefficients
+    assert "u_xx" not in d.equation.coefficients and "u_xx" in Equation.parse(case["truth"]).coefficients
     ref = d.refinements[0]
     assert ref is not None and [u["term"] for u in ref.unresolved] == ["u_xx"]
-    assert ref.unresolved[0]["F"] > 20 and ref.unresolved[0]["field_change"] < OE_TOL
+    assert ref.unresolved[0]["F"] > 15 and ref.unresolved[0]["field_change"] < OE_TOL
     assert not d.reliable
     assert any(w.startswith("u_t: u_xx is significant in the output-error fit") and "may lack it" in w for w in d.warnings)

@@ -18,7 +18,8 @@ A term changes the support only when it is significant (F above the chi-square q
 :data:`ALPHA`, Bonferroni-corrected over the candidates) **and** changes the simulated field by at least
 :data:`OE_TOL` of its norm (the output-error twin of the selection's relative tolerance: simulation and
 initial-state errors can make any term "significant" on clean data). Where the data are noisy enough
-that the fit's misfit is noise (above :data:`NOISE_DOMINATED` times that floor), a term that the F-test
+that the fit's misfit is mostly white noise (at least :data:`WHITE_SHARE` of it, judged from the residual's
+spatial spectrum), a term that the F-test
 finds significant but that stays below the floor is **unresolved**: the support is not changed, and
 ``Refinement.unresolved`` names it so that ``discover`` can flag the result rather than settle the doubt.
 
@@ -47,13 +48,13 @@ from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary
 
 __all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
-           "NOISE_DOMINATED"]
+           "WHITE_SHARE"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
 ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
-NOISE_DOMINATED = 100.0  #: a misfit above this many times OE_TOL's floor is noise: significant terms below it are unresolved
+WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F-test; significant terms below the floor are unresolved
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
 FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
@@ -284,6 +285,25 @@ class _Problem:
     def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
         return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
 
+    def white(self, fit) -> float:
+        """The share of ``fit``'s misfit that is white noise, and the standard error of that share.
+
+        White noise has the same power at every wavenumber; its level is the median power of the upper half of
+        the residual's spatial spectrum, where a resolved solution has none.
+        """
+        R = np.asarray(fit.residuals, dtype=np.float64).reshape(self.u.shape)
+        nx = R.shape[0]
+        power = np.mean(np.abs(np.fft.rfft(R, axis=0)) ** 2, axis=1)
+        weight = np.full(power.size, 2.0)
+        weight[0] = 1.0
+        if nx % 2 == 0:
+            weight[-1] = 1.0
+        upper = power[max(1, power.size // 2):-1] if power.size > 4 else power
+        total = float(np.sum(weight * power))
+        if not upper.size or not total > 0:
+            return 0.0, 1.0
+        return min(1.0, nx * float(np.median(upper)) / total), 1.0 / math.sqrt(2.0 * upper.size * R.shape[1])
+
     def floor_for(self, fit) -> float:
         """The smallest misfit change that may move the support, given the larger model ``fit``.
 
@@ -294,20 +314,10 @@ class _Problem:
         every wavenumber; the noise level is the median power of the upper half, where a resolved solution has
         none) plus three standard errors of that estimate.
         """
-        R = np.asarray(fit.residuals, dtype=np.float64).reshape(self.u.shape)
-        nx = R.shape[0]
-        power = np.mean(np.abs(np.fft.rfft(R, axis=0)) ** 2, axis=1)
-        weight = np.full(power.size, 2.0)
-        weight[0] = 1.0
-        if nx % 2 == 0:
-            weight[-1] = 1.0
-        upper = power[max(1, power.size // 2):-1] if power.size > 4 else power
-        if not upper.size or not np.sum(weight * power) > 0:
+        white, se = self.white(fit)
+        if white < WHITE_SHARE:  # mostly systematic (clean data): keep the fixed floor
             return self.floor
-        white = min(1.0, nx * float(np.median(upper)) / float(np.sum(weight * power)))
-        if white < 0.5:  # mostly systematic (clean data): keep the fixed floor
-            return self.floor
-        systematic = fit.rss * (1.0 - white) + 3.0 * fit.rss / math.sqrt(2.0 * upper.size * R.shape[1])
+        systematic = fit.rss * (1.0 - white) + 3.0 * fit.rss * se
         return min(self.floor, systematic)
 
     def change(self, drss: float) -> float:
@@ -465,7 +475,7 @@ def refine(
                     steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
                     idx, fit, moved = idx + [candidates[k]], trial, True
-                elif test > crit and fit.rss > NOISE_DOMINATED * prob.floor:
+                elif test > crit and prob.white(trial)[0] >= WHITE_SHARE:
                     unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
             candidates = significant
         if not moved and len(idx) > 1:
@@ -485,7 +495,7 @@ def refine(
                 if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor_for(fit)):
                     steps.append({"action": "drop", "term": names[j], "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
-                    if test >= keep_crit and trial.rss > NOISE_DOMINATED * prob.floor:
+                    if test >= keep_crit and prob.white(fit)[0] >= WHITE_SHARE:
                         unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
                     idx, fit, moved = rest, trial, True
         if not moved:

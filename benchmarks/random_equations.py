@@ -311,8 +311,7 @@ def _covered(eq, truth) -> bool | None:
     """Whether every true coefficient lies in the reported interval of its term (``None``: no intervals)."""
     if not eq.intervals:
         return None
-    keys = {str(t.key) if hasattr(t, "key") else str(t): c for t, c in truth.terms.items()}
-    return all(k in eq.intervals and eq.intervals[k][0] <= c <= eq.intervals[k][1] for k, c in keys.items())
+    return all(k in eq.intervals and eq.intervals[k][0] <= c <= eq.intervals[k][1] for k, c in truth.coefficients.items())
 
 
 def run_seed(seed: int, methods) -> list[dict]:

@@ -178,8 +178,8 @@ def uncertain(fit: SparseResult, regression: SparseRegression, names: Sequence[s
     ``fit``: the selection's :class:`~pdelearn.sparse.SparseResult`; ``names``: its selected term names.
     Only noisy data are judged (the noise, not the relative tolerance, sets the selection's threshold).
     """
-    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
-    if regression.f_crit * fit.sigma2 <= regression.tol**2 * fit.b_norm2 or not fit.path:
+    allowed = regression.tolerance(fit)
+    if not regression.noise_limited(fit) or not fit.path:
         return []
     best: dict[int, float] = {}
     for s, rss in fit.path:
@@ -285,7 +285,7 @@ class _Problem:
     def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
         return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
 
-    def white(self, fit) -> float:
+    def white(self, fit) -> tuple[float, float]:
         """The share of ``fit``'s misfit that is white noise, and the standard error of that share.
 
         White noise has the same power at every wavenumber; its level is the median power of the upper half of
@@ -304,21 +304,18 @@ class _Problem:
             return 0.0, 1.0
         return min(1.0, nx * float(np.median(upper)) / total), 1.0 / math.sqrt(2.0 * upper.size * R.shape[1])
 
-    def floor_for(self, fit) -> float:
-        """The smallest misfit change that may move the support, given the larger model ``fit``.
+    def floor_of(self, fit) -> tuple[float, bool]:
+        """``(floor, noisy)`` for the larger model ``fit``: the smallest misfit change that may move the support,
+        and whether white noise makes up at least :data:`WHITE_SHARE` of the misfit (:meth:`white`).
 
         :data:`OE_TOL`'s floor guards against systematic misfit (solver, initial-state and data errors), which
-        can make any term "significant" where the misfit is not noise. When ``fit``'s residual is white noise,
-        there is none to guard against: when white noise makes up at least half of the misfit, the floor shrinks
-        to the residual's systematic part, estimated from its spatial spectrum (white noise has the same power at
-        every wavenumber; the noise level is the median power of the upper half, where a resolved solution has
-        none) plus three standard errors of that estimate.
+        can make any term "significant" where the misfit is not noise. Where it is mostly noise, the floor
+        shrinks to the misfit's systematic part plus three standard errors of that estimate.
         """
         white, se = self.white(fit)
         if white < WHITE_SHARE:  # mostly systematic (clean data): keep the fixed floor
-            return self.floor
-        systematic = fit.rss * (1.0 - white) + 3.0 * fit.rss * se
-        return min(self.floor, systematic)
+            return self.floor, False
+        return min(self.floor, fit.rss * (1.0 - white) + 3.0 * fit.rss * se), True
 
     def change(self, drss: float) -> float:
         """A misfit change as the root of its size over ``||u||`` (comparable with :data:`OE_TOL`)."""
@@ -471,11 +468,12 @@ def refine(
             if trials:
                 trial, k = min(trials, key=lambda tk: tk[0].rss)
                 test = _f(fit, trial)
-                if test > crit and fit.rss - trial.rss > prob.floor_for(trial):
+                floor, noisy = prob.floor_of(trial)
+                if test > crit and fit.rss - trial.rss > floor:
                     steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
                     idx, fit, moved = idx + [candidates[k]], trial, True
-                elif test > crit and prob.white(trial)[0] >= WHITE_SHARE:
+                elif test > crit and noisy:
                     unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
             candidates = significant
         if not moved and len(idx) > 1:
@@ -484,7 +482,8 @@ def refine(
                              for n in names])
             j = int(np.argmin(wald))
             keep_crit = _chi2(ALPHA)
-            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < prob.floor_for(fit):
+            floor, noisy = prob.floor_of(fit)
+            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < floor:
                 rest = [i for i in idx if i != idx[j]]
                 say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
                 try:
@@ -492,10 +491,10 @@ def refine(
                     test = _f(trial, fit)
                 except TrainingError:
                     test, trial = math.inf, None
-                if trial is not None and (test < keep_crit or trial.rss - fit.rss < prob.floor_for(fit)):
+                if trial is not None and (test < keep_crit or trial.rss - fit.rss < floor):
                     steps.append({"action": "drop", "term": names[j], "F": test,
                                   "misfit_change": (trial.rss - fit.rss) / fit.rss})
-                    if test >= keep_crit and prob.white(fit)[0] >= WHITE_SHARE:
+                    if test >= keep_crit and noisy:
                         unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
                     idx, fit, moved = rest, trial, True
         if not moved:

@@ -174,22 +174,18 @@ def stability_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: np.ndar
     support = np.asarray(fit.support, bool)
     if not support.any():
         return []
-    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
     rows = wide() if wide is not None else None
     moved = _moved(G, b, rows, support) if rows is not None else []
-    if dropped and rows is not None:  # the narrow rows carry scale-dependent error: judge near misses on the wide ones
-        wide_fit = regression.fit(rows[0], rows[1], n_eff=rows[2])
-        near = _near_misses(rows[0], rows[1], support, max(regression.f_crit * wide_fit.sigma2,
-                                                           regression.tol**2 * wide_fit.b_norm2))
+    wide_fit = regression.fit(rows[0], rows[1], n_eff=rows[2]) if rows is not None else None
+    if dropped and wide_fit is not None:  # the narrow rows carry scale-dependent error: judge near misses on the wide ones
+        near = _near_misses(rows[0], rows[1], support, regression.tolerance(wide_fit))
     else:
-        near = _near_misses(G, b, support, allowed)
+        near = _near_misses(G, b, support, regression.tolerance(fit))
     wide_near = []
-    if not dropped and rows is not None:  # a second opinion from the wide rows, where noise sets their threshold
-        wide_fit = regression.fit(rows[0], rows[1], n_eff=rows[2])
-        if regression.f_crit * wide_fit.sigma2 > regression.tol**2 * wide_fit.b_norm2:
-            seen = {j for j, _ in near}
-            wide_near = [(j, r) for j, r in _near_misses(rows[0], rows[1], support, regression.f_crit * wide_fit.sigma2)
-                         if r > WIDE_NEAR_MISS and j not in seen]
+    if not dropped and wide_fit is not None and regression.noise_limited(wide_fit):  # a second opinion from the wide rows
+        seen = {j for j, _ in near}
+        wide_near = [(j, r) for j, r in _near_misses(rows[0], rows[1], support, regression.tolerance(wide_fit))
+                     if r > WIDE_NEAR_MISS and j not in seen]
     out = [f"{lhs}: the coefficient of {names[j]} changes from {c:.4g} to {cw:.4g} on test functions {WIDE_SCALE:g} times "
            f"as wide (by more than {100 * SCALE_RTOL:g} %); a term of the equation would not depend on the scale"
            for j, c, cw in moved]
@@ -227,8 +223,7 @@ def scale_drops(G: np.ndarray, b: np.ndarray, fit, regression, wide: Callable[[]
     if not moved or len(moved) == int(support.sum()):
         return []
     G_w, b_w, n_w = rows
-    wide_fit = regression.fit(G_w, b_w, n_eff=n_w)
-    allowed = max(regression.f_crit * wide_fit.sigma2, regression.tol**2 * wide_fit.b_norm2)
+    allowed = regression.tolerance(regression.fit(G_w, b_w, n_eff=n_w))
     rest = support.copy()
     rest[[j for j, _, _ in moved]] = False
 
@@ -274,7 +269,7 @@ def interchangeable_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: n
     """
     mask = np.zeros(G.shape[1], bool)
     mask[np.asarray(support, int)] = True
-    allowed = max(regression.f_crit * fit.sigma2, regression.tol**2 * fit.b_norm2)
+    allowed = regression.tolerance(fit)
     return [f"{lhs}: the data do not tell {names[i]} from {names[j]}: putting {names[j]} in place of {names[i]} fits as well "
             f"(the residual changes by {ratio:.2g} of the selection's tolerance); the support is not identifiable from "
             "these data (e.g. too few Fourier modes for a linear equation)" for i, j, ratio in interchangeable(G, b, mask, allowed)]

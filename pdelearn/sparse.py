@@ -158,6 +158,15 @@ class SparseRegression:
         w = lstsq_on(Gn, b, chosen) / norms
         return SparseResult(w, chosen, path, rss_full, sigma2, bn2, _rss(Gn, b, chosen))
 
+    def tolerance(self, result: SparseResult) -> float:
+        """How much the RSS of ``result`` (a fit with these settings) may rise before a term counts:
+        ``max(f_crit sigma^2, tol^2 ||b||^2)``, the threshold of the selection rule."""
+        return max(self.f_crit * result.sigma2, self.tol**2 * result.b_norm2)
+
+    def noise_limited(self, result: SparseResult) -> bool:
+        """Whether the noise term ``f_crit sigma^2``, not the relative tolerance, sets :meth:`tolerance`."""
+        return self.f_crit * result.sigma2 > self.tol**2 * result.b_norm2
+
     def _select(self, Gn, b, path, allowed, blocks=None):
         """Smallest size after which no single added term lowers the RSS by more than ``allowed``.
 

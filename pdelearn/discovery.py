@@ -22,9 +22,10 @@ import numpy as np
 from .data import GridData, from_arrays
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, TrainingError
-from .gls import GLSFit, refit as gls_refit
+from .gls import GLSFit, left_out_scores, refit as gls_refit
 from .grid import METHODS, differentiate
-from .refine import REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine, uncertain
+from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, no_space_derivative, refine as oe_refine,
+                     uncertain)
 from .reliability import (WIDE_SCALE, explained as _explained, interchangeable_warnings, refit_check, scale_drops,
                           stability_warnings, static_field, term_shares, term_warnings, wide_rows)
 from .runfiles import write_equation
@@ -33,6 +34,9 @@ from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
 __all__ = ["discover", "Discovery", "split_terms"]
+
+
+GLS_ALPHA = 0.01  #: level of the score test of left-out terms on the GLS rows (Bonferroni over the library)
 
 
 def split_terms(terms) -> list[str]:
@@ -363,6 +367,9 @@ def discover(
         doubts = (stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j),
                                      [k for k, _, _ in dropped])
                   if method == "weak" and not reason else [])
+        if gls is not None and regression.noise_limited(fit):
+            doubts += [_scale_conflict(l, lib, d) for d in gls.disagreements]
+            doubts += _gls_misses(data, lib, l, gls)
         ref = None
         if refine != "none" and support.size and not reason:
             also = [f"{lib[k].name} was dropped as a term of one test-function scale" for k, _, _ in dropped]
@@ -374,9 +381,13 @@ def discover(
             std = np.array([ref.std_errors[n] for n in ref.final])
         refinements.append(ref)
         if not reason:
-            warns += term_warnings(l, [lib[i].name for i in support], term_shares(G, b[:, j], support, coef), coef, std)
+            names = [lib[i].name for i in support]
+            warns += term_warnings(l, names, term_shares(G, b[:, j], support, coef), coef, std)
             if ref is None:  # the simulation settled the doubts when it ran
                 warns += doubts
+                local = no_space_derivative(names, lib, data) if regression.noise_limited(fit) else None
+                if local:
+                    warns.append(f"{l}: {local}; no output-error check settled it (refine={refine!r})")
             if support.size:  # no simulation settles this one: it is a property of the data
                 warns += interchangeable_warnings(l, lib.names, G, b[:, j], support, fit, regression)
         refits.append(gls)
@@ -440,6 +451,33 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
     notes.append(ref.note())
     warns += ref.unresolved_warnings()  # significant but below what the simulation can resolve: not settled
     return ref
+
+
+def _gls_misses(data: GridData, lib: TermLibrary, lhs: str, gls: GLSFit) -> list[str]:
+    """The doubt of left-out terms that the GLS rows find significant (score test, Bonferroni over the library)."""
+    from scipy.stats import chi2
+
+    scores = left_out_scores(data.fields, data.coords, lib, lhs, gls, time=data.time)
+    if not scores:
+        return []
+    crit = float(chi2.isf(GLS_ALPHA / len(scores), 1))
+    hits = sorted(((f, k) for k, f in scores.items() if f > crit), reverse=True)
+    if not hits:
+        return []
+    names = {t.key: t.name for t in lib}
+    listed = ", ".join(f"{names[k]} (F = {f:.3g})" for f, k in hits[:3]) + (f" and {len(hits) - 3} more" if len(hits) > 3
+                                                                           else "")
+    return [f"{lhs}: on the GLS rows, left-out terms are significant: {listed}, above the {crit:.3g} of a "
+            f"{100 * GLS_ALPHA:g} % level over {len(scores)} candidates; the support may lack a term"]
+
+
+def _scale_conflict(lhs: str, lib: TermLibrary, d: dict) -> str:
+    """The doubt of a GLS refit contradicted by the refit on the other test-function size (noisy data)."""
+    name = next((t.name for t in lib if t.key == d["term"]), d["term"])
+    radius = ", ".join(f"{a} {r:g}" for a, r in d["other_radius"].items())
+    return (f"{lhs}: the GLS refits on two test-function sizes disagree on {name}: {d['coefficient']:.4g} +- {d['std']:.2g} "
+            f"against {d['other']:.4g} +- {d['other_std']:.2g} (radius {radius}), {d['z']:.3g} combined standard "
+            "errors apart; one of them carries an error its noise model does not describe")
 
 
 def _without(fit: SparseResult, G: np.ndarray, b: np.ndarray, drop: Sequence[int]) -> SparseResult:

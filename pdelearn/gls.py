@@ -35,9 +35,10 @@ from .errors import DataError
 from .terms import Term, TermLibrary
 from .weak import WeakForm, _evaluate, _field_of, _Integrator, assemble, integrator_for, term_rule
 
-__all__ = ["GLSFit", "gls_fit", "noise_operators", "refit"]
+__all__ = ["GLSFit", "gls_fit", "left_out_scores", "noise_operators", "refit"]
 
 NARROW = 0.015  #: radius of the narrow candidate test functions, fraction of each space axis
+SCALE_Z = 4.0  #: two refits whose coefficients differ by more than this many combined standard errors disagree
 
 
 @dataclass
@@ -49,6 +50,10 @@ class GLSFit:
     rows: int  #: number of test functions
     radius: dict  #: test-function radius per axis (fraction of the axis length)
     terms: list = field(default_factory=list)  #: term keys, in the order of ``coefficients``
+    #: coefficients on which the other test-function size's refit disagrees (:data:`SCALE_Z`):
+    #: ``[{"term", "coefficient", "std", "other", "other_std", "other_radius", "z"}]``
+    disagreements: list = field(default_factory=list)
+    form: WeakForm | None = field(default=None, repr=False)  #: the test functions of this fit
 
     @property
     def standard_errors(self) -> dict[str, float]:
@@ -230,7 +235,60 @@ def gls_fit(
     r = bw - Gw @ w
     s2 = float(r @ r) / (n - k)
     std = np.sqrt(np.maximum(np.diag(np.linalg.pinv(Gw.T @ Gw)) * s2, 0.0))
-    return GLSFit(w, std, n, {a: form.radius_of(a) for a in coords}, library.keys)
+    return GLSFit(w, std, n, {a: form.radius_of(a) for a in coords}, library.keys, form=form)
+
+
+def left_out_scores(
+    fields: Mapping[str, np.ndarray],
+    coords: Mapping[str, np.ndarray],
+    library: TermLibrary,
+    lhs: str,
+    fit: GLSFit,
+    *,
+    time: str = "t",
+) -> dict[str, float]:
+    """Score test of every term of ``library`` left out of ``fit``'s support, on ``fit``'s GLS rows.
+
+    The rows are those of ``fit`` (its test functions), whitened by the row covariance of the support's
+    residual at ``fit``'s coefficients (:func:`noise_operators` of the support only: the left-out columns need
+    none). For a left-out column ``g`` (whitened, with the support's span projected out) and the whitened
+    residual ``r``, ``F = (g . r)^2 / (||g||^2 s^2)``, ``s^2`` the residual variance; under a right support it
+    is ``chi^2(1)``-distributed to first order in the noise. Returns ``{term key: F}`` (empty when a support
+    term has no noise operator or the rows are too few).
+    """
+    if fit.form is None:
+        return {}
+    support = [library[library.keys.index(k)] for k in fit.terms]
+    sub = library.select(support)
+    try:
+        integ = integrator_for(fields, coords, library, fit.form, time)
+    except DataError:
+        return {}
+    ops = noise_operators(fields, coords, sub, lhs, fit.form, time=time)
+    if ops is None:
+        return {}
+    G, b, _ = assemble(fields, coords, library, [lhs], integ, time)
+    n = G.shape[0]
+    idx = [library.keys.index(k) for k in fit.terms]
+    if n <= len(idx) + 1:
+        return {}
+    sigma = _row_covariance(ops, sub, np.asarray(fit.coefficients), integ)
+    sigma[np.diag_indices(n)] += 1e-10 * np.trace(sigma) / n + np.finfo(float).tiny
+    L = np.linalg.cholesky(sigma)
+    Gw = sla.solve_triangular(L, G, lower=True)
+    bw = sla.solve_triangular(L, b[:, 0], lower=True)
+    Q = np.linalg.qr(Gw[:, idx])[0]
+    r = bw - Q @ (Q.T @ bw)
+    s2 = max(float(r @ r) / (n - len(idx)), np.finfo(float).tiny)
+    out = {}
+    for j, term in enumerate(library):
+        if j in idx:
+            continue
+        g = Gw[:, j] - Q @ (Q.T @ Gw[:, j])
+        gg = float(g @ g)
+        own = float(Gw[:, j] @ Gw[:, j])
+        out[term.key] = float((g @ r) ** 2 / gg / s2) if gg > 1e-10 * own and gg > 0 else 0.0
+    return out
 
 
 def candidate_forms(form: WeakForm, space: Sequence[str], time: str, max_tests: int) -> list[WeakForm]:
@@ -262,7 +320,7 @@ def refit(
     (:func:`pdelearn.reliability.refit_check`). ``None``: a term has no noise operator, no
     test-function size fits the grid, or ``accept`` rejected every candidate.
     """
-    best = None
+    fits = []
     for cand in candidate_forms(form, [a for a in coords if a != time], time, max_tests):
         try:
             fit = gls_fit(fields, coords, library, lhs, cand, time=time)
@@ -272,6 +330,27 @@ def refit(
             return None
         if accept is not None and not accept(fit):
             continue
-        if best is None or fit.score < best.score:
-            best = fit
+        fits.append(fit)
+    if not fits:
+        return None
+    best = min(fits, key=lambda f: f.score)
+    best.disagreements = [d for other in fits if other is not best for d in _disagreements(best, other)]
     return best
+
+
+def _disagreements(fit: GLSFit, other: GLSFit) -> list[dict]:
+    """Coefficients of ``fit`` that ``other`` (another test-function size) contradicts beyond :data:`SCALE_Z`.
+
+    A PDE holds at every scale: refits of one support at two test-function sizes estimate the same
+    coefficients, each within its standard error, unless one of them carries an error its noise model
+    does not describe (discretisation error of narrow test functions, errors in variables of wide ones).
+    """
+    out = []
+    for k, key in enumerate(fit.terms):
+        spread = float(np.hypot(fit.std[k], other.std[k]))
+        z = abs(float(fit.coefficients[k] - other.coefficients[k])) / max(spread, np.finfo(float).tiny)
+        if z > SCALE_Z:
+            out.append({"term": key, "coefficient": float(fit.coefficients[k]), "std": float(fit.std[k]),
+                        "other": float(other.coefficients[k]), "other_std": float(other.std[k]),
+                        "other_radius": dict(other.radius), "z": z})
+    return out

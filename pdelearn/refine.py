@@ -44,16 +44,19 @@ import numpy as np
 from .data import GridData
 from .equation import Equation
 from .errors import ConfigError, DataError, TrainingError
+from .reliability import NEGLIGIBLE_SHARE
 from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary
 
-__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
+__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
            "WHITE_SHARE"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
+BLIND = 0.05  #: auto: a selection whose threshold lets a left-out term of this share of ||u_t|| go unseen is checked
 ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
+DETECTABLE = NEGLIGIBLE_SHARE  #: a left-out space derivative that could hide only below this share of u_t is not reported
 WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F-test; significant terms below the floor are unresolved
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
@@ -106,6 +109,9 @@ class Refinement:
     wall_time_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     unresolved: list[dict] = field(default_factory=list)
+    #: pure space-derivative terms the final fit (which has none) could not have detected:
+    #: ``[{"term", "F", "detectable_share"}]`` (:func:`_blind_spots`)
+    blind: list[dict] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -118,7 +124,7 @@ class Refinement:
                 "changed": self.changed, "steps": self.steps, "coefficients": self.coefficients,
                 "std_errors": self.std_errors, "equation": str(self.equation), "rel_misfit": self.rel_misfit,
                 "fits": self.fits, "wall_time_s": round(self.wall_time_s, 2), "settings": self.settings,
-                "unresolved": self.unresolved}
+                "unresolved": self.unresolved, "blind": self.blind}
 
     def unresolved_warnings(self) -> list[str]:
         """One warning per unresolved term (empty when every decision was clear)."""
@@ -126,7 +132,16 @@ class Refinement:
                 f"simulated field by only {100 * u['field_change']:.2g} % of its norm, below the "
                 f"{100 * self.settings.get('oe_tol', OE_TOL):g} % the refinement acts on; it was "
                 f"{'left out' if u['action'] == 'add' else 'taken out'} and the equation may "
-                f"{'lack' if u['action'] == 'add' else 'need'} it" for u in self.unresolved]
+                f"{'lack' if u['action'] == 'add' else 'need'} it" for u in self.unresolved] + self._blind_warning()
+
+    def _blind_warning(self) -> list[str]:
+        if not self.blind:
+            return []
+        listed = ", ".join(f"{b['term']} (up to {100 * b['detectable_share']:.2g} %, score F = {b['F']:.3g})"
+                           for b in self.blind)
+        return [f"{self.lhs}: the equation has no space derivative, and the output-error fit cannot rule out "
+                f"{listed} of {self.lhs}: a small diffusion, dispersion or transport term may be hidden by the noise "
+                f"(terms above {100 * DETECTABLE:g} % are not negligible); more data or less noise would settle it"]
 
     def __str__(self) -> str:
         moves = ", ".join(f"{s['action']} {s['term']} (F = {s['F']:.3g})" for s in self.steps) or "support confirmed"
@@ -190,14 +205,28 @@ def uncertain(fit: SparseResult, regression: SparseRegression, names: Sequence[s
     if k - 1 in best and best[k - 1] - best[k] < MARGIN * allowed:
         out.append(f"its weakest term lowers the residual by only {(best[k - 1] - best[k]) / allowed:.3g} times the "
                    f"selection threshold")
+    blind = math.sqrt(allowed / fit.b_norm2) if fit.b_norm2 > 0 else 0.0
+    if blind > BLIND:
+        out.append(f"the weak form cannot see a left-out term that contributes less than {100 * blind:.3g} % of the "
+                   f"left-hand side (more than {100 * BLIND:g} %: too little power to leave terms out)")
+    local = no_space_derivative(names, library, data)
+    return out + ([local] if local else [])
+
+
+def no_space_derivative(names: Sequence[str], library: TermLibrary, data: GridData) -> str | None:
+    """The doubt of a selection ``names`` without a space derivative on a field that varies in space (else ``None``).
+
+    Each point of such a field would evolve on its own; a small diffusion or dispersion hidden by the noise
+    explains the same data. ``discover`` reports it as a warning when no output-error check settled it.
+    """
     selected = [t for t in library if t.name in set(names)]
     spatial = any(d.order for t in selected for d in t.derivatives)
     u = next(iter(data.fields.values()))
     varies = float(np.std(u.mean(axis=-1))) > 0 if u.ndim > 1 else False
     if selected and not spatial and varies and any(d.order for t in library for d in t.derivatives):
-        out.append("no space derivative was selected on a field that varies in space (a small diffusion or "
-                   "dispersion can hide below the noise of the weak form)")
-    return out
+        return ("no space derivative was selected on a field that varies in space (a small diffusion or "
+                "dispersion can hide below the noise of the weak form)")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -338,7 +367,7 @@ class _Problem:
                 raise
             return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
 
-    def scores(self, fit, idx: Sequence[int], candidates: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, fit, idx: Sequence[int], candidates: Sequence[int], details: bool = False) -> tuple[np.ndarray, ...]:
         """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
 
         The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) are the
@@ -347,7 +376,9 @@ class _Problem:
         (:data:`FD_STEP` of the support's rate of change on the initial state; small enough that an
         anti-diffusive candidate cannot blow up within the data's time span).
         A candidate's score is the misfit reduction of one Gauss-Newton step in its direction, beyond
-        what the fit's unknowns can do, in units of the noise variance.
+        what the fit's unknowns can do, in units of the noise variance. With ``details=True`` a third array
+        is returned: the standard error of each candidate's coefficient times its RMS size on the fitted
+        simulation, over the support's RMS rate there (the error of its contribution as a share of ``u_t``).
         """
         import torch
 
@@ -389,7 +420,18 @@ class _Problem:
         gg = np.maximum(np.einsum("ij,ij->j", g, g), np.finfo(float).tiny)
         gr = g.T @ r
         sigma2 = float(r @ r) / max(r.size - m, 1)
-        return gr**2 / gg / sigma2, -gr / gg
+        if not details:
+            return gr**2 / gg / sigma2, -gr / gg
+        # shares over the fitted simulation at every snapshot (fronts sharpen: u_xx on the initial state understates it)
+        sim = base.reshape(self.u.shape)
+        path = {d.name: differentiate(sim, h, d.order, method="spectral", axis=0) if d.order else sim
+                for d in self.library.derivatives}
+        path.update({c: np.repeat(fit.x[:, None], sim.shape[1], axis=1) for c in self.library.coords})
+        cols = CompiledLibrary(self.library).numpy({k: v.ravel() for k, v in path.items()})
+        rate = float(np.sqrt(np.mean((cols[:, list(idx)] @ np.asarray(coef)) ** 2)))
+        sizes = np.sqrt(np.mean(cols[:, list(candidates)] ** 2, axis=0))
+        share = np.sqrt(sigma2 / gg) * sizes / max(rate, np.finfo(float).tiny)
+        return gr**2 / gg / sigma2, -gr / gg, np.where(np.any(g != 0, axis=0), share, np.inf)
 
 
 def refine(
@@ -500,6 +542,7 @@ def refine(
         if not moved:
             break
     final = [library[i].name for i in idx]
+    blind = _blind_spots(prob, data, fit, idx, crit)
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
                       dict(fit.parameters), dict(fit.std_errors),
                       Equation(lhs, {library[i]: fit.parameters[library[i].name] for i in idx}, library.fields,
@@ -509,7 +552,31 @@ def refine(
                       fit.rel_misfit, prob.fits, time.perf_counter() - t0,
                       {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL},
                       [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()
-                       if (n in final) != (a == "add")])  # a later round may have settled it
+                       if (n in final) != (a == "add")], blind)  # a later round may have settled it
+
+
+def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: float) -> list[dict]:
+    """Pure space-derivative terms (``u_x``, ``u_xx``, ...) the final fit could not have detected.
+
+    Only when the final support holds no space derivative although the field varies in space: each point of the
+    field then evolves on its own, which a small diffusion or advection hidden by the noise would also explain.
+    A left-out term's detection limit is ``sqrt(crit)`` standard errors of its coefficient (the score test's
+    level), as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
+    """
+    lib = prob.library
+    if any(d.order for i in idx for d in lib[i].derivatives):
+        return []
+    u = next(iter(data.fields.values()))
+    if not float(np.std(u.mean(axis=-1))) > 0:
+        return []
+    pure = [i for i, t in enumerate(lib) if i not in idx and len(t.derivatives) == 1
+            and next(iter(t.derivatives)).order > 0 and t.expr == next(iter(t.derivatives)).symbol]
+    if not pure:
+        return []
+    F, _, share = prob.scores(fit, idx, pure, details=True)
+    limit = math.sqrt(crit) * share
+    return [{"term": lib[i].name, "F": float(F[k]), "detectable_share": float(limit[k])}
+            for k, i in enumerate(pure) if limit[k] > DETECTABLE and F[k] <= crit]
 
 
 def _f(reduced, full) -> float:

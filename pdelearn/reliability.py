@@ -34,7 +34,7 @@ import numpy as np
 
 from .sparse import addition_gains, lstsq_on
 
-__all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "explained", "term_shares",
+__all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained", "term_shares",
            "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "WIDE_NEAR_MISS",
            "stability_warnings",
            "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows"]
@@ -43,6 +43,7 @@ MAX_RELATIVE_RESIDUAL = 0.5  #: above this ``||b - G a|| / ||b||`` no equation i
 NEGLIGIBLE_SHARE = 0.002  #: a term with ``|a_k| ||G_k|| / ||b||`` below this is flagged as negligible
 MIN_T_STATISTIC = 3.0  #: a refitted term with ``|a_k| / std_k`` below this is flagged as not significant
 REFIT_TOLERANCE = 1.0  #: largest allowed refit discrepancy, in units of the selection's tolerance
+IMPRECISE = 0.1  #: a coefficient whose 95 % interval half-width exceeds this fraction of it is flagged as imprecise
 
 
 WIDE_SCALE = 2.0  #: the stability check repeats the selection with test functions this many times as wide
@@ -102,6 +103,10 @@ def term_warnings(lhs: str, names: Sequence[str], shares: np.ndarray, coefficien
         elif std is not None and np.isfinite(std[k]) and abs(coefficients[k]) < MIN_T_STATISTIC * std[k]:
             out.append(f"{lhs}: the term {name} = {coefficients[k]:.4g} is not significant (standard error "
                        f"{std[k]:.2g})")
+        elif std is not None and np.isfinite(std[k]) and 1.96 * std[k] > IMPRECISE * abs(coefficients[k]):
+            out.append(f"{lhs}: the coefficient of {name} is imprecise: {coefficients[k]:.4g} +- {1.96 * std[k]:.2g} "
+                       f"(95 %), +-{100 * 1.96 * std[k] / abs(coefficients[k]):.2g} % of its value (more than "
+                       f"{100 * IMPRECISE:g} %); more data or less noise would pin it down")
     return out
 
 

@@ -145,3 +145,37 @@ def test_bad_refit_option():
     u = np.exp(-0.5 * t)[None, :] * np.sin(x)[:, None]
     with pytest.raises(ConfigError, match="refit must be 'gls' or 'none', received 'ols'"):
         discover({"u": u}, {"x": x, "t": t}, refit="ols")
+
+
+def test_left_out_scores_are_small_for_the_true_support_and_large_for_a_missing_term(allen_cahn):
+    """The score test of left-out terms on the GLS rows: under the true support (1 % noise) every left-out term's F
+    stays below the Bonferroni 1 % level; with the small diffusion ``u_xx`` left out its F is far above it."""
+    from scipy.stats import chi2
+
+    from pdelearn.gls import left_out_scores
+
+    d = allen_cahn
+    lib = TermLibrary(["u_xx", "u", "u**3", "u_x", "u**2", "u_xxx", "u*u_x"], ["u"], ["x"])
+    coords = {"x": d["x"], "t": d["t"]}
+    crit = chi2.isf(0.01 / 4, 1)
+    for seed in range(2):
+        u = {"u": d["u"] + 0.01 * d["u"].std() * np.random.default_rng(seed).standard_normal(d["u"].shape)}
+        right = refit(u, coords, lib.select([lib[0], lib[1], lib[2]]), "u_t", WeakForm())
+        scores = left_out_scores(u, coords, lib, "u_t", right)
+        assert sorted(scores) == sorted(k for k in lib.keys if k not in right.terms)
+        assert max(scores.values()) < crit, scores
+        short = refit(u, coords, lib.select([lib[1], lib[2]]), "u_t", WeakForm())
+        missing = left_out_scores(u, coords, lib, "u_t", short)
+        assert missing["u_xx"] > 5 * crit and missing["u_xx"] == max(missing.values()), missing
+
+
+def test_refits_of_two_sizes_disagree_beyond_their_combined_standard_errors():
+    from pdelearn.gls import SCALE_Z, _disagreements
+
+    a = GLSFit(np.array([1.0, 2.0]), np.array([0.01, 0.01]), 100, {"x": 0.015, "t": 0.1}, ["u", "u_xx"])
+    b = GLSFit(np.array([1.0 + 0.5 * SCALE_Z * 0.01, 2.0 + 2 * SCALE_Z * 0.01]), np.array([0.01, 0.01]), 100,
+               {"x": 0.1, "t": 0.1}, ["u", "u_xx"])
+    out = _disagreements(a, b)
+    assert [o["term"] for o in out] == ["u_xx"]
+    assert out[0]["z"] == pytest.approx(2 * SCALE_Z / np.sqrt(2)) and out[0]["other_radius"] == {"x": 0.1, "t": 0.1}
+    assert _disagreements(a, a) == []

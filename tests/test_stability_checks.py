@@ -130,7 +130,8 @@ def test_a_term_the_wide_test_functions_miss_less_is_a_doubt():
     the 400-499 run, which makes that run in-sample for this rule): the weak form drops the true ``u_xx`` (2 % of
     ``u_t``) and the narrow rows see no near miss, but on test functions twice as wide it would lower the residual by
     0.9 of their tolerance. Without refinement that is a warning (exit 3); with the default refinement the simulation
-    puts ``u_xx`` back (F = 256)."""
+    puts ``u_xx`` back (F = 256). Its output-error coefficient is 0.006875 +- 12 % (95 %, truth 0.00656): the run
+    says the coefficient is imprecise (the only warning left)."""
     bench = pytest.importorskip("random_equations")
     case = bench.draw_case(412)
     grid = from_arrays({"u": case["noisy"]}, {"x": case["x"], "t": case["t"]}, layout="xt")
@@ -139,4 +140,5 @@ def test_a_term_the_wide_test_functions_miss_less_is_a_doubt():
     assert any(w.startswith("u_t: on test functions 2 times as wide, the left-out term u_xx would lower the residual")
                and f"more than {WIDE_NEAR_MISS:g}" in w for w in plain.warnings), plain.warnings
     refined = discover(grid)
-    assert refined.equation.compare(Equation.parse(case["truth"]))["exact_support"] and refined.reliable
+    assert refined.equation.compare(Equation.parse(case["truth"]))["exact_support"]
+    assert len(refined.warnings) == 1 and "coefficient of u_xx is imprecise" in refined.warnings[0], refined.warnings

@@ -179,3 +179,15 @@ def test_refits_of_two_sizes_disagree_beyond_their_combined_standard_errors():
     assert [o["term"] for o in out] == ["u_xx"]
     assert out[0]["z"] == pytest.approx(2 * SCALE_Z / np.sqrt(2)) and out[0]["other_radius"] == {"x": 0.1, "t": 0.1}
     assert _disagreements(a, a) == []
+
+
+def test_scale_conflict_message_names_both_refits():
+    from pdelearn.discovery import _scale_conflict
+
+    lib = TermLibrary(["u", "u_xx"], ["u"], ["x"])
+    d = {"term": "u_xx", "coefficient": 0.1, "std": 0.001, "other": 0.12, "other_std": 0.002,
+         "other_radius": {"x": 0.1, "t": 0.2}, "z": 8.94}
+    assert _scale_conflict("u_t", lib, d) == (
+        "u_t: the GLS refits on two test-function sizes disagree on u_xx: 0.1 +- 0.001 against 0.12 +- 0.002 (radius "
+        "x 0.1, t 0.2), 8.94 combined standard errors apart; one of them carries an error its noise model does not "
+        "describe")

@@ -226,16 +226,20 @@ def gls_fit(
     w = np.linalg.lstsq(G, b, rcond=None)[0]
     Gw, bw = G, b
     for _ in range(passes):
-        sigma = _row_covariance(ops, library, w, integ)
-        sigma[np.diag_indices(n)] += 1e-10 * np.trace(sigma) / n + np.finfo(float).tiny
-        L = np.linalg.cholesky(sigma)
-        Gw = sla.solve_triangular(L, G, lower=True)
-        bw = sla.solve_triangular(L, b, lower=True)
+        Gw, bw = _whiten(_row_covariance(ops, library, w, integ), G, b)
         w = np.linalg.lstsq(Gw, bw, rcond=None)[0]
     r = bw - Gw @ w
     s2 = float(r @ r) / (n - k)
     std = np.sqrt(np.maximum(np.diag(np.linalg.pinv(Gw.T @ Gw)) * s2, 0.0))
     return GLSFit(w, std, n, {a: form.radius_of(a) for a in coords}, library.keys, form=form)
+
+
+def _whiten(sigma: np.ndarray, G: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(L^-1 G, L^-1 b)`` with ``L L^T`` the row covariance ``sigma`` (regularised by 1e-10 of its mean variance)."""
+    n = sigma.shape[0]
+    sigma[np.diag_indices(n)] += 1e-10 * np.trace(sigma) / n + np.finfo(float).tiny
+    L = np.linalg.cholesky(sigma)
+    return sla.solve_triangular(L, G, lower=True), sla.solve_triangular(L, b, lower=True)
 
 
 def left_out_scores(
@@ -272,11 +276,7 @@ def left_out_scores(
     idx = [library.keys.index(k) for k in fit.terms]
     if n <= len(idx) + 1:
         return {}
-    sigma = _row_covariance(ops, sub, np.asarray(fit.coefficients), integ)
-    sigma[np.diag_indices(n)] += 1e-10 * np.trace(sigma) / n + np.finfo(float).tiny
-    L = np.linalg.cholesky(sigma)
-    Gw = sla.solve_triangular(L, G, lower=True)
-    bw = sla.solve_triangular(L, b[:, 0], lower=True)
+    Gw, bw = _whiten(_row_covariance(ops, sub, np.asarray(fit.coefficients), integ), G, b[:, 0])
     Q = np.linalg.qr(Gw[:, idx])[0]
     r = bw - Q @ (Q.T @ bw)
     s2 = max(float(r @ r) / (n - len(idx)), np.finfo(float).tiny)

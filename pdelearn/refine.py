@@ -564,10 +564,7 @@ def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: 
     level), as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
     """
     lib = prob.library
-    if any(d.order for i in idx for d in lib[i].derivatives):
-        return []
-    u = next(iter(data.fields.values()))
-    if not float(np.std(u.mean(axis=-1))) > 0:
+    if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []
     pure = [i for i, t in enumerate(lib) if i not in idx and len(t.derivatives) == 1
             and next(iter(t.derivatives)).order > 0 and t.expr == next(iter(t.derivatives)).symbol]

@@ -49,7 +49,7 @@ from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary
 
 __all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
-           "WHITE_SHARE"]
+           "WHITE_SHARE", "MAX_IC_MODES"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
@@ -58,6 +58,7 @@ ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-correct
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
 DETECTABLE = NEGLIGIBLE_SHARE  #: a left-out space derivative that could hide only below this share of u_t is not reported
 WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F-test; significant terms below the floor are unresolved
+MAX_IC_MODES = 64  #: the initial state grows to at most this many Fourier modes (:meth:`_Problem.grow`)
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
 FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
@@ -367,6 +368,34 @@ class _Problem:
                 raise
             return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
 
+    def grow(self, fit, idx: Sequence[int], max_work: float | None, say: Callable[[str], None]):
+        """``fit`` with more initial-state modes while they explain the data significantly better.
+
+        :func:`_ic_modes` reads the first snapshot alone, where one snapshot's noise hides modes that the whole
+        record determines (a slope jump at the periodic boundary, as in ``AC.mat``'s ``x^2 cos(pi x)``, has modes
+        decaying as ``1/k^2``); an initial state that cannot follow them leaves a misfit that the coefficients
+        absorb. The modes are doubled (up to :data:`MAX_IC_MODES` and a quarter of the grid) while the F-test of
+        the larger initial state is significant at :data:`ALPHA` and the fit stays within ``max_work``.
+        """
+        from .inverse import f_test
+
+        cap = min(MAX_IC_MODES, self.layout["nx"] // 4)
+        while self.modes < cap:
+            modes, coef = min(2 * self.modes, cap), [fit.parameters[self.library[i].name] for i in idx]
+            if max_work is not None and self.steps(idx, coef) * self.layout["nx"] * (len(idx) + 2 * modes - 1) > max_work:
+                break
+            say(f"output-error fit with {modes} initial-state modes")
+            smaller, self.modes = self.modes, modes
+            try:
+                trial = self.fit(idx, coef, fit.u0)
+            except TrainingError:
+                trial = None
+            if trial is None or f_test(fit, trial)["p_value"] >= ALPHA:
+                self.modes = smaller
+                break
+            fit = trial
+        return fit
+
     def scores(self, fit, idx: Sequence[int], candidates: Sequence[int], details: bool = False) -> tuple[np.ndarray, ...]:
         """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
 
@@ -482,7 +511,7 @@ def refine(
                           f"{len(idx) + 2 * prob.modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
                           f"{work / 3.7e6:.2g}x Allen-Cahn's 512 x 201 grid); run refine='output-error' to force it")
     say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
-    fit = prob.fit(idx, coef, None)
+    fit = prob.grow(prob.fit(idx, coef, None), idx, max_work, say)
     steps: list[dict] = []
     unresolved: dict[tuple[str, str], tuple[float, float]] = {}
     candidates = [i for i in range(len(library)) if i not in idx]

@@ -266,3 +266,25 @@ def test_a_significant_term_below_the_resolvable_change_is_flagged_not_settled()
     assert ref.unresolved[0]["F"] > 15 and ref.unresolved[0]["field_change"] < OE_TOL
     assert not d.reliable
     assert any(w.startswith("u_t: u_xx is significant in the output-error fit") and "may lack it" in w for w in d.warnings)
+
+
+def test_initial_state_modes_grow_only_when_the_data_need_them():
+    """A slope jump at the periodic boundary (``x^2 cos(pi x)``, as in AC.mat) has Fourier modes decaying as 1/k^2:
+    the first snapshot's noise hides most of them, the whole record does not. The refinement doubles the
+    initial-state modes while the F-test says the data need them (16 -> 32 here); a smooth initial state keeps 16.
+    With the kink resolved the u_xx estimate is within its standard errors."""
+    from pdelearn.refine import _ic_modes
+
+    x = np.linspace(-1, 1, 256, endpoint=False)
+    t = np.linspace(0, 1, 51)
+    eq = Equation.parse("u_t = 0.0005*u_xx + 5*u - 5*u**3")
+    lib = polynomial_library(("u",), ("x",), 3, 2)
+    idx = [lib.names.index(n) for n in ("u_xx", "u", "u^3")]
+    for u0, grows in [(x**2 * np.cos(np.pi * x), True), (0.8 * np.sin(np.pi * x) + 0.3 * np.cos(3 * np.pi * x), False)]:
+        u = simulate_equation(eq, x, t, u0, dealias=False)
+        noisy = u + 0.01 * u.std() * np.random.default_rng(1).standard_normal(u.shape)
+        ref = refine(from_arrays({"u": noisy}, {"x": x, "t": t}), lib, "u_t", idx, [0.0005, 5.0, -5.0])
+        first = _ic_modes(noisy[:, 0])
+        assert first == 16 and ref.settings["ic_modes"] == (32 if grows else 16), ref.settings
+        assert ref.final == ["u_xx", "u", "u^3"]
+        assert abs(ref.coefficients["u_xx"] - 0.0005) < 2 * ref.std_errors["u_xx"], ref.coefficients

@@ -375,7 +375,8 @@ class _Problem:
         record determines (a slope jump at the periodic boundary, as in ``AC.mat``'s ``x^2 cos(pi x)``, has modes
         decaying as ``1/k^2``); an initial state that cannot follow them leaves a misfit that the coefficients
         absorb. The modes are doubled (up to :data:`MAX_IC_MODES` and a quarter of the grid) while the F-test of
-        the larger initial state is significant at :data:`ALPHA` and the fit stays within ``max_work``.
+        the larger initial state is significant at :data:`ALPHA` and the fit stays within ``max_work``. Run once the
+        support is settled: a support that lacks a term leaves a misfit that more modes would also soak up.
         """
         from .inverse import f_test
 
@@ -511,7 +512,7 @@ def refine(
                           f"{len(idx) + 2 * prob.modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
                           f"{work / 3.7e6:.2g}x Allen-Cahn's 512 x 201 grid); run refine='output-error' to force it")
     say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
-    fit = prob.grow(prob.fit(idx, coef, None), idx, max_work, say)
+    fit = prob.fit(idx, coef, None)
     steps: list[dict] = []
     unresolved: dict[tuple[str, str], tuple[float, float]] = {}
     candidates = [i for i in range(len(library)) if i not in idx]
@@ -571,6 +572,7 @@ def refine(
         if not moved:
             break
     final = [library[i].name for i in idx]
+    fit = prob.grow(fit, idx, max_work, say)  # the support is settled: its coefficients with a finer initial state
     blind = _blind_spots(prob, data, fit, idx, crit)
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
                       dict(fit.parameters), dict(fit.std_errors),

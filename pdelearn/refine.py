@@ -22,6 +22,9 @@ that the fit's misfit is mostly white noise (at least :data:`WHITE_SHARE` of it,
 spatial spectrum), a term that the F-test
 finds significant but that stays below the floor is **unresolved**: the support is not changed, and
 ``Refinement.unresolved`` names it so that ``discover`` can flag the result rather than settle the doubt.
+Once the support is settled, the initial state's Fourier modes grow while the F-test says the record needs
+them (:data:`MAX_IC_MODES`), so that the final coefficients do not absorb a truncated initial state; an
+equation left without any space derivative gets the detection limit of each one (``Refinement.blind``).
 
 :func:`uncertain` is the rule of ``discover(refine="auto")``: the refinement runs when the weak-form
 selection is close to its threshold (the weakest kept term lowers the residual by less than
@@ -48,8 +51,8 @@ from .reliability import NEGLIGIBLE_SHARE
 from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary
 
-__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA", "OE_TOL", "MAX_WORK",
-           "WHITE_SHARE", "MAX_IC_MODES"]
+__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA",
+           "OE_TOL", "MAX_WORK", "WHITE_SHARE", "MAX_IC_MODES"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import click
@@ -40,6 +41,9 @@ def _user_errors(fn):
 @click.version_option(package_name="pdelearn")
 def main() -> None:
     """pdelearn: discover PDEs from data and train physics-informed networks."""
+    # torch's first forward-mode call loads its decompositions through the deprecated torch.jit.script; that
+    # FutureWarning is torch's own matter and nothing a user of these commands can act on
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 
 @main.command()

@@ -295,3 +295,18 @@ def test_subprocess_user_error_has_no_traceback(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout == ""
     assert listing(tmp_path) == set()
+
+
+def test_torch_internal_jit_deprecation_is_not_shown_to_cli_users(tmp_path):
+    """torch's first forward-mode call (the output-error refinement) warns that its own torch.jit.script is
+    deprecated: the commands hide that one message, and only it."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = CliRunner().invoke(main, ["generate", "burgers", "--out", str(tmp_path / "b.npz")])
+        assert res.exit_code == 0, res.output
+        warnings.warn("`torch.jit.script` is deprecated. Please switch to `torch.compile` or `torch.export`.",
+                      FutureWarning)
+        warnings.warn("something else is deprecated", FutureWarning)
+    assert [str(w.message) for w in seen] == ["something else is deprecated"]

@@ -166,3 +166,19 @@ def test_left_out_terms_significant_on_the_gls_rows_are_a_doubt():
     assert any("coefficient of u_xx is imprecise" in w for w in refined.warnings), refined.warnings
     lo, hi = refined.equation.intervals["u_xx"]
     assert lo < truth.coefficients["u_xx"] < hi
+
+
+def test_term_warnings_name_negligible_insignificant_and_imprecise_terms():
+    """The per-term rules of pdelearn.reliability.term_warnings, at their boundaries."""
+    from pdelearn.reliability import IMPRECISE, MIN_T_STATISTIC, NEGLIGIBLE_SHARE, term_warnings
+
+    names, shares = ["u", "u_xx"], np.array([0.5, 0.5])
+    coef = np.array([1.0, 2.0])
+    half = IMPRECISE * 2.0 / 1.96  # the standard error at which u_xx's 95 % interval is exactly +-IMPRECISE
+    assert term_warnings("u_t", names, shares, coef, np.array([0.001, 0.99 * half])) == []
+    (imprecise,) = term_warnings("u_t", names, shares, coef, np.array([0.001, 1.01 * half]))
+    assert imprecise.startswith("u_t: the coefficient of u_xx is imprecise: 2 +- 0.2") and "more than 10 %" in imprecise
+    (weak,) = term_warnings("u_t", names, shares, coef, np.array([0.001, 2.0 / MIN_T_STATISTIC * 1.01]))
+    assert "the term u_xx = 2 is not significant" in weak
+    (small,) = term_warnings("u_t", names, np.array([0.5, 0.9 * NEGLIGIBLE_SHARE]), coef, None)
+    assert "u_xx" in small and "imprecise" not in small and "significant" not in small

@@ -262,8 +262,8 @@ def left_out_scores(
     """
     if fit.form is None:
         return {}
-    support = [library[library.keys.index(k)] for k in fit.terms]
-    sub = library.select(support)
+    idx = [library.keys.index(k) for k in fit.terms]
+    sub = library.select([library[i] for i in idx])
     try:
         integ = integrator_for(fields, coords, library, fit.form, time)
     except DataError:
@@ -273,7 +273,6 @@ def left_out_scores(
         return {}
     G, b, _ = assemble(fields, coords, library, [lhs], integ, time)
     n = G.shape[0]
-    idx = [library.keys.index(k) for k in fit.terms]
     if n <= len(idx) + 1:
         return {}
     Gw, bw = _whiten(_row_covariance(ops, sub, np.asarray(fit.coefficients), integ), G, b[:, 0])

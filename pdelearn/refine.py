@@ -256,6 +256,14 @@ def _ic_modes(u0: np.ndarray) -> int:
     return int(min(max(need, 16), 32, u0.size // 4))
 
 
+def _pure_order(term: Term) -> int:
+    """The order of a term that is one derivative alone (``u_x`` 1, ``u_xxxx`` 4; ``u`` 0), else -1."""
+    if len(term.derivatives) != 1:
+        return -1
+    d = next(iter(term.derivatives))
+    return d.order if term.expr == d.symbol else -1
+
+
 def _degree(term: Term) -> int:
     import sympy
 
@@ -438,8 +446,7 @@ class _Problem:
             term = self.library[k]
             size = float(np.sqrt(np.mean(theta[:, k] ** 2)))
             eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
-            orders = [d.order for d in term.derivatives]
-            if len(orders) == 1 and term.expr == next(iter(term.derivatives)).symbol and orders[0] % 4 == 0:
+            if _pure_order(term) % 4 == 0:
                 eps = -eps  # u_xxxx: the dissipative sign
             solver = PeriodicSolver(support + [term], lay["nx"], lay["length"])
             try:
@@ -600,8 +607,7 @@ def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: 
     lib = prob.library
     if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []
-    pure = [i for i, t in enumerate(lib) if i not in idx and len(t.derivatives) == 1
-            and next(iter(t.derivatives)).order > 0 and t.expr == next(iter(t.derivatives)).symbol]
+    pure = [i for i, t in enumerate(lib) if i not in idx and _pure_order(t) > 0]
     if not pure:
         return []
     F, _, share = prob.scores(fit, idx, pure, details=True)

@@ -30,7 +30,7 @@ from .parametrized import ParametrizedEquation, parametrize
 from .solvers.torch_etdrk4 import PeriodicSolver
 from .stats import f_pvalue, nested_f
 
-__all__ = ["OutputErrorFit", "fit_output_error", "fit_constant", "f_test", "score_terms", "grid_layout", "smoothed_initial_state"]
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "score_terms", "grid_layout", "smoothed_initial_state"]
 
 FD_STEP = 1e-6  #: finite-difference step of a candidate term, relative to the support's rate of change
 
@@ -408,29 +408,6 @@ def fit_output_error(
     else:
         message = f"stopped after max_iter = {max_iter} iterations (misfit still decreasing)"
     return result(theta, r, J, rss, it, converged, message)
-
-
-def fit_constant(data: Mapping[str, Any], *, length: float | None = None, nx: int | None = None, ic_modes: int = 16,
-                 dt: float | None = None) -> OutputErrorFit:
-    """The output-error fit of ``u_t = 0`` (no term): a field constant in time, its ``ic_modes`` Fourier modes
-    fitted to the observations by linear least squares. The base of a forward search by :func:`score_terms`
-    (``dt``, default the output spacing over 4, is the step its score solves use)."""
-    start = time.perf_counter()
-    x, t, u = _observations(data)
-    layout = grid_layout(x, t, length=length, nx=nx)
-    if isinstance(ic_modes, bool) or not isinstance(ic_modes, int) or not 1 <= ic_modes <= layout["nx"] // 2:
-        raise ConfigError(f"ic_modes must be an integer in [1, {layout['nx'] // 2}], received {ic_modes!r}")
-    grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
-    basis = _basis(grid, layout, ic_modes)
-    J = basis[layout["i"]]
-    coef = np.linalg.lstsq(J, u, rcond=None)[0]
-    r = J @ coef - u
-    n, m = u.size, J.shape[1]
-    rss = float(r @ r)
-    sigma = math.sqrt(rss / max(n - m, 1))
-    return OutputErrorFit({}, {}, Equation("u_t", {}), np.zeros((0, 0)), basis @ coef, grid, rss, n, m, sigma,
-                          math.sqrt(rss / max(float(u @ u), 1e-300)), 0, True, "linear least squares", [rss], 0,
-                          time.perf_counter() - start, layout["dt_out"] / 4 if dt is None else dt, r, J)
 
 
 def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:

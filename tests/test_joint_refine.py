@@ -213,3 +213,8 @@ def test_a_simulation_not_resolved_on_the_grid_fails_the_check():
     assert first["ratio"] <= first["threshold"]  # the misfit alone would pass
     assert not first["resolved"] and not first["passed"] and RESOLVED < first["grid_change"] < 1.0
     assert ref.status == "rejected" and not ref.reliable
+    from pdelearn.problems.joint_run import refinement_lines, summarize
+
+    lines = refinement_lines(summarize(_result(None, ref)))
+    assert any(x.startswith("  selected: u*u_x, u_xx: misfit") and "FAIL (not resolved on the grid: a grid twice as "
+               "fine changes it by" in x for x in lines), lines

@@ -117,6 +117,10 @@ def refinement_lines(summary: Mapping[str, Any]) -> list[str]:
     for c in ref["candidates"]:
         what = (f"misfit {math.sqrt(c['ratio']):.3f} x noise, {'pass' if c['passed'] else 'FAIL'}"
                 if c.get("ratio") is not None else f"failed: {c.get('error')}")
+        if c.get("resolved") is False:
+            what += f" (not resolved on the grid: a grid twice as fine changes it by {c['grid_change']:.2g} x noise)"
+        if c.get("reason"):
+            what += f" ({c['reason']})"
         lines.append(f"  {c['origin']}: {', '.join(c['support'])}: {what}")
     if ref["status"] == "accepted":
         lines += [f"  {k}: {v:.6g} +- {ref['std_errors'][k]:.2g} (Fisher standard error)" for k, v in ref["terms"].items()]

@@ -47,10 +47,8 @@ def test_refinement_recovers_the_coefficients_from_a_wrong_start(samples):
         assert 0 < se < 0.05 * abs(v) and abs(c - v) < 3 * se, (k, c, se)
         lo, hi = ref.equation.intervals[k]
         assert lo < v < hi
-    cand, *dropped = ref.candidates  # then each term taken out: both needed
+    (cand,) = ref.candidates
     assert cand["origin"] == "selected" and cand["passed"] and cand["ratio"] < ref.threshold
-    assert sorted(c["origin"] for c in dropped) == ["selected without u*u_x", "selected without u_xx"]
-    assert all(not c["passed"] or c["F"] >= 4.0 for c in dropped)
     assert abs(cand["sigma"] / samples["sigma"] - 1) < 0.2  # the misfit is the noise level
     assert np.sqrt(np.mean((ref.u0 - samples["u0"]) ** 2)) < 0.5 * samples["sigma"]
 
@@ -67,14 +65,6 @@ def test_check_rejects_a_wrong_support_and_reports_the_candidates(rejected):
     assert all(not c["passed"] for c in ref.candidates)
     assert ref.candidates[0]["ratio"] > 4 * ref.threshold
     assert "noise level" in ref.note
-
-
-def test_an_accepted_selection_loses_a_term_the_samples_do_not_need(samples):
-    ref = _refine(samples, {**TRUTH, "u": 0.01})
-    assert ref.status == "accepted" and set(ref.equation.coefficients) == set(TRUTH), ref.candidates
-    assert ref.candidates[0]["passed"] and "selected without u passed too" in ref.note
-    (drop,) = [c for c in ref.candidates if c["origin"] == "selected without u"]
-    assert drop["passed"] and drop["F"] < 4.0
 
 
 def test_alternative_superset_is_reduced_by_the_f_test(samples):
@@ -199,7 +189,7 @@ def test_initial_state_modes_grow_with_the_evidence(width, grown):
     assert ref.candidates[0]["ic_modes"] == 16
     assert ref.settings["ic_modes"] == (32 if grown else 16)
     if grown:
-        assert "selected, 32 initial-state modes" in [c["origin"] for c in ref.candidates] and ref.note == ""
+        assert ref.candidates[-1]["origin"] == "selected, 32 initial-state modes" and ref.note == ""
         for k, v in TRUTH.items():
             assert abs(ref.equation.coefficients[k] - v) < 3 * ref.std_errors[k] + 1e-3 * abs(v), (k, ref.equation)
 

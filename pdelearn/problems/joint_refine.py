@@ -342,7 +342,7 @@ def refine_support(
             trials = []
             for k in rec["support"]:
                 reduced = {key: v for key, v in rec["coefficients"].items() if key != k}
-                r = evaluate(reduced, f"{rec['origin'].split(',')[0]} without {k}", parent)
+                r = evaluate(reduced, f"{rec['origin']} without {k}", parent)
                 if r is not None and r.get("passed") and r.get("F", math.inf) < f_crit:
                     trials.append(r)
             if not trials:
@@ -354,8 +354,8 @@ def refine_support(
     if fits.get(tuple(sorted(selected))) is not None and "error" not in first:
         first = grow(first)  # the modes the samples need, given the selected equation
     chosen = None
-    if first["passed"]:  # a term the samples do not need is dropped (clean Allen-Cahn: the network's 0.023 u^2)
-        chosen = eliminate(first)
+    if first["passed"]:
+        chosen = first
     else:
         for origin, coefs in alternatives:
             if not coefs or tuple(sorted(coefs)) in fits:
@@ -388,8 +388,6 @@ def refine_support(
     fit = chosen.pop("fit", None) or fits[tuple(sorted(chosen["support"]))]
     settings.update(dt=chosen.get("dt", dt), ic_modes=chosen.get("ic_modes", modes))
     origin = chosen["origin"].split(",")[0]
-    note = ("" if origin == "selected" else f"the selected support passed the check; {origin} passed too and fits "
-            "no worse (F-test)" if origin.startswith("selected without") and first["passed"]
-            else f"the selected support failed the check; {origin} passed")
+    note = "" if origin == "selected" else f"the selected support failed the check; {origin} passed"
     return Refinement("accepted", fit.equation, dict(chosen["std_errors"]), candidates, s_ref,
                       chosen["threshold"], note, settings, fit.u0, fit.x, wall)

@@ -30,9 +30,7 @@ from .parametrized import ParametrizedEquation, parametrize
 from .solvers.torch_etdrk4 import PeriodicSolver
 from .stats import f_pvalue, nested_f
 
-__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "score_terms", "grid_layout", "smoothed_initial_state"]
-
-FD_STEP = 1e-6  #: finite-difference step of a candidate term, relative to the support's rate of change
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout", "smoothed_initial_state"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
 
@@ -426,82 +424,3 @@ def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:
     f = nested_f(reduced.rss, full.rss, full.n, full.n_unknowns, q)
     dof = max(full.n - full.n_unknowns, 1)
     return {"F": f, "q": q, "dof": dof, "p_value": f_pvalue(f, q, dof)}
-
-
-def score_terms(
-    fit: OutputErrorFit,
-    support: Sequence[Any],
-    coefficients: Sequence[float],
-    candidates: Sequence[Any],
-    layout: Mapping[str, Any],
-    observed: np.ndarray,
-    *,
-    noise_floor: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Score test of putting each candidate term into a fitted output-error model, without fitting it.
-
-    The sensitivities to the fit's own unknowns (coefficients and initial-state modes) are its final
-    Jacobian; those to a candidate's coefficient come from a finite difference: one plain solve of the
-    support plus the candidate at a small coefficient (:data:`FD_STEP` of the support's rate of change on
-    the fitted initial state, over the candidate's size there; negative for ``u_xxxx``-like terms, the
-    dissipative sign), at the fit's time step. A candidate's statistic is the misfit reduction of one
-    Gauss-Newton step in its direction beyond what the fit's unknowns can do, in units of the noise
-    variance (``max(fit variance, noise_floor^2)``): about chi-square(1) when the term is not needed.
-
-    Parameters
-    ----------
-    fit
-        The output-error fit of ``support`` (its ``residuals``, ``jacobian``, ``u0``, ``dt``).
-    support, coefficients
-        The fitted terms (:class:`~pdelearn.terms.Term` or keys) and their fitted coefficients, in order.
-    candidates
-        Terms (or keys) to test; one field, one coordinate, constant coefficients.
-    layout
-        :func:`grid_layout` of the observations the fit used; ``observed`` their values ``(n,)``.
-    noise_floor
-        Smallest noise level (RMS) the statistic divides by (clean data: the solver's own error).
-
-    Returns
-    -------
-    F, start, g
-        ``F`` and the Gauss-Newton coefficient of each candidate, ``(len(candidates),)``, and the
-        sensitivities orthogonal to the fit's Jacobian, ``(n, len(candidates))``: a zero column (and
-        ``F = 0``) for a candidate that blows up the simulation even at that small size.
-    """
-    from .compile import CompiledLibrary
-    from .grid import differentiate
-    from .solvers.torch_etdrk4 import _support_terms
-    from .terms import TermLibrary
-
-    terms, fld, crd = _support_terms(list(support) + list(candidates))
-    lib = TermLibrary(terms, [fld], [crd])
-    h = layout["length"] / layout["nx"]
-    inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
-              for d in lib.derivatives}
-    theta = CompiledLibrary(lib).numpy(inputs)
-    k_s = len(support)
-    coef = [float(c) for c in coefficients]
-    rate = float(np.sqrt(np.mean((theta[:, :k_s] @ np.asarray(coef)) ** 2)))
-    r = np.asarray(fit.residuals, dtype=np.float64)
-    base = r + np.asarray(observed, dtype=np.float64).ravel()
-    ii, jj = torch.tensor(layout["i"]), torch.tensor(layout["j"])
-    g = np.zeros((r.size, len(candidates)))
-    for col, term in enumerate(terms[k_s:]):
-        size = float(np.sqrt(np.mean(theta[:, k_s + col] ** 2)))
-        eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
-        if term.pure_order % 4 == 0:
-            eps = -eps  # u_xxxx alone: the dissipative sign
-        solver = PeriodicSolver(list(terms[:k_s]) + [term], layout["nx"], layout["length"])
-        try:
-            with torch.no_grad():
-                moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), layout["t_eval"], fit.dt,
-                                     checkpoint_every=None)[ii, jj].numpy()
-        except TrainingError:  # the term destabilises the equation even at this size: not a candidate
-            continue
-        g[:, col] = (moved - base) / eps
-    Q, _ = np.linalg.qr(fit.jacobian)
-    g = g - Q @ (Q.T @ g)
-    gg = np.maximum(np.einsum("ij,ij->j", g, g), np.finfo(float).tiny)
-    gr = g.T @ r
-    sigma2 = max(float(r @ r) / max(r.size - fit.n_unknowns, 1), noise_floor**2, np.finfo(float).tiny)
-    return gr**2 / gg / sigma2, -gr / gg, g

@@ -64,6 +64,7 @@ WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F
 MAX_IC_MODES = 64  #: the initial state grows to at most this many Fourier modes (:meth:`_Problem.grow`)
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
+FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
 TRIALS = 2  #: candidates fitted per round (the best scores)
 TIE = 0.8  #: a runner-up is fitted too when its score is at least this fraction of the best's
 MAX_ROUNDS = 4  #: rounds of (add the best candidate, else drop the weakest term)
@@ -255,6 +256,14 @@ def _ic_modes(u0: np.ndarray) -> int:
     return int(min(max(need, 16), 32, u0.size // 4))
 
 
+def _pure_order(term: Term) -> int:
+    """The order of a term that is one derivative alone (``u_x`` 1, ``u_xxxx`` 4; ``u`` 0), else -1."""
+    if len(term.derivatives) != 1:
+        return -1
+    d = next(iter(term.derivatives))
+    return d.order if term.expr == d.symbol else -1
+
+
 def _degree(term: Term) -> int:
     import sympy
 
@@ -402,27 +411,59 @@ class _Problem:
     def scores(self, fit, idx: Sequence[int], candidates: Sequence[int], details: bool = False) -> tuple[np.ndarray, ...]:
         """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
 
-        :func:`pdelearn.inverse.score_terms`: a candidate's score is the misfit reduction of one Gauss-Newton
-        step in its direction (finite-difference sensitivity, one plain solve per candidate), beyond what the
-        fit's unknowns can do, in units of the noise variance. With ``details=True`` a third array is
-        returned: the standard error of each candidate's coefficient times its RMS size on the fitted
+        The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) are the
+        fit's final Jacobian; those to a candidate's coefficient come from a finite difference: one plain
+        solve of the support plus the candidate at a small coefficient, at the fit's time step
+        (:data:`FD_STEP` of the support's rate of change on the initial state; small enough that an
+        anti-diffusive candidate cannot blow up within the data's time span).
+        A candidate's score is the misfit reduction of one Gauss-Newton step in its direction, beyond
+        what the fit's unknowns can do, in units of the noise variance. With ``details=True`` a third array
+        is returned: the standard error of each candidate's coefficient times its RMS size on the fitted
         simulation, over the support's RMS rate there (the error of its contribution as a share of ``u_t``).
         """
+        import torch
+
         from .compile import CompiledLibrary
         from .grid import differentiate
-        from .inverse import score_terms
+        from .solvers.torch_etdrk4 import PeriodicSolver
 
+        lay = self.layout
+        ii, jj = torch.tensor(lay["i"]), torch.tensor(lay["j"])
         support = [self.library[i] for i in idx]
         coef = [fit.parameters[t.name] for t in support]
-        F, c0, g = score_terms(fit, support, coef, [self.library[k] for k in candidates], self.layout, self.u)
-        if not details:
-            return F, c0
         r, m = fit.residuals, fit.n_unknowns
+        base = r + self.u.ravel()
+        Q, _ = np.linalg.qr(fit.jacobian)
+        # rates of change on the fitted initial state set the finite-difference steps
+        h = lay["length"] / lay["nx"]
+        inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
+                  for d in self.library.derivatives}
+        inputs.update({c: fit.x for c in self.library.coords})
+        theta = CompiledLibrary(self.library).numpy(inputs)
+        rate = float(np.sqrt(np.mean((theta[:, list(idx)] @ np.asarray(coef)) ** 2)))
+        g = np.zeros((r.size, len(candidates)))
+        for col, k in enumerate(candidates):
+            term = self.library[k]
+            size = float(np.sqrt(np.mean(theta[:, k] ** 2)))
+            eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
+            if _pure_order(term) % 4 == 0:
+                eps = -eps  # u_xxxx: the dissipative sign
+            solver = PeriodicSolver(support + [term], lay["nx"], lay["length"])
+            try:
+                with torch.no_grad():
+                    moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), lay["t_eval"], fit.dt,
+                                         checkpoint_every=None)[ii, jj].numpy()
+            except TrainingError:  # the term destabilises the equation even at this size: not a candidate
+                continue
+            g[:, col] = (moved - base) / eps
+        g = g - Q @ (Q.T @ g)
         gg = np.maximum(np.einsum("ij,ij->j", g, g), np.finfo(float).tiny)
+        gr = g.T @ r
         sigma2 = float(r @ r) / max(r.size - m, 1)
+        if not details:
+            return gr**2 / gg / sigma2, -gr / gg
         # shares over the fitted simulation at every snapshot (fronts sharpen: u_xx on the initial state understates it)
-        h = self.layout["length"] / self.layout["nx"]
-        sim = (r + self.u.ravel()).reshape(self.u.shape)
+        sim = base.reshape(self.u.shape)
         path = {d.name: differentiate(sim, h, d.order, method="spectral", axis=0) if d.order else sim
                 for d in self.library.derivatives}
         path.update({c: np.repeat(fit.x[:, None], sim.shape[1], axis=1) for c in self.library.coords})
@@ -430,7 +471,7 @@ class _Problem:
         rate = float(np.sqrt(np.mean((cols[:, list(idx)] @ np.asarray(coef)) ** 2)))
         sizes = np.sqrt(np.mean(cols[:, list(candidates)] ** 2, axis=0))
         share = np.sqrt(sigma2 / gg) * sizes / max(rate, np.finfo(float).tiny)
-        return F, c0, np.where(np.any(g != 0, axis=0), share, np.inf)
+        return gr**2 / gg / sigma2, -gr / gg, np.where(np.any(g != 0, axis=0), share, np.inf)
 
 
 def refine(
@@ -566,7 +607,7 @@ def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: 
     lib = prob.library
     if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []
-    pure = [i for i, t in enumerate(lib) if i not in idx and t.pure_order > 0]
+    pure = [i for i, t in enumerate(lib) if i not in idx and _pure_order(t) > 0]
     if not pure:
         return []
     F, _, share = prob.scores(fit, idx, pure, details=True)

@@ -184,14 +184,6 @@ class Term:
     def is_constant(self) -> bool:
         return not self.expr.free_symbols
 
-    @property
-    def pure_order(self) -> int:
-        """The order of a term that is one derivative alone (``u`` 0, ``u_x`` 1, ``u_xxxx`` 4), else -1."""
-        if len(self.derivatives) != 1:
-            return -1
-        d = next(iter(self.derivatives))
-        return d.order if self.expr == d.symbol else -1
-
 
 def parse_derivative_name(name: str, fields: Sequence[str], coords: Sequence[str]) -> Derivative | None:
     """``"u_xx"`` -> ``Derivative("u", ("x", "x"))``; ``"u"`` -> ``Derivative("u")``; else None.

@@ -380,7 +380,7 @@ def refine_support(
         grown = grow(chosen)  # the support is settled: its coefficients with the initial state the samples need
         chosen = grown if grown["passed"] else chosen
     wall = time.perf_counter() - start
-    thr_sel = first.get("threshold") or misfit_threshold(n, len(selected) + 2 * modes - 1, alpha)
+    thr_sel = first.get("threshold", misfit_threshold(n, len(selected) + 2 * modes - 1, alpha))
     if chosen is None:
         return Refinement("rejected", candidates=candidates, noise_sigma=s_ref, threshold=thr_sel, settings=settings,
                           note="no candidate equation, simulated from its fitted initial state on a grid that "

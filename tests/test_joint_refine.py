@@ -100,6 +100,7 @@ def test_threshold_and_modes():
     ("refine_alpha", 1.5, "refine_alpha"),
     ("refine_ic_modes", 0, "refine_ic_modes"),
     ("refine_dt", -1.0, "refine_dt"),
+    ("refine_restarts", -1, "refine_restarts"),
     ("period", 0.0, "period"),
 ])
 def test_config_validation(key, value, words):
@@ -218,3 +219,82 @@ def test_a_simulation_not_resolved_on_the_grid_fails_the_check():
     lines = refinement_lines(summarize(_result(None, ref)))
     assert any(x.startswith("  selected: u*u_x, u_xx: misfit") and "FAIL (not resolved on the grid: a grid twice as "
                "fine changes it by" in x for x in lines), lines
+
+
+def test_local_noise_level_without_a_model():
+    """Leave-one-out local quadratic fits recover a known noise level on a smooth field (x periodic), err high
+    (never low) where the field is sharper than the samples' spacing, and decline too few samples."""
+    from pdelearn.problems.joint_refine import local_noise_sigma
+
+    nx, nt = 128, 60
+    x, t = 2 * np.pi * np.arange(nx) / nx, np.linspace(0, 1, nt)
+    u = np.sin(x)[:, None] * np.cos(2 * t)[None, :] + 0.3 * np.cos(3 * x)[:, None]
+    rng = np.random.default_rng(4)
+    idx = rng.choice(u.size, 2000, replace=False)
+    i, j = np.unravel_index(idx, u.shape)
+    for sigma in (0.3, 0.03):
+        est = local_noise_sigma(i, j, u[i, j] + sigma * rng.standard_normal(idx.size), nx)
+        assert abs(est / sigma - 1) < 0.08, (sigma, est)
+    sharp = np.tanh(20 * np.sin(x))[:, None] * np.ones(nt)[None, :]
+    assert local_noise_sigma(i, j, sharp[i, j] + 0.01 * rng.standard_normal(idx.size), nx) > 0.01
+    assert local_noise_sigma(i[:40], j[:40], u[i[:40], j[:40]], nx) is None
+
+
+def _joint_cfg(**kw):
+    return JointConfig(samples=300, width=24, depth=3, warmup=500, max_steps=900, sparsify_every=200, patience=1,
+                       lr_network=3e-3, ensemble=0, bootstrap=0, prune=False, dtype="float64", refine="output_error",
+                       period=LENGTH, refine_ic_modes=4, refine_dt=0.05, **kw)
+
+
+def test_a_library_that_cannot_explain_the_samples_is_rejected_after_a_restart(samples, tmp_path):
+    """Library {u, u_x} for Burgers samples: the network, pulled towards the wrong equation, misses the samples
+    by 6-7 noise levels, so its residual cannot be the check's noise level; the local fits' estimate is. Every
+    candidate fails, training restarts once from new weights, fails again: rejected, both runs reported."""
+    from pdelearn import joint_discover
+    from pdelearn.problems.joint import RESTART_SEED
+    from pdelearn.problems.joint_run import refinement_lines, summarize
+    from pdelearn.terms import TermLibrary
+
+    data = {k: samples[k] for k in ("x", "t", "u")}
+    res = joint_discover(data, TermLibrary(["u", "u_x"], ["u"], ["x"]), _joint_cfg(), folder=tmp_path, progress=False)
+    ref = res.refinement
+    assert ref.status == "rejected" and not ref.reliable and "after 1 restart" in ref.note
+    st = ref.settings
+    assert st["network_sigma"] > 3 * samples["sigma"] and abs(st["local_sigma"] / samples["sigma"] - 1) < 0.5
+    assert ref.noise_sigma == st["local_sigma"] and st["network_seed"] == RESTART_SEED
+    assert min(c["ratio"] for c in ref.candidates if c.get("ratio") is not None) > 4 * ref.threshold
+    (first,) = ref.attempts
+    assert first["network_seed"] == 0 and first["candidates"] and not any(c["passed"] for c in first["candidates"])
+    assert res.config.seed == 0  # the run's own settings; the restart's seed is in the refinement
+    assert (tmp_path / "metrics.attempt1.jsonl").exists() and (tmp_path / "metrics.jsonl").exists()
+    lines = refinement_lines(summarize(res))
+    assert any(x.startswith("training run 1 (network seed 0): u_t =") for x in lines), lines
+    assert any(x.startswith(f"training run 2 (network seed {RESTART_SEED})") for x in lines), lines
+
+
+def test_a_restart_that_passes_replaces_the_rejected_run(monkeypatch, samples):
+    """The restart's accepted equation is the result; the rejected run is kept in ``attempts``."""
+    import pdelearn.problems.joint as J
+    from pdelearn import joint_discover
+    from pdelearn.problems.joint import JointResult
+    from pdelearn.problems.joint_refine import Refinement
+    from pdelearn.terms import TermLibrary
+
+    seeds = []
+    good = _refine(samples, TRUTH)
+
+    def fake(s, lib, cfg, folder, device, progress, say):
+        seeds.append(cfg.seed)
+        ref = good if len(seeds) == 2 else Refinement("rejected", candidates=[{"origin": "selected"}], note="no fit",
+                                                      noise_sigma=0.1)
+        eq = good.equation if len(seeds) == 2 else Equation("u_t", {"u_x": -0.3})
+        return JointResult(eq, None, None, lib, cfg, network_equation=Equation("u_t", {"u_x": -0.3}), refinement=ref)
+
+    monkeypatch.setattr(J, "_discover_once", fake)
+    data = {k: samples[k] for k in ("x", "t", "u")}
+    res = joint_discover(data, TermLibrary(["u_x", "u*u_x", "u_xx"], ["u"], ["x"]), _joint_cfg(seed=7))
+    assert seeds == [7, 7 + J.RESTART_SEED] and res.config.seed == 7
+    assert res.refinement.status == "accepted" and res.equation is good.equation
+    assert res.refinement.note.startswith("found after 1 restart(s)") and res.refinement.attempts[0]["note"] == "no fit"
+    none = joint_discover(data, TermLibrary(["u_x"], ["u"], ["x"]), _joint_cfg(seed=7, refine_restarts=0))
+    assert seeds[2:] == [7] and none.refinement.status == "rejected" and not none.refinement.attempts

@@ -54,7 +54,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields as dc_fields
+from dataclasses import asdict, dataclass, field, fields as dc_fields, replace
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -70,11 +71,12 @@ from ..sampling import check_samples
 from ..sparse import SparseRegression, lstsq_on
 from ..stats import nested_f
 from ..terms import TermLibrary, polynomial_library
-from ..train import ParamGroup, Trainer
+from ..train import METRICS, ParamGroup, Trainer
 
 __all__ = ["JointConfig", "JointResult", "joint_discover", "prune_terms"]
 
 _log = logging.getLogger(__name__)
+RESTART_SEED = 10_000  #: restart r of a rejected run trains from new weights, seed ``seed + RESTART_SEED * r``
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,7 +108,8 @@ class JointConfig:
     selected support's coefficients and the initial state to the samples by simulation and checks that the
     equation explains them to their noise level (:mod:`pdelearn.problems.joint_refine`; level
     ``refine_alpha``, ``refine_ic_modes`` initial-state modes and solver step ``refine_dt``, None: automatic;
-    ``period`` of the domain, None: the samples' grid), or ``"none"``.
+    ``period`` of the domain, None: the samples' grid), or ``"none"``; when no candidate passes, training is
+    restarted from new weights on the same samples up to ``refine_restarts`` times.
     """
 
     samples: int = 2000
@@ -146,6 +149,7 @@ class JointConfig:
     refine_alpha: float = 0.01
     refine_ic_modes: Optional[int] = None
     refine_dt: Optional[float] = None
+    refine_restarts: int = 1
     period: Optional[float] = None
 
     def __post_init__(self) -> None:
@@ -160,7 +164,8 @@ class JointConfig:
                          ("ensemble_steps", 1), ("prune_steps", 1)):
             v = getattr(self, name)
             need(_is_int(v) and v >= lo, f"{name} must be an integer >= {lo}, received {v!r}")
-        for name in ("seed", "max_power", "max_order", "extra_collocation", "warmup", "bootstrap", "final_steps", "ensemble"):
+        for name in ("seed", "max_power", "max_order", "extra_collocation", "warmup", "bootstrap", "final_steps", "ensemble",
+                     "refine_restarts"):
             v = getattr(self, name)
             need(_is_int(v) and v >= 0, f"{name} must be an integer >= 0, received {v!r}")
         need(_is_num(self.noise) and self.noise >= 0,
@@ -407,12 +412,44 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     JointResult
         ``.equation`` (physical units, with 95 % bootstrap intervals when ``config.bootstrap``),
         ``.model``, ``.history`` (one entry per sparsification), ``.trajectory``, ``.wall_time_s``.
+
+    With ``config.refine = "output_error"``, a run whose equation and alternatives all fail the check is
+    trained again from new weights (seed ``seed + RESTART_SEED * r``) on the same samples, up to
+    ``config.refine_restarts`` times; the returned result is the last run's, its ``refinement.attempts``
+    lists the earlier runs' candidates (the earlier losses go to ``metrics.attempt<r>.jsonl``).
     """
     t_start = time.perf_counter()
     cfg = config if isinstance(config, JointConfig) else JointConfig.from_dict(config or {})
     lib = _library(cfg, library)
     s = check_samples(samples)
     device = torch.device(device)
+    say = echo or (lambda m: _log.info(m))
+    result = _discover_once(s, lib, cfg, folder, device, progress, say)
+    attempts: list[dict[str, Any]] = []
+    while result.refinement is not None and not result.refinement.reliable and len(attempts) < cfg.refine_restarts:
+        ref = result.refinement
+        attempts.append({"network_seed": result.config.seed, "network_equation": str(result.network_equation),
+                         "note": ref.note, "noise_sigma": ref.noise_sigma, "candidates": ref.candidates})
+        seed = cfg.seed + RESTART_SEED * len(attempts)
+        say(f"no candidate explains the samples: restart {len(attempts)}/{cfg.refine_restarts} from new weights "
+            f"(seed {seed}) on the same samples")
+        if folder is not None and (Path(folder) / METRICS).exists():  # the returned run's losses stay in metrics.jsonl
+            os.replace(Path(folder) / METRICS, Path(folder) / f"metrics.attempt{len(attempts)}.jsonl")
+        result = _discover_once(s, lib, replace(cfg, seed=seed), folder, device, progress, say)
+    if attempts:
+        ref = result.refinement
+        ref.attempts, ref.settings["network_seed"] = attempts, result.config.seed
+        ref.note = (f"{ref.note} (also after {len(attempts)} restart(s) from new weights)" if not ref.reliable else
+                    f"found after {len(attempts)} restart(s) from new weights (network seed {result.config.seed})"
+                    + (f"; {ref.note}" if ref.note else ""))
+        result = replace(result, config=cfg, wall_time_s=time.perf_counter() - t_start)
+    return result
+
+
+def _discover_once(s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, folder, device: torch.device,
+                   progress: bool | None, say: Callable[[str], None]) -> JointResult:
+    """One training run of :func:`joint_discover` (``cfg.seed``: the network's weights and collocation)."""
+    t_start = time.perf_counter()
     job = JointJob(s, lib, cfg, device)
     regression = SparseRegression(tol=cfg.selection_tol, f_crit=cfg.f_crit)
 
@@ -436,7 +473,6 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     trainer = Trainer(list(groups.values()), job.losses, steps=cfg.max_steps, state=state, folder=folder, log_every=cfg.log_every,
                       checkpoint_every=max(cfg.max_steps, 1), max_minutes=cfg.max_minutes, progress=progress,
                       metrics_fn=metrics)
-    say = echo or (lambda m: _log.info(m))
     history: list[dict[str, Any]] = []
     final_readouts: list[dict[str, Any]] = []
     pruning: list[dict[str, Any]] = []
@@ -640,8 +676,6 @@ def _ensemble_member(job: "JointJob", s: dict[str, np.ndarray], lib: TermLibrary
     ``ensemble_steps``). Returns the least-squares coefficients on ``support`` of the member's network.
     """
     import copy
-    from dataclasses import replace
-
     rng = np.random.default_rng([cfg.seed, 7919, k])
     rows = rng.integers(0, s["u"].size, s["u"].size)
     sk = {key: v[rows] for key, v in s.items()}

@@ -92,6 +92,7 @@ class JointSparsity(_Strict):
     refine_alpha: float = Field(0.01, gt=0, lt=1)
     refine_ic_modes: Optional[int] = Field(None, ge=1)
     refine_dt: Optional[float] = Field(None, gt=0)
+    refine_restarts: int = Field(1, ge=0)
 
 
 class JointUncertainty(_Strict):

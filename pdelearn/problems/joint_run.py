@@ -112,19 +112,29 @@ def refinement_lines(summary: Mapping[str, Any]) -> list[str]:
         return lines + [f"  {ref['note']}"]
     if ref["status"] == "skipped":
         return lines + [f"  {ref['note']}"]
+    for i, a in enumerate(ref.get("attempts", [])):
+        lines.append(f"training run {i + 1} (network seed {a['network_seed']}): {a['network_equation']}; no candidate "
+                     f"passed the output-error check (noise level {a['noise_sigma']:.4g}):")
+        lines += [_candidate_line(c) for c in a["candidates"]]
+    if ref.get("attempts"):
+        lines.append(f"training run {len(ref['attempts']) + 1} (network seed {ref['settings']['network_seed']}), "
+                     f"from new weights on the same samples:")
     lines.append(f"output-error check (noise level {ref['noise_sigma']:.4g}; a misfit passes up to "
                  f"{math.sqrt(ref['threshold']):.3f} x that):")
-    for c in ref["candidates"]:
-        what = (f"misfit {math.sqrt(c['ratio']):.3f} x noise, {'pass' if c['passed'] else 'FAIL'}"
-                if c.get("ratio") is not None else f"failed: {c.get('error')}")
-        if c.get("resolved") is False:
-            what += f" (not resolved on the grid: a grid twice as fine changes it by {c['grid_change']:.2g} x noise)"
-        if c.get("reason"):
-            what += f" ({c['reason']})"
-        lines.append(f"  {c['origin']}: {', '.join(c['support'])}: {what}")
+    lines += [_candidate_line(c) for c in ref["candidates"]]
     if ref["status"] == "accepted":
         lines += [f"  {k}: {v:.6g} +- {ref['std_errors'][k]:.2g} (Fisher standard error)" for k, v in ref["terms"].items()]
     return lines
+
+
+def _candidate_line(c: Mapping[str, Any]) -> str:
+    what = (f"misfit {math.sqrt(c['ratio']):.3f} x noise, {'pass' if c['passed'] else 'FAIL'}"
+            if c.get("ratio") is not None else f"failed: {c.get('error')}")
+    if c.get("resolved") is False:
+        what += f" (not resolved on the grid: a grid twice as fine changes it by {c['grid_change']:.2g} x noise)"
+    if c.get("reason"):
+        what += f" ({c['reason']})"
+    return f"  {c['origin']}: {', '.join(c['support'])}: {what}"
 
 
 def _history(result: JointResult) -> dict[str, Any]:

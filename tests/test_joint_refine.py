@@ -33,6 +33,15 @@ def samples() -> dict:
             "u0": u[:, 0]}
 
 
+def _draw(x: np.ndarray, t: np.ndarray, u: np.ndarray, n: int, rel_noise: float, seed: int) -> tuple[dict, float]:
+    """``n`` grid points of ``u (x, t)`` with Gaussian noise ``rel_noise * std(u)``: (samples, sigma)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(u.size, n, replace=False)
+    i, j = np.unravel_index(idx, u.shape)
+    sigma = rel_noise * u.std()
+    return {"x": x[i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(n)}, sigma
+
+
 def _refine(s: dict, selected: dict, **kw):
     data = {k: s[k] for k in ("x", "t", "u")}
     return refine_support(data, selected, network_sigma=s["sigma"], period=LENGTH, ic_modes=4, dt=0.05, max_iter=6, **kw)
@@ -180,11 +189,7 @@ def test_initial_state_modes_grow_with_the_evidence(width, grown):
     t = np.linspace(0.0, 0.5, 11)
     u0 = 1.0 / np.cosh(width * (x - np.pi)) ** 2
     u = simulate_equation(Equation("u_t", TRUTH), x, t, u0, dt=0.01)
-    rng = np.random.default_rng(2)
-    idx = rng.choice(u.size, 600, replace=False)
-    i, j = np.unravel_index(idx, u.shape)
-    sigma = 0.003 * u.std()
-    data = {"x": x[i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(idx.size)}
+    data, sigma = _draw(x, t, u, 600, 0.003, seed=2)
     ref = refine_support(data, TRUTH, network_sigma=sigma, period=LENGTH, dt=0.05, max_iter=8)
     assert ref.status == "accepted", ref.candidates
     assert ref.candidates[0]["ic_modes"] == 16
@@ -204,11 +209,7 @@ def test_a_simulation_not_resolved_on_the_grid_fails_the_check():
     t = np.linspace(0.0, 1.0, 11)
     truth = {"u*u_x": -1.0, "u_xx": 0.08}
     u = simulate_equation(Equation("u_t", truth), fine, t, np.sin(fine) + 0.5 * np.cos(2 * fine) + 0.2, dt=0.01)[::8]
-    rng = np.random.default_rng(3)
-    idx = rng.choice(u.size, 300, replace=False)
-    i, j = np.unravel_index(idx, u.shape)
-    sigma = 0.1 * u.std()
-    data = {"x": fine[::8][i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(idx.size)}
+    data, sigma = _draw(fine[::8], t, u, 300, 0.1, seed=3)
     ref = refine_support(data, truth, network_sigma=sigma, period=2 * np.pi, ic_modes=4, dt=0.05, max_iter=6)
     first = ref.candidates[0]
     assert first["ratio"] <= first["threshold"]  # the misfit alone would pass
@@ -309,11 +310,8 @@ def test_time_step_is_chosen_on_the_state_the_fit_uses():
     x, t = length * np.arange(nx) / nx, np.linspace(0, 1, 11)
     u0 = 0.5 / np.cosh(0.7 * (x - 12)) ** 2 + 0.3 / np.cosh(0.6 * (x - 22)) ** 2
     u = simulate_equation(Equation("u_t", truth), x, t, u0, dt=0.002)
-    rng = np.random.default_rng(5)
-    idx = rng.choice(u.size, 300, replace=False)
-    i, j = np.unravel_index(idx, u.shape)
-    sigma = 0.1 * u.std()
-    data = {"x": x[i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(idx.size)}
+    data, sigma = _draw(x, t, u, 300, 0.1, seed=5)
+    wiggly = u0 + 0.05 * u.std() * np.random.default_rng(6).standard_normal(nx)
     steps = [refine_support(data, truth, network_sigma=sigma, u0=start, period=length, ic_modes=8,
-                            max_iter=1).candidates[0]["dt"] for start in (u0, u0 + 0.05 * u.std() * rng.standard_normal(nx))]
+                            max_iter=1).candidates[0]["dt"] for start in (u0, wiggly)]
     assert steps[0] == steps[1] == 0.05, steps

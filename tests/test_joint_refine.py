@@ -128,7 +128,7 @@ def test_recipe_validation():
     # opt-in until the check rejects wrong supports reliably (docs/joint_refine.md, "Status")
     assert JointConfig.from_dict(joint_config(resolve({"problem": "joint_discovery",
                                                        "data": {"system": "kdv"}}))).refine == "none"
-    for bad in ({"refine": "maybe"}, {"refine_alpha": 0.0}, {"refine_ic_modes": 0}):
+    for bad in ({"refine": "maybe"}, {"refine_alpha": 0.0}, {"refine_ic_modes": 0}, {"refine_restarts": -1}):
         with pytest.raises(ConfigError):
             resolve({"problem": "joint_discovery", "data": {"system": "burgers"}, "sparsity": bad})
 

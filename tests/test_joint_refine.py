@@ -236,6 +236,9 @@ def test_local_noise_level_without_a_model():
     for sigma in (0.3, 0.03):
         est = local_noise_sigma(i, j, u[i, j] + sigma * rng.standard_normal(idx.size), nx)
         assert abs(est / sigma - 1) < 0.08, (sigma, est)
+    twice = np.concatenate([i, i]), np.concatenate([j, j])  # every point measured twice, independent noise
+    est = local_noise_sigma(*twice, u[twice] + 0.03 * rng.standard_normal(2 * idx.size), nx)
+    assert abs(est / 0.03 - 1) < 0.08, est  # a sample is never its own neighbour
     sharp = np.tanh(20 * np.sin(x))[:, None] * np.ones(nt)[None, :]
     assert local_noise_sigma(i, j, sharp[i, j] + 0.01 * rng.standard_normal(idx.size), nx) > 0.01
     assert local_noise_sigma(i[:40], j[:40], u[i[:40], j[:40]], nx) is None

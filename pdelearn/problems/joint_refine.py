@@ -149,7 +149,8 @@ def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: i
     predicted by a quadratic in the index offsets fitted to its ``k`` nearest other samples; with ``v`` the
     prediction's variance factor (``e_0^T (A^T A)^{-1} e_0``), ``mean(r^2 / (1 + v))`` estimates the noise
     variance plus the fits' squared bias, so the estimate errs high where the field curves sharply, never
-    systematically low. None when there are too few samples (``n <= 2k``).
+    systematically low. Repeated measurements of a grid point count as neighbours of each other. None when
+    there are too few samples (``n <= 2k``).
     """
     from scipy.spatial import cKDTree
 
@@ -159,7 +160,9 @@ def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: i
     jspan = float(j.max()) + 1.0
     P = np.column_stack([np.asarray(i, dtype=np.float64) % nx, np.asarray(j, dtype=np.float64)])
     _, nb = cKDTree(P, boxsize=[nx, 4 * jspan]).query(P, k + 1)  # x wraps around; t never does
-    nb = nb[:, 1:]
+    other = nb != np.arange(n)[:, None]  # the sample itself (not always first: repeated points tie at distance 0)
+    other[other.sum(1) > k, -1] = False
+    nb = nb[other].reshape(n, k)
     q = P[nb] - P[:, None, :]
     q[..., 0] = (q[..., 0] + nx / 2) % nx - nx / 2
     A = np.stack([np.ones(q.shape[:2]), q[..., 0], q[..., 1], q[..., 0] ** 2, q[..., 0] * q[..., 1], q[..., 1] ** 2], -1)

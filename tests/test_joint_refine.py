@@ -25,12 +25,8 @@ def samples() -> dict:
     x = LENGTH * np.arange(NX) / NX
     t = np.linspace(0.0, 1.0, 11)
     u = simulate_equation(Equation("u_t", TRUTH), x, t, np.sin(x) + 0.5 * np.cos(2 * x) + 0.2, dt=0.01)
-    rng = np.random.default_rng(0)
-    idx = rng.choice(u.size, 300, replace=False)
-    i, j = np.unravel_index(idx, u.shape)
-    sigma = NOISE * u.std()
-    return {"x": x[i], "t": t[j], "u": u[i, j] + sigma * rng.standard_normal(idx.size), "sigma": sigma,
-            "u0": u[:, 0]}
+    data, sigma = _draw(x, t, u, 300, NOISE, seed=0)
+    return {**data, "sigma": sigma, "u0": u[:, 0]}
 
 
 def _draw(x: np.ndarray, t: np.ndarray, u: np.ndarray, n: int, rel_noise: float, seed: int) -> tuple[dict, float]:

@@ -76,7 +76,7 @@ def _grid(system: str, noise: float, seed: int):
 #: solver time step of the oracle's output-error fit (the data are made with smaller steps; these reproduce them
 #: to well below the noise)
 ORACLE_DT = {"burgers": 1e-2, "kdv": 5e-3, "allen_cahn": 1e-3}
-FD_STEP = 1e-6  #: relative finite-difference step of the oracle's Fisher information (see oracle_fit)
+FD_STEP = 1e-3  #: relative finite-difference step of the oracle's Fisher information (see oracle_fit)
 
 
 def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | None = None) -> dict:
@@ -106,10 +106,13 @@ def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | 
     # 6.109 at the truth and 6.105 at the step-1e-4 estimate)
     fit = least_squares(lambda p: solve(p)[i, j] - s["u"], true * 1.05, diff_step=1e-4, x_scale=np.abs(true))
     eq = Equation(truth.lhs, dict(zip(terms, fit.x)), truth.fields, truth.coords)
-    # Fisher information of `samples` random grid points: the full grid's, scaled by samples / grid size; its
-    # derivatives need a step of FD_STEP = 1e-6: at 1e-4 .. 1e-3 KdV's difference quotients leave the linear range
-    # (46 % off the derivative at 1e-4) and the standard errors came out 3-4 times too large (u_xxx 2.99 % instead
-    # of 0.72 %); Burgers gives the same figures for any step in 1e-6 .. 1e-3
+    # Fisher information of `samples` random grid points: the full grid's, scaled by samples / grid size. Its
+    # step FD_STEP = 1e-3 spans what a coefficient change resolves: KdV's u(x, 0) jumps by ~9e-5 across the periodic
+    # boundary, leaving a floor of ~1e-7 per Fourier mode above mode 48 whose phases k^3 t turn by a radian for
+    # relative u_xxx changes of ~1e-5: at steps of 1e-6 the difference quotient reads "information" from that floor
+    # (u_xxx se 0.72 %) that no estimate outside 1e-5 of the truth can use. With u(x, 0) cut to its 32 or 48 modes above the floor
+    # every step in 1e-6 .. 1e-3 gives the same se (u u_x 0.80-0.87 %, u_xxx 2.7-3.0 %), as the raw field at 1e-3
+    # does (0.87 %, 2.99 %); Burgers gives the same figures for any step in 1e-6 .. 1e-3
     jac = np.stack([(solve(true + h) - solve(true - h)).ravel() / (2 * h[k])
                     for k, h in enumerate(np.diag(FD_STEP * np.abs(true)))], axis=1)
     sigma2 = (noise * float(np.std(u))) ** 2

@@ -57,7 +57,7 @@ class OutputErrorFit:
         Solver time step of the fit.
     residuals, jacobian : ndarray, shapes (n,) and (n, n_unknowns)
         Simulation minus data at the estimate and its Jacobian (columns: parameters, then the
-        initial-state modes), for tests that build on the fit (e.g. score tests of extra terms).
+        initial-state modes and the amplitudes of ``ic_shapes``), for tests that build on the fit (e.g. score tests of extra terms).
     """
 
     parameters: dict[str, float]
@@ -217,6 +217,7 @@ def fit_output_error(
     ic_modes: int = 16,
     fit_initial: bool = True,
     u0: np.ndarray | None = None,
+    ic_shapes: Sequence[np.ndarray] = (),
     dealias: bool = True,
     max_iter: int = 30,
     ftol: float = 1e-9,
@@ -246,6 +247,10 @@ def fit_output_error(
     u0
         Initial state on the solver grid ``(nx,)`` to start from (projected on ``ic_modes`` modes when
         ``fit_initial``); default: the smoothed first snapshot.
+    ic_shapes
+        Fixed shapes ``(nx,)`` added to the initial state's Fourier modes, each with one fitted amplitude
+        (started from the least-squares split of ``u0``, else at 0): fine structure that the modes leave
+        out but that should not be fitted mode by mode, e.g. a network's ``u(x, t0)`` above ``ic_modes``.
     max_iter, ftol, xtol
         Levenberg-Marquardt limits: iterations; stop when the misfit falls by less than ``ftol``
         (relative) or every step is below ``xtol`` relative to its unknown.
@@ -283,14 +288,18 @@ def fit_output_error(
     h = layout["dt_out"]
     dt = h / max(1, math.ceil(h / 1e-3 - 1e-9)) if dt is None else dt
     grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
-    basis = torch.tensor(_basis(grid, layout, ic_modes))  # (nx, n_ic)
+    shapes = [np.asarray(v, dtype=np.float64) for v in ic_shapes]
+    if any(v.shape != grid.shape or not np.all(np.isfinite(v)) for v in shapes):
+        raise ShapeError(f"ic_shapes must be finite arrays with the solver grid's shape {grid.shape}, received "
+                         f"shapes {[v.shape for v in shapes]}")
+    basis = torch.tensor(np.column_stack([_basis(grid, layout, ic_modes), *shapes]))  # (nx, n_ic)
     if u0 is not None:
         u0 = np.asarray(u0, dtype=np.float64)
         if u0.shape != grid.shape or not np.all(np.isfinite(u0)):
             raise ShapeError(f"u0 must be finite with the solver grid's shape {grid.shape}, received {u0.shape}")
         ic = np.linalg.lstsq(basis.numpy(), u0, rcond=None)[0]
     else:
-        ic = _initial_modes(x, t, u, layout, ic_modes)
+        ic = np.concatenate([_initial_modes(x, t, u, layout, ic_modes), np.zeros(len(shapes))])
     fixed_u0 = torch.tensor(u0) if (u0 is not None and not fit_initial) else None
     n_p = len(form.names)
     A, c0 = torch.tensor(form.matrix), torch.tensor(form.offset)

@@ -314,3 +314,29 @@ def test_time_step_is_chosen_on_the_state_the_fit_uses():
     steps = [refine_support(data, truth, network_sigma=sigma, u0=start, period=length, ic_modes=8,
                             max_iter=1).candidates[0]["dt"] for start in (u0, wiggly)]
     assert steps[0] == steps[1] == 0.05, steps
+
+
+def test_the_start_states_fine_structure_enters_with_one_amplitude():
+    """The start state's content above the fitted modes (up to the modes that represent it to noise / sqrt(n))
+    enters the fit as one shape with one amplitude. The same start cut to 16 modes leaves that structure to the
+    F-test, which grows the modes to 32 and fits it mode by mode: with the noise fitted into high modes (whose
+    phases move as k^3 t) the dispersive coefficient lands 1 % off, several of its own standard errors."""
+    truth = {"u*u_x": -6.0, "u_xxx": -1.0}
+    nx, length = 128, 30.0
+    x, t = length * np.arange(nx) / nx, np.linspace(0, 2, 11)
+    u0 = 1.0 / np.cosh(x - 12) ** 2 + 0.4 / np.cosh(0.8 * (x - 22)) ** 2
+    u = simulate_equation(Equation("u_t", truth), x, t, u0, dt=0.002)
+    data, sigma = _draw(x, t, u, 1000, 0.1, seed=7)
+    kw = dict(network_sigma=sigma, period=length, dt=0.02, max_iter=6)
+    ref = refine_support(data, truth, u0=u0, **kw)
+    assert ref.status == "accepted", ref.candidates
+    modes = ref.settings["ic_modes"]
+    assert 16 <= modes < ref.settings["fine_structure_modes"] <= 32 and ref.candidates[0]["ic_modes"] == modes
+    for k, v in truth.items():
+        assert abs(ref.equation.coefficients[k] - v) < 3 * ref.std_errors[k], (k, ref.equation)
+    cut = np.fft.rfft(u0)
+    cut[16:] = 0.0
+    plain = refine_support(data, truth, u0=np.fft.irfft(cut, nx), **kw)
+    assert plain.settings["fine_structure_modes"] is None and plain.settings["ic_modes"] == 32
+    err = {name: abs(r.equation.coefficients["u_xxx"] + 1.0) for name, r in (("fine", ref), ("cut", plain))}
+    assert err["cut"] > 5 * err["fine"] and err["cut"] > 3 * plain.std_errors["u_xxx"], err

@@ -79,6 +79,39 @@ ORACLE_DT = {"burgers": 1e-2, "kdv": 5e-3, "allen_cahn": 1e-3}
 FD_STEP = 1e-3  #: relative finite-difference step of the oracle's Fisher information (see oracle_fit)
 
 
+def oracle_std_errors(system: str, noise: float, samples: int, data: dict, step: float = FD_STEP,
+                      u0=None) -> dict:
+    """Relative Fisher standard errors of the true coefficients for ``samples`` random grid points of ``data``
+    (the full grid's information scaled by samples / grid size), from central differences of relative ``step``
+    around the truth, simulated from ``u0`` (default: the data's ``u(x, 0)``)."""
+    from pdelearn.equation import Equation
+    from pdelearn import simulate_equation
+
+    x, t, u = data["x"], data["t"], data["u"]
+    truth = Equation.parse(data["equation"])
+    terms, true = list(truth.terms), np.array(list(truth.terms.values()))
+    start = u[:, 0] if u0 is None else u0
+
+    def solve(p):
+        return simulate_equation(Equation(truth.lhs, dict(zip(terms, p)), truth.fields, truth.coords), x, t, start,
+                                 dt=ORACLE_DT[system])
+
+    # The step FD_STEP = 1e-3 spans what a coefficient change resolves: KdV's u(x, 0) jumps by ~9e-5 across the
+    # periodic boundary, leaving a floor of ~1e-7 per Fourier mode above mode 48 whose phases k^3 t turn by a
+    # radian for relative u_xxx changes of ~1e-5: at steps of 1e-6 the difference quotient reads "information"
+    # from that floor (u_xxx se 0.72 %) that no estimate outside 1e-5 of the truth can use. With u(x, 0) cut to its
+    # 32 or 48 modes above the floor every step in 1e-6 .. 1e-3 gives the same se (u u_x 0.80-0.87 %, u_xxx
+    # 2.7-3.0 %), as the raw field at 1e-3 does (0.87 %, 2.99 %); Burgers gives the same for any step in 1e-6 .. 1e-3
+    jac = np.stack([(solve(true + h) - solve(true - h)).ravel() / (2 * h[k])
+                    for k, h in enumerate(np.diag(step * np.abs(true)))], axis=1)
+    sigma2 = (noise * float(np.std(u))) ** 2
+    if sigma2 == 0:
+        return {t_.key: 0.0 for t_ in terms}
+    info = jac.T @ jac * samples / u.size / sigma2
+    rel_se = np.sqrt(np.diag(np.linalg.inv(info))) / np.abs(true)
+    return {t_.key: round(float(v), 5) for t_, v in zip(terms, rel_se)}
+
+
 def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | None = None) -> dict:
     """Output-error fit of the true equation's coefficients to the samples, from the true initial condition.
 
@@ -106,22 +139,7 @@ def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | 
     # 6.109 at the truth and 6.105 at the step-1e-4 estimate)
     fit = least_squares(lambda p: solve(p)[i, j] - s["u"], true * 1.05, diff_step=1e-4, x_scale=np.abs(true))
     eq = Equation(truth.lhs, dict(zip(terms, fit.x)), truth.fields, truth.coords)
-    # Fisher information of `samples` random grid points: the full grid's, scaled by samples / grid size. Its
-    # step FD_STEP = 1e-3 spans what a coefficient change resolves: KdV's u(x, 0) jumps by ~9e-5 across the periodic
-    # boundary, leaving a floor of ~1e-7 per Fourier mode above mode 48 whose phases k^3 t turn by a radian for
-    # relative u_xxx changes of ~1e-5: at steps of 1e-6 the difference quotient reads "information" from that floor
-    # (u_xxx se 0.72 %) that no estimate outside 1e-5 of the truth can use. With u(x, 0) cut to its 32 or 48 modes above the floor
-    # every step in 1e-6 .. 1e-3 gives the same se (u u_x 0.80-0.87 %, u_xxx 2.7-3.0 %), as the raw field at 1e-3
-    # does (0.87 %, 2.99 %); Burgers gives the same figures for any step in 1e-6 .. 1e-3
-    jac = np.stack([(solve(true + h) - solve(true - h)).ravel() / (2 * h[k])
-                    for k, h in enumerate(np.diag(FD_STEP * np.abs(true)))], axis=1)
-    sigma2 = (noise * float(np.std(u))) ** 2
-    if sigma2 > 0:
-        info = jac.T @ jac * samples / u.size / sigma2
-        rel_se = np.sqrt(np.diag(np.linalg.inv(info))) / np.abs(true)
-        se = {t_.key: round(float(v), 5) for t_, v in zip(terms, rel_se)}
-    else:
-        se = {t_.key: 0.0 for t_ in terms}
+    se = oracle_std_errors(system, noise, samples, d)
     return {"equation": eq, "oracle_rel_se": se, "solves": int(fit.nfev)}
 
 

@@ -57,7 +57,8 @@ class OutputErrorFit:
         Solver time step of the fit.
     residuals, jacobian : ndarray, shapes (n,) and (n, n_unknowns)
         Simulation minus data at the estimate and its Jacobian (columns: parameters, then the
-        initial-state modes and the amplitudes of ``ic_shapes``), for tests that build on the fit (e.g. score tests of extra terms).
+        initial-state modes and the amplitudes of ``ic_shapes``), for tests that build on the fit (e.g.
+        score tests of extra terms).
     """
 
     parameters: dict[str, float]

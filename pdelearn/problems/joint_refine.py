@@ -335,8 +335,7 @@ def refine_support(
             rec["dt"] = step
             fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
                                    nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, ic_shapes=fine_structure(modes),
-                                   max_iter=max_iter,
-                                   ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
+                                   max_iter=max_iter, ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
         except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
             fit = getattr(exc, "partial", None)
             if fit is None:
@@ -381,7 +380,8 @@ def refine_support(
         rec.update(coefficients=fit.equation.coefficients, std_errors=dict(zip(keys, fit.std_errors.values())),
                    sigma=fit.sigma, ratio=ratio, threshold=thr, grid_change=change, resolved=resolved,
                    passed=bool(ratio <= thr and resolved and "error" not in rec), converged=fit.converged,
-                   iterations=fit.iterations, ic_modes=(fit.n_unknowns - len(keys) + 1) // 2,  # (a fine-structure amplitude adds 1)
+                   iterations=fit.iterations,  # a fine-structure amplitude adds 1 to an odd count of unknowns
+                   ic_modes=(fit.n_unknowns - len(keys) + 1) // 2,
                    wall_time_s=round(time.perf_counter() - t0, 2))
         candidates.append(rec)
         why = "" if resolved else (f"; not resolved on the grid: {2 * layout['nx']} points instead of {layout['nx']} "

@@ -320,7 +320,7 @@ def test_the_start_states_fine_structure_enters_with_one_amplitude():
     """The start state's content above the fitted modes (up to the modes that represent it to noise / sqrt(n))
     enters the fit as one shape with one amplitude. The same start cut to 16 modes leaves that structure to the
     F-test, which grows the modes to 32 and fits it mode by mode: with the noise fitted into high modes (whose
-    phases move as k^3 t) the dispersive coefficient lands 1 % off, several of its own standard errors."""
+    phases move as k^3 t) the dispersive coefficient lands 0.6 % off, 5 of its own standard errors."""
     truth = {"u*u_x": -6.0, "u_xxx": -1.0}
     nx, length = 128, 30.0
     x, t = length * np.arange(nx) / nx, np.linspace(0, 2, 11)

@@ -79,22 +79,30 @@ ORACLE_DT = {"burgers": 1e-2, "kdv": 5e-3, "allen_cahn": 1e-3}
 FD_STEP = 1e-3  #: relative finite-difference step of the oracle's Fisher information (see oracle_fit)
 
 
+def _true_simulator(system: str, data: dict, u0=None):
+    """``(truth, true coefficients, solve)``: ``solve(p)`` simulates the true support with coefficients ``p`` on
+    the data's grid from ``u0`` (default: the data's ``u(x, 0)``) at the oracle's step."""
+    from pdelearn.equation import Equation
+    from pdelearn import simulate_equation
+
+    truth = Equation.parse(data["equation"])
+    terms, true = list(truth.terms), np.array(list(truth.terms.values()))
+    start = data["u"][:, 0] if u0 is None else u0
+
+    def solve(p):
+        return simulate_equation(Equation(truth.lhs, dict(zip(terms, p)), truth.fields, truth.coords), data["x"],
+                                 data["t"], start, dt=ORACLE_DT[system])
+
+    return truth, true, solve
+
+
 def oracle_std_errors(system: str, noise: float, samples: int, data: dict, step: float = FD_STEP,
                       u0=None) -> dict:
     """Relative Fisher standard errors of the true coefficients for ``samples`` random grid points of ``data``
     (the full grid's information scaled by samples / grid size), from central differences of relative ``step``
     around the truth, simulated from ``u0`` (default: the data's ``u(x, 0)``)."""
-    from pdelearn.equation import Equation
-    from pdelearn import simulate_equation
-
-    x, t, u = data["x"], data["t"], data["u"]
-    truth = Equation.parse(data["equation"])
-    terms, true = list(truth.terms), np.array(list(truth.terms.values()))
-    start = u[:, 0] if u0 is None else u0
-
-    def solve(p):
-        return simulate_equation(Equation(truth.lhs, dict(zip(terms, p)), truth.fields, truth.coords), x, t, start,
-                                 dt=ORACLE_DT[system])
+    truth, true, solve = _true_simulator(system, data, u0)
+    terms, u = list(truth.terms), data["u"]
 
     # The step FD_STEP = 1e-3 spans what a coefficient change resolves: KdV's u(x, 0) jumps by ~9e-5 across the
     # periodic boundary, leaving a floor of ~1e-7 per Fourier mode above mode 48 whose phases k^3 t turn by a
@@ -121,18 +129,13 @@ def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | 
 
     from pdelearn.equation import Equation
     from pdelearn import make_samples, solve_system as solver_data
-    from pdelearn import simulate_equation
 
     d = solver_data(system) if data is None else data
     x, t, u = d["x"], d["t"], d["u"]
-    truth = Equation.parse(d["equation"])
-    terms, true = list(truth.terms), np.array(list(truth.terms.values()))
+    truth, true, solve = _true_simulator(system, d)
+    terms = list(truth.terms)
     s = make_samples(x, t, u, samples, noise, seed)
     i, j = np.searchsorted(x, s["x"]), np.searchsorted(t, s["t"])  # the samples are grid points
-
-    def solve(p):
-        eq = Equation(truth.lhs, dict(zip(terms, p)), truth.fields, truth.coords)
-        return simulate_equation(eq, x, t, u[:, 0], dt=ORACLE_DT[system])
 
     # the fit's difference step stays 1e-4: KdV's misfit is rough at small scales (phases k^3 t), and with exact
     # derivatives (step 1e-6) the fit from 5 % off stops in a worse local minimum (seed 3: misfit 6.131 against

@@ -335,7 +335,8 @@ def refine_support(
             rec["dt"] = step
             fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
                                    nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, ic_shapes=fine_structure(modes),
-                                   max_iter=max_iter, ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
+                                   max_iter=max_iter,
+                                   ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
         except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
             fit = getattr(exc, "partial", None)
             if fit is None:
@@ -458,7 +459,8 @@ def refine_support(
         grown = grow(chosen)  # the support is settled: its coefficients with the initial state the samples need
         chosen = grown if grown["passed"] else chosen
     wall = time.perf_counter() - start
-    thr_sel = first.get("threshold", misfit_threshold(n, len(selected) + 2 * modes - 1 + len(fine_structure(modes)), alpha))
+    n_unknowns = len(selected) + 2 * modes - 1 + int(top > modes)  # coefficients, modes, fine-structure amplitude
+    thr_sel = first.get("threshold", misfit_threshold(n, n_unknowns, alpha))
     if chosen is None:
         return Refinement("rejected", candidates=candidates, noise_sigma=s_ref, threshold=thr_sel, settings=settings,
                           note="no candidate equation, simulated from its fitted initial state on a grid that "

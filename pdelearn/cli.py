@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import click
@@ -87,7 +88,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
-    with output_folder(out, force=force) as folder:
+    with output_folder(out, force=force, inputs=[data]) as folder:
         load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
         grid = load_grid_data(data, **load)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
@@ -160,14 +161,12 @@ def generate(system, out, noise, seed, force):
     """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
     import numpy as np
 
-    from .runfiles import created_parents, current_umask
+    from .runfiles import NPZ_MARKER, created_parents, current_umask, npz_made_by_pdelearn, replaceable_file
     from .solvers.systems import solve_system
 
-    target = Path(out)
-    if target.suffix != ".npz":
+    if Path(out).suffix != ".npz":
         raise ConfigError(f"--out must end in .npz, received {out!r}")
-    if target.exists() and not force:
-        raise ConfigError(f"{out!r} already exists; pass --force or another --out")
+    target = replaceable_file(out, force, npz_made_by_pdelearn)
     if not (noise >= 0 and np.isfinite(noise)):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
     parent = target.parent if str(target.parent) else Path(".")
@@ -185,6 +184,8 @@ def generate(system, out, noise, seed, force):
         os.chmod(tmp, 0o666 & ~current_umask())
         try:
             np.savez(tmp, **arrays)
+            with zipfile.ZipFile(tmp, "a") as archive:  # marks the file as ours: --force may replace it later
+                archive.comment = NPZ_MARKER
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -320,7 +321,7 @@ def fit(recipe, out, overrides, device, seed, resume, force):
         resolved = load_recipe(recipe, extra)
         select_device(resolved.device)
         folder = Path(out) if out is not None else default_run_folder(recipe)
-        with new_run(folder, resolved, force=force):
+        with new_run(folder, resolved, force=force, inputs=[recipe]):
             outcome = _run(run_recipe, resolved, folder, echo)
     for line in outcome.lines:
         click.echo(line)
@@ -359,7 +360,7 @@ def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, l
         error = None
         if main_rank and resume is None:
             try:
-                stack.enter_context(new_run(folder, resolved, force=force))
+                stack.enter_context(new_run(folder, resolved, force=force, inputs=[recipe]))
             except PdelearnError as exc:
                 error = exc
         if not all_ok(error is None):  # every rank stops together when rank 0 cannot make the folder

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["RECIPE", "SUMMARY", "output_folder", "created_parents", "missing_parents", "write_json", "read_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "write_json", "write_text", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -38,10 +38,19 @@ def jsonable(value: Any) -> Any:
 
 def write_json(path: str | os.PathLike, data: Any, indent: int = 2) -> None:
     """Write ``data`` as JSON atomically (temporary file + rename)."""
+    write_text(path, json.dumps(data, indent=indent, default=jsonable) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` atomically (temporary file + rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent, default=jsonable) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: str | os.PathLike, name: str, missing: str) -> Any:
@@ -71,7 +80,7 @@ def write_equation(folder: str | os.PathLike, equation: Any, extra: Mapping[str,
     if extra:
         data.update(extra)
     write_json(folder / "equation.json", data)
-    (folder / "equation.tex").write_text(latex_document(equation))
+    write_text(folder / "equation.tex", latex_document(equation))
 
 
 def missing_parents(path: str | os.PathLike) -> list[Path]:
@@ -118,16 +127,71 @@ def current_umask() -> int:
     return mask
 
 
+MARKER = ".pdelearn-run"
+"""The file pdelearn writes into every output folder it makes; ``--force`` replaces only folders holding it."""
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def check_replaceable(target: str | os.PathLike, *, inputs: Sequence[str | os.PathLike] = (),
+                      what: str = "--out") -> Path:
+    """Refuse an output path that must never be replaced; return it as given.
+
+    Refused (:class:`ConfigError`) whatever ``force`` says: the empty string, the current folder or any
+    folder above it, the file-system root, a symbolic link, and a folder that is or holds one of
+    ``inputs`` (or a file that is one of them).
+    """
+    text = os.fspath(target)
+    if not text.strip():
+        raise ConfigError(f"{what} is empty (an unset shell variable?); pass the path of a new folder, e.g. "
+                          f"{what} runs/my-run")
+    path = Path(text)
+    full = _resolved(path)
+    real = Path(os.path.realpath(full))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if real == cwd or real in cwd.parents or full.parent == full:
+        raise ConfigError(f"{what} {text!r} is the current folder or a folder above it; pdelearn writes its results "
+                          f"into a new folder: pass one, e.g. {what} runs/my-run")
+    if path.is_symlink():
+        raise ConfigError(f"{what} {text!r} is a symbolic link; pass the folder itself or a new path")
+    for given in inputs:
+        source = Path(os.path.realpath(_resolved(Path(given))))
+        if source == real or real in source.parents:
+            raise ConfigError(f"{what} {text!r} holds the input {str(given)!r}; write the results to a new folder "
+                              "elsewhere (pdelearn never replaces its own inputs)")
+    return path
+
+
+def made_by_pdelearn(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a folder pdelearn made (it holds :data:`MARKER`)."""
+    folder = Path(folder)
+    return folder.is_dir() and not folder.is_symlink() and (folder / MARKER).is_file()
+
+
 @contextlib.contextmanager
-def output_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+def output_folder(path: str | os.PathLike, force: bool = False,
+                  inputs: Sequence[str | os.PathLike] = ()) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds.
 
-    Missing parent folders are created (and removed again if the block fails). An existing,
-    non-empty ``path`` is an error unless ``force``.
+    Missing parent folders are created (and removed again if the block fails). ``path`` must be new,
+    an empty folder, or (with ``force``) a folder pdelearn made earlier (:func:`made_by_pdelearn`);
+    anything else is a :class:`ConfigError`, as are the paths :func:`check_replaceable` refuses.
+    The new folder holds :data:`MARKER`.
     """
-    target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise ConfigError(f"output folder {str(target)!r} already exists and is not empty; pass --force or another --out")
+    target = check_replaceable(path, inputs=inputs)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        name = str(path)
+        if not target.is_dir():
+            raise ConfigError(f"output folder {name!r} exists as a file; pdelearn does not replace files it did not "
+                              "write: pass another --out")
+        if not made_by_pdelearn(target):
+            raise ConfigError(f"output folder {name!r} already exists, is not empty and was not made by pdelearn (no "
+                              f"{MARKER} file); --force only replaces folders pdelearn made: pass another --out")
+        if not force:
+            raise ConfigError(f"output folder {name!r} already exists (an earlier pdelearn run); pass --force to "
+                              "replace it, or another --out")
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
         yield from _replace_folder(target, parent)
@@ -136,16 +200,68 @@ def output_folder(path: str | os.PathLike, force: bool = False) -> Iterator[Path
 def _replace_folder(target: Path, parent: Path) -> Iterator[Path]:
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot write to {str(parent)!r}; choose a writable --out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a run folder gets the usual permissions
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {str(target)!r} ({exc.strerror or exc}); choose another "
+                          "--out") from None
+    try:
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a run folder gets the usual permissions
+        write_json(tmp / MARKER, {"created_by": "pdelearn", "note": "this folder was written by pdelearn; "
+                                  "`--force` may replace it"})
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    tmp.rename(target)
+    old = None
+    if target.exists() and (not target.is_dir() or target.is_symlink()
+                            or (any(target.iterdir()) and not made_by_pdelearn(target))):
+        shutil.rmtree(tmp, ignore_errors=True)  # something else took the path during the run: leave it alone
+        raise ConfigError(f"{str(target)!r} was created by something else while pdelearn ran; it was left as it is "
+                          "and nothing was written: run again with another --out")
+    if target.exists():  # an empty folder, or one pdelearn made (checked above): moved aside, then removed
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced.", dir=parent))
+        os.replace(target, old / "old")
+    try:
+        tmp.rename(target)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "old", target)
+            old.rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+NPZ_MARKER = b"written by pdelearn generate"
+"""The zip comment of every ``.npz`` that ``pdelearn generate`` writes (``np.load`` ignores it)."""
+
+
+def npz_made_by_pdelearn(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``.npz`` written by ``pdelearn generate`` (its zip comment is :data:`NPZ_MARKER`)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment == NPZ_MARKER
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def replaceable_file(target: str | os.PathLike, force: bool, made_by_us, what: str = "--out") -> Path:
+    """Check that the file ``target`` may be written: new, or (with ``force``) a file ``made_by_us(path)`` says
+    pdelearn wrote; :class:`ConfigError` otherwise."""
+    path = check_replaceable(target, what=what)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(target)!r} is a folder; pass a file name")
+    if path.exists():
+        if not made_by_us(path):
+            raise ConfigError(f"{str(target)!r} already exists and was not written by pdelearn; pdelearn does not "
+                              f"replace files it did not write: pass another {what}")
+        if not force:
+            raise ConfigError(f"{str(target)!r} already exists; pass --force or another {what}")
+    return path
 
 
 def select_device(name: str):

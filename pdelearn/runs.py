@@ -36,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: bool = False,
                progress: bool | None = None, echo: Callable[[str], None] | None = None,
-               rank: int = 0, world_size: int = 1, local_rank: int = 0) -> Outcome:
+               rank: int = 0, world_size: int = 1, local_rank: int = 0, command: str | None = None) -> Outcome:
     """Train ``recipe`` and write its results into ``folder`` (None: nothing is written).
 
     Parameters
@@ -55,6 +55,9 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
         Distributed training (a process group is running): this process's rank, the number of ranks and
         the GPU of this rank on its machine. Only rank 0 writes files; problems that cannot train
         distributed (``Problem.distributed`` false) are refused.
+    command
+        The command line that started the run (``pdelearn fit ...``), recorded in ``summary.json`` with the
+        working folder and the versions of Python and the packages (:func:`pdelearn.provenance.versions`).
 
     Returns
     -------
@@ -78,7 +81,7 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     t0 = time.perf_counter()
     torch.manual_seed(recipe.seed)
     ctx = RunContext(device=device, seed=recipe.seed, folder=folder, echo=say, progress=progress, resume=resume,
-                     rank=rank, world_size=world_size)
+                     rank=rank, world_size=world_size, recipe=recipe.to_dict())
     problem = cls.build(recipe, ctx)
     result = problem.train(ctx)
     outcome = problem.finish(ctx, result)
@@ -90,6 +93,11 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     if not outcome.reliable:
         summary["reliable"] = False
         summary["message"] = outcome.message
+    from .provenance import versions
+
+    summary["command"] = command
+    summary["cwd"] = os.getcwd()
+    summary["versions"] = versions()
     if folder is not None and ctx.is_main:
         (folder / RECIPE).write_text(recipe.to_yaml())
         if outcome.equation is not None:
@@ -109,17 +117,39 @@ def default_run_folder(recipe_path: str | os.PathLike | None) -> Path:
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def recipe_inputs(recipe: RecipeBase) -> list[str]:
+    """The existing files and folders a recipe names (absolute paths among its values): a run folder must never
+    replace them."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and os.path.isabs(value) and len(value) < 4096 and os.path.exists(value):
+            found.append(value)
+
+    walk(recipe.to_dict())
+    return found
+
+
 @contextlib.contextmanager
-def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False) -> Iterator[Path]:
+def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False,
+            inputs: Sequence[str | os.PathLike] = ()) -> Iterator[Path]:
     """Create the run folder ``out`` holding ``recipe.yaml``; remove it again if the block fails early.
 
-    The folder is made atomically (a temporary sibling renamed into place). If the block raises before
-    the trainer wrote a checkpoint, the folder is removed (nothing half-written); once a checkpoint
-    exists it is kept, so the run can be inspected or resumed.
+    The folder is made atomically (a temporary sibling renamed into place); ``force`` replaces only a
+    folder pdelearn made, never one holding ``inputs`` or a file the recipe names
+    (:func:`pdelearn.runfiles.output_folder`). If the block raises before the trainer wrote a checkpoint,
+    the folder is removed (nothing half-written); once a checkpoint exists it is kept, so the run can be
+    inspected or resumed.
     """
     folder = Path(out)
     made = missing_parents(folder)
-    with output_folder(out, force=force) as tmp:
+    with output_folder(out, force=force, inputs=[*inputs, *recipe_inputs(recipe)]) as tmp:
         (tmp / RECIPE).write_text(recipe.to_yaml())
     try:
         yield folder
@@ -133,9 +163,36 @@ def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False) 
 
 
 def load_run_recipe(folder: str | os.PathLike, overrides: Sequence[str] = ()) -> Any:
-    """The resolved recipe saved in a run folder (for ``--resume``)."""
+    """The resolved recipe saved in a run folder (for ``--resume``).
+
+    When the folder holds a checkpoint that records its recipe, the two must agree on every key that shapes
+    the run (all but run length, time budget, logging and device:
+    :data:`pdelearn.provenance.RESUME_MAY_CHANGE`); otherwise a :class:`ConfigError` names the keys.
+    """
+    from .provenance import recipe_changes
+
     path = Path(folder) / RECIPE
     if not path.is_file():
         raise ConfigError(f"{str(folder)!r} is not a run folder (no {RECIPE}); pass the --out folder of an earlier "
                           "`pdelearn fit`")
-    return load_recipe(path, overrides)
+    recipe = load_recipe(path, overrides)
+    made = _checkpoint_recipe(Path(folder))
+    if made is not None:
+        changed = recipe_changes(made, recipe.to_dict())
+        if changed:
+            raise ConfigError(f"the recipe of {str(folder)!r} ({RECIPE} and --set) differs from the one its checkpoint "
+                              f"was made with at {', '.join(changed)}; undo the change to resume, or start a new run "
+                              "with --out")
+    return recipe
+
+
+def _checkpoint_recipe(folder: Path) -> dict | None:
+    """The recipe recorded in the run's checkpoint (``checkpoint.pt``, or a sub-run's), or None."""
+    from .train import CHECKPOINT, load_checkpoint
+
+    found = [folder / CHECKPOINT] if (folder / CHECKPOINT).is_file() else sorted(folder.glob(f"*/{CHECKPOINT}"))
+    for path in found:
+        made = (load_checkpoint(path).get("meta") or {}).get("recipe")
+        if isinstance(made, dict):
+            return made
+    return None

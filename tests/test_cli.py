@@ -104,7 +104,8 @@ def test_generate_bad_input(tmp_path, monkeypatch, args, needles):
 def test_discover_writes_the_run_folder(burgers_run, burgers_npz):
     out, stdout = burgers_run
     assert stdout.strip() == "u_t = -1 u u_x + 0.1 u_xx"
-    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json", "discovery.png"}
+    assert listing(out) == {"equation.json", "equation.tex", "options.json", "summary.json", "discovery.png",
+                            ".pdelearn-run"}
     assert not [p for p in listing(out.parent) if p.startswith(".")]  # temporary folder renamed away
 
     eq = json.loads((out / "equation.json").read_text())
@@ -155,17 +156,22 @@ def test_discover_refit_none_keeps_least_squares(burgers_npz, tmp_path):
     assert bad.exit_code == 2 and "ols" in bad.output and not (tmp_path / "bad").exists()
 
 
-def test_discover_force_replaces_a_folder(burgers_npz, tmp_path):
+def test_discover_force_replaces_only_a_folder_pdelearn_made(burgers_npz, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    assert_user_error(run_cli("discover", burgers_npz, "--out", out), "already exists", "--force")
-    assert listing(out) == {"old.txt"}
-    assert listing(tmp_path) == {"run"}
-    result = run_cli("discover", burgers_npz, "--out", out, "--force", "--max-order", "2")
+    for extra in ([], ["--force"]):  # a folder pdelearn did not make is never replaced
+        assert_user_error(run_cli("discover", burgers_npz, "--out", out, *extra), "already exists", "not made by "
+                          "pdelearn")
+        assert listing(out) == {"old.txt"}
+        assert listing(tmp_path) == {"run"}
+    made = tmp_path / "made"
+    assert run_cli("discover", burgers_npz, "--out", made, "--max-order", "2").exit_code == 0
+    assert_user_error(run_cli("discover", burgers_npz, "--out", made), "already exists", "--force")
+    result = run_cli("discover", burgers_npz, "--out", made, "--force", "--max-order", "2")
     assert result.exit_code == 0, result.output
-    assert "old.txt" not in listing(out) and "equation.json" in listing(out)
-    assert listing(tmp_path) == {"run"}
+    assert "equation.json" in listing(made)
+    assert listing(tmp_path) == {"run", "made"}
 
 
 def test_discover_into_an_existing_empty_folder(burgers_npz, tmp_path):

@@ -175,7 +175,9 @@ def test_cli_evaluate_and_compare(tiny_run, tmp_path):
     assert fg3["top1"] <= fg1["top1"] <= ev["conditions"][0]["top1"] + 1e-12  # larger budgets hurt more
     assert -1 <= ev["tsne"]["silhouette_tsne"] <= 1 and (run / "tsne.png").stat().st_size > 1000
     assert "| fgsm 3/255 | exact |" in res.output and "per iteration" in res.output
-    table = CliRunner().invoke(main, ["compare", str(run), str(run)])
+    twin = tmp_path / "twin"
+    shutil.copytree(run, twin)
+    table = CliRunner().invoke(main, ["compare", str(run), str(twin)])
     assert table.exit_code == 0, table.output
     row = [ln for ln in table.output.splitlines() if ln.startswith("| prnet (digits)")][0]
     assert row.endswith("| 2 |") and f"{100 * fg1['top1']:.2f} +- 0.00" in row
@@ -262,6 +264,48 @@ def test_compare_needs_evaluated_runs(tiny_run, tmp_path):
     (tmp_path / "evaluation.json").write_text("{}")
     _fails(["compare", str(tmp_path)], "is not an evaluation written by", tmp_path)
     _fails(["compare"], "at least one", tmp_path)
+
+
+GOOD_EVALUATION = {"model": "prnet", "dataset": "digits", "overhead": {"train_s_per_iteration": 0.01},
+                   "conditions": [{"name": "clean", "top1": 0.9}, {"name": "jitter", "skipped": "no ODE block"}]}
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda ev: ev.update(conditions={"clean": 0.9}), "'conditions' must be a non-empty list"),
+    (lambda ev: ev.update(conditions=[]), "'conditions' must be a non-empty list"),
+    (lambda ev: ev["conditions"].append("noise"), "conditions[2] must be a record with a text 'name'"),
+    (lambda ev: ev["conditions"][0].pop("top1"), "'top1' must be a number in [0, 1], received NoneType"),
+    (lambda ev: ev["conditions"][0].update(top1="90 %"), "'top1' must be a number in [0, 1], received str"),
+    (lambda ev: ev["conditions"][0].update(top1=90), "'top1' must be a number in [0, 1], received int 90"),
+    (lambda ev: ev.pop("model"), "'model' must be text"),
+    (lambda ev: ev.update(dataset=["digits"]), "'dataset' must be text"),
+    (lambda ev: ev.update(overhead=[1]), "'overhead' must be a record"),
+    (lambda ev: ev["overhead"].update(peak_memory_mb="big"), "overhead 'peak_memory_mb' must be a number"),
+])
+def test_compare_refuses_an_edited_evaluation_in_one_line(edit, match, tmp_path):
+    import copy
+
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "evaluation.json").write_text(json.dumps(GOOD_EVALUATION))
+    assert CliRunner().invoke(main, ["compare", str(ok)]).exit_code == 0
+    ev = copy.deepcopy(GOOD_EVALUATION)
+    edit(ev)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "evaluation.json").write_text(json.dumps(ev))
+    res = _fails(["compare", str(ok), str(bad)], match, tmp_path)
+    assert len(res.output.strip().splitlines()) == 1 and res.output.startswith("Error: ")
+    assert "was evaluation.json edited?" in res.output
+
+
+def test_compare_refuses_the_same_run_twice(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "evaluation.json").write_text(json.dumps(GOOD_EVALUATION))
+    for other in (str(run), str(run / "evaluation.json"), str(tmp_path / "." / "run")):
+        res = _fails(["compare", str(run), other], "are the same evaluated run", tmp_path)
+        assert len(res.output.strip().splitlines()) == 1
 
 
 # -- transfer learning ----------------------------------------------------------------------------------

@@ -79,11 +79,58 @@ def write_evaluation(ev: dict[str, Any], out: str | os.PathLike, plot: tuple | N
 
 
 def load_evaluation(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``evaluation.json`` of a run folder (or the file itself)."""
+    """The ``evaluation.json`` of a run folder (or the file itself), its structure checked.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not JSON, or lacks (or mistypes) what :func:`compare_runs` reads: ``model``
+        and ``dataset`` (text), ``conditions`` (records with a ``name`` and a ``top1`` in [0, 1] or a
+        ``skipped`` note) and an optional ``overhead`` of numbers.
+    """
     ev = read_json(path, EVALUATION, f"run `pdelearn evaluate {path}` first")
     if not isinstance(ev, dict) or "conditions" not in ev:
         raise DataError(f"{path} is not an evaluation written by `pdelearn evaluate` (no 'conditions')")
+    problem = _structure_problem(ev)
+    if problem:
+        raise DataError(f"{path}: the evaluation's {problem}; was evaluation.json edited? Write it again with "
+                        "`pdelearn evaluate RUN`")
     return ev
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _structure_problem(ev: dict[str, Any]) -> str | None:
+    """What in ``ev`` does not have the structure :func:`compare_runs` reads (None: all of it does)."""
+    for key in ("model", "dataset"):
+        if not isinstance(ev.get(key), str):
+            return f"'{key}' must be text, received {_kind(ev.get(key))}"
+    conds = ev["conditions"]
+    if not isinstance(conds, list) or not conds:
+        return f"'conditions' must be a non-empty list of records, received {_kind(conds)}"
+    for i, r in enumerate(conds):
+        if not isinstance(r, dict) or not isinstance(r.get("name"), str):
+            return f"conditions[{i}] must be a record with a text 'name', received {_kind(r)}"
+        if "skipped" in r:
+            continue
+        top1 = r.get("top1")
+        if not (_is_number(top1) and 0 <= top1 <= 1):
+            return f"conditions[{i}] ({r['name']!r}) 'top1' must be a number in [0, 1], received {_kind(top1)}"
+    overhead = ev.get("overhead")
+    if overhead is not None:
+        if not isinstance(overhead, dict):
+            return f"'overhead' must be a record, received {_kind(overhead)}"
+        for key in ("train_s_per_iteration", "peak_memory_mb"):
+            if key in overhead and not _is_number(overhead[key]):
+                return f"overhead '{key}' must be a number, received {_kind(overhead[key])}"
+    return None
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float | None]:
@@ -109,6 +156,14 @@ def compare_runs(paths: Sequence[str | os.PathLike], latex: bool = False) -> str
     """
     if not paths:
         raise ConfigError("give at least one evaluated run folder: pdelearn compare RUN_DIR...")
+    seen: dict[Path, str] = {}
+    for p in paths:
+        file = Path(p) / EVALUATION if Path(p).is_dir() else Path(p)
+        key = file.resolve()
+        if key in seen:
+            raise ConfigError(f"{str(p)!r} and {seen[key]!r} are the same evaluated run; each run counts once in the "
+                              "mean and std over runs: pass each run folder once")
+        seen[key] = str(p)
     evs = [load_evaluation(p) for p in paths]
     columns: list[str] = []
     groups: dict[str, list[dict]] = {}

@@ -18,7 +18,8 @@ evaluation shared, no cache in the problem); ``fresh=True`` (default) evaluates 
 earlier groups' updates. A backward pass through such a shared graph reaches only its group's
 parameters (``inputs=``), so a shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
 with ``keep_best`` the best state by that validation number is restored at the end. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
-the last good checkpoint is kept. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
+the last good checkpoint is kept. A checkpoint is written only after a completed step (or at the end of a run), and
+never with non-finite parameters, so a run that fails at its first step leaves none. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
 with ``torch.load(..., weights_only=True)``; :meth:`Trainer.resume` continues a run bit for bit.
 """
@@ -187,6 +188,9 @@ class Trainer:
         over the ranks of the running process group after its backward pass
         (:func:`pdelearn.distributed.average_gradients`); logged losses are averaged too and the
         ``max_minutes`` stop is decided by all ranks together.
+    meta
+        Plain data (``str``, numbers, lists, dicts) saved in every checkpoint under ``"meta"``, e.g.
+        ``{"recipe": <the resolved recipe>}`` so that a resume can name what was edited since.
     grad_scaler
         A ``torch.amp.GradScaler`` for mixed precision: each group back-propagates its scaled loss
         and steps through the scaler (a step whose gradients are not finite is skipped); the scale is
@@ -209,7 +213,7 @@ class Trainer:
                  epochs: int | None = None, loader: Any = None,
                  validate: Callable[[int], Mapping[str, float]] | None = None, validate_every: int = 1,
                  keep_best: str | None = None, best_mode: Literal["max", "min"] = "max",
-                 average_gradients: bool = False, grad_scaler: Any = None):
+                 average_gradients: bool = False, grad_scaler: Any = None, meta: Mapping[str, Any] | None = None):
         names = [g.name for g in groups]
         if not groups or len(set(names)) != len(names):
             raise ConfigError(f"the trainer needs at least one parameter group, with unique names; received {names}")
@@ -249,6 +253,7 @@ class Trainer:
             raise ConfigError("mixed precision (a grad scaler) cannot step closure optimizers such as L-BFGS; train "
                               "those groups in full precision")
         self.grad_scaler = grad_scaler
+        self.meta = dict(meta or {})
         self.best: dict[str, Any] | None = None
         self._best_state: dict[str, Any] | None = None
         self._batches = None
@@ -266,8 +271,6 @@ class Trainer:
         stopped = None
         if self.folder is not None and self.is_main:
             self.folder.mkdir(parents=True, exist_ok=True)
-        if self.step == 0 and self.folder is not None:
-            self.save_checkpoint()  # a good checkpoint always exists
         try:
             while self.step < until:
                 step = self.step
@@ -443,8 +446,12 @@ class Trainer:
                 g.balance_weights[n] = g.balance_alpha * g.balance_weights[n] + (1 - g.balance_alpha) * new
 
     def _diverged(self, name: str, value: float | str, step: int) -> TrainingError:
-        where = (f"the last good checkpoint is kept in {self.folder}" if self.folder is not None
-                 else "no run folder was given, so no checkpoint was kept")
+        if self.folder is None:
+            where = "no run folder was given, so no checkpoint was kept"
+        elif (self.folder / CHECKPOINT).exists():
+            where = f"the last good checkpoint is kept in {self.folder}"
+        else:
+            where = "no good checkpoint existed yet, so none was kept"
         what = name if name.startswith("parameter ") else f"loss {name}"
         return TrainingError(f"training stopped: {what} became {value} at step {step}; {where}. Lower the "
                              "learning rate, use float64, or check the equation and loss weights")
@@ -510,6 +517,7 @@ class Trainer:
             "rng": rng,
             "best": dict(self.best) if self.best else {},
             "scaler": self.grad_scaler.state_dict() if self.grad_scaler is not None else {},
+            "meta": self.meta,
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -535,17 +543,24 @@ class Trainer:
         missing = [k for k in self.state if k not in data["state"]]
         if missing:
             raise TrainingError(f"checkpoint {str(path)!r} has no state for {missing}; was it written by this run?")
-        for k, obj in self.state.items():
-            obj.load_state_dict(data["state"][k])
         for g in self.groups:
             if g.name not in data["optimizers"]:
                 raise TrainingError(f"checkpoint {str(path)!r} has no optimizer {g.name!r}; it belongs to another run")
-            g.optimizer.load_state_dict(data["optimizers"][g.name])
-            if g.scheduler is not None and g.name in data["schedulers"]:
-                g.scheduler.load_state_dict(data["schedulers"][g.name])
-            g.balance_weights.update(data["balance"].get(g.name, {}))
-        if self.grad_scaler is not None and data.get("scaler"):
-            self.grad_scaler.load_state_dict(data["scaler"])
+        try:  # a state of another shape (the recipe was edited since) fails here, not in the middle of training
+            for k, obj in self.state.items():
+                obj.load_state_dict(data["state"][k])
+            for g in self.groups:
+                g.optimizer.load_state_dict(data["optimizers"][g.name])
+                if g.scheduler is not None and g.name in data["schedulers"]:
+                    g.scheduler.load_state_dict(data["schedulers"][g.name])
+                g.balance_weights.update(data["balance"].get(g.name, {}))
+            if self.grad_scaler is not None and data.get("scaler"):
+                self.grad_scaler.load_state_dict(data["scaler"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2]) or type(exc).__name__
+            raise ConfigError(f"the checkpoint in {str(path.parent)!r} does not fit the run built from its recipe "
+                              f"({first[:300]}); the recipe was changed after the checkpoint was written: undo the "
+                              "change, or start a new run with --out") from None
         torch.set_rng_state(data["rng"]["torch"])
         if "cuda" in data["rng"] and torch.cuda.is_available():
             states = data["rng"]["cuda"]

@@ -78,6 +78,13 @@ class RunContext:
     resume: bool = False
     rank: int = 0
     world_size: int = 1
+    #: the resolved recipe as plain data (set by the run driver); checkpoints carry it, so that a resume can name
+    #: the keys edited since
+    recipe: Optional[dict] = None
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What every checkpoint of this run stores besides the training state (``Trainer(meta=...)``)."""
+        return {"recipe": self.recipe} if self.recipe is not None else {}
 
     @property
     def is_main(self) -> bool:
@@ -158,8 +165,9 @@ class Problem(abc.ABC):
         """Train with one :class:`~pdelearn.train.Trainer`; resume from ``ctx.folder`` when asked."""
         from ..train import Trainer
 
+        options = {"meta": ctx.checkpoint_meta(), **self.trainer_options()}
         trainer = Trainer(self.groups(), self.losses, state=self.state(), folder=ctx.folder, progress=ctx.progress,
-                          metrics_fn=self.metrics, is_main=ctx.is_main, **self.trainer_options())
+                          metrics_fn=self.metrics, is_main=ctx.is_main, **options)
         if ctx.resume and ctx.folder is not None and (ctx.folder / "checkpoint.pt").exists():
             step = trainer.resume()
             ctx.echo(f"resuming {ctx.folder} at step {step}")

@@ -16,7 +16,8 @@ import numpy as np
 import sympy
 
 from .errors import LibraryError, ParseError
-from .parsing import safe_expr, split_equation, split_summands
+from .limits import MAX_LIBRARY_TERMS
+from .parsing import ExpansionBudget, safe_expr, split_equation, split_summands
 from .terms import Term, TermLibrary, symbol_table
 
 __all__ = ["Equation", "EquationSystem", "parse_equation", "load_equation", "format_number"]
@@ -76,6 +77,7 @@ class Equation:
         intervals: Mapping[str, Sequence[float]] | None = None,
     ):
         field = _lhs_field(lhs)
+        MAX_LIBRARY_TERMS.check(len(coefficients), f"the number of terms of equation {lhs!r}", ParseError)
         fields = tuple(fields) if fields is not None else (field,)
         if field not in fields:
             raise ParseError(f"left-hand side {lhs!r} is not the time derivative of a field in {list(fields)}")
@@ -115,8 +117,10 @@ class Equation:
             coords = _infer_coords(names, fields)
         table = symbol_table(fields, coords, max_order=6)
         coefficients: dict[Term, float] = {}
-        for chunk in split_summands(rhs):
-            expr = sympy.expand(safe_expr(chunk, table, what="equation right-hand side"))
+        budget = ExpansionBudget(f"equation {text[:60]!r}")  # one budget for all summands, spent before expanding
+        parsed = [safe_expr(chunk, table, what="equation right-hand side", budget=budget) for chunk in split_summands(rhs)]
+        for expr in parsed:
+            expr = sympy.expand(expr)
             for arg in sympy.Add.make_args(expr):
                 if arg == 0:
                     continue
@@ -142,6 +146,10 @@ class Equation:
         terms = data["terms"]
         if not isinstance(terms, Mapping):
             raise ParseError(f"'terms' must map term names to numbers, received {type(terms).__name__}")
+        MAX_LIBRARY_TERMS.check(len(terms), "the number of terms of the equation", ParseError)
+        intervals = data.get("intervals")
+        if isinstance(intervals, Mapping):
+            MAX_LIBRARY_TERMS.check(len(intervals), "the number of intervals of the equation", ParseError)
         for k, v in terms.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ParseError(f"coefficient of {k!r} must be a number, received {v!r}")
@@ -284,6 +292,8 @@ class EquationSystem:
         eqs = data.get("equations") if isinstance(data, Mapping) else None
         if not isinstance(eqs, list):
             raise ParseError("an equation system must be a mapping with a list 'equations'")
+        sizes = [len(e["terms"]) for e in eqs if isinstance(e, Mapping) and isinstance(e.get("terms"), Mapping)]
+        MAX_LIBRARY_TERMS.check(max(len(eqs), sum(sizes)), "the number of terms of the equation system", ParseError)
         return cls([Equation.from_dict({"fields": data.get("fields"), "coords": data.get("coords"), **e}) for e in eqs])
 
     def __iter__(self):

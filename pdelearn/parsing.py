@@ -18,8 +18,10 @@ from collections.abc import Mapping
 import sympy
 
 from .errors import ParseError
+from .limits import MAX_EXPANDED_TERMS, MAX_EXPANSION_WORK, MAX_EXPONENT, MAX_EXPRESSION_CHARS
+from .limits import MAX_LITERAL as _LITERAL
 
-__all__ = ["safe_expr", "split_equation", "FUNCTIONS"]
+__all__ = ["safe_expr", "split_equation", "FUNCTIONS", "ExpansionBudget", "expansion_cost"]
 
 #: Functions a user may call in an expression (initial conditions, custom terms).
 FUNCTIONS: Mapping[str, object] = {
@@ -47,7 +49,8 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
         raise ParseError(f"cannot read expression {text!r}: {exc}") from None
 
 
-def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "expression") -> sympy.Expr:
+def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "expression",
+              budget: "ExpansionBudget | None" = None) -> sympy.Expr:
     """Parse ``text`` into a sympy expression without executing code.
 
     Parameters
@@ -59,12 +62,16 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         constants of :data:`FUNCTIONS` are always allowed.
     what
         What the string is, for error messages (``"equation"``, ``"initial condition"``).
+    budget
+        The :class:`ExpansionBudget` shared by the expressions of one equation or library (default: a
+        fresh one for this expression alone).
 
     Raises
     ------
     ParseError
         For any token that is not a number, an allowed name, an arithmetic operator or a
-        parenthesis, and for syntax errors.
+        parenthesis, for syntax errors, and for an expression beyond the limits of :mod:`pdelearn.limits`
+        (length, literals, exponents, expanded size and expansion work), checked before sympy evaluates it.
 
     Examples
     --------
@@ -77,8 +84,7 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
         raise ParseError(f"{what} must be a string, received {type(text).__name__}: {text!r}")
     if not text.strip():
         raise ParseError(f"{what} is empty; expected an expression such as 'u**2 + 0.1*u_xx'")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"{what} is {len(text)} characters long (at most {MAX_LENGTH}); shorten it")
+    MAX_EXPRESSION_CHARS.check(len(text), f"{what} {_show(text)}")
     allowed = dict(FUNCTIONS)
     allowed.update(symbols)
     for tok in _tokens(text):
@@ -122,11 +128,12 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
     try:
         _check_size(parse(False), text, what)  # before evaluating: 9**9**9 would never finish
         expr = parse(True)
+        _check_size(expr, None, what, budget, shown=text)  # evaluation merges powers: (a)**-20*(a)**-20
     except ParseError:
         raise
     except (OverflowError, MemoryError, RecursionError) as exc:
-        raise ParseError(f"{what} {text!r} is too large to evaluate ({type(exc).__name__}); use smaller numbers "
-                         "and exponents") from None
+        raise ParseError(f"{what} {_show(text)} is too large or too deeply nested to evaluate ({type(exc).__name__}); "
+                         "use smaller numbers and exponents and fewer nested operations") from None
     except Exception as exc:  # sympy raises many kinds (SyntaxError, TypeError, TokenError)
         raise ParseError(f"{what} {text!r} is not a valid expression: {exc}") from None
     if not isinstance(expr, sympy.Expr):
@@ -134,13 +141,52 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
     return expr
 
 
-_MAX_EXPONENT = 64  #: largest product of nested numeric exponents, e.g. ((u + 1)**8)**8
-MAX_LENGTH = 4000  #: longest accepted expression, in characters
-MAX_TERMS = 2000  #: most summands an expression may expand into
-MAX_LITERAL = 1e300  #: largest magnitude of a number literal
+MAX_LENGTH = MAX_EXPRESSION_CHARS.default  #: longest accepted expression (default of :data:`~pdelearn.limits.MAX_EXPRESSION_CHARS`)
+MAX_TERMS = MAX_EXPANDED_TERMS.default  #: most summands (default of :data:`~pdelearn.limits.MAX_EXPANDED_TERMS`)
+MAX_LITERAL = _LITERAL.value  #: largest magnitude of a number literal (:data:`~pdelearn.limits.MAX_LITERAL`)
 _MAX_DIGITS = 40
+_CAP = 1e300  # sizes are estimated in floats, capped here
+_EXP_WEIGHT = 5.0  # expand turns exp(a + b + ...) into exp(a)*exp(b)*...: each summand costs about 5 times more
 
 
+def _show(text: str, n: int = 80) -> str:
+    """``repr`` of a user string, shortened for a one-line message."""
+    return repr(text) if len(text) <= n else repr(text[:n]) + f"... ({len(text)} characters)"
+
+
+class ExpansionBudget:
+    """Work allowed for expanding the expressions of one equation or one library.
+
+    Each parsed expression spends its :func:`expansion_cost`; past
+    :data:`~pdelearn.limits.MAX_EXPANSION_WORK` the parse is refused before sympy expands anything.
+    """
+
+    def __init__(self, what: str | None = None):
+        self.what = what
+        self.used = 0.0
+
+    def spend(self, work: float, what: str = "expression") -> None:
+        """Add ``work``; :class:`ParseError` naming ``what`` (or the budget's own subject) past the limit."""
+        self.used += work
+        if self.used > MAX_EXPANSION_WORK.value:
+            raise ParseError(MAX_EXPANSION_WORK.message(int(min(self.used, 1e18)),
+                                                        f"the expansion work of {self.what or what}"))
+
+
+def expansion_cost(expr) -> tuple[float, float]:
+    """``(size, work)`` estimates of ``sympy.expand(expr)``: its number of summands, and the summands produced by
+    sums, products and powers of sums on the way (function arguments and denominators included; a monomial
+    costs nothing). Upper bounds, in floats.
+
+    >>> u, v = sympy.symbols("u v")
+    >>> expansion_cost((u + v + 1)**3)
+    (10.0, 13.0)
+    >>> expansion_cost(sympy.sin((u + v)**2) / (u + 1)**2)
+    (1.0, 10.0)
+    >>> expansion_cost(u**3 * v)
+    (1.0, 0.0)
+    """
+    return _measure(expr, 1.0, None, "")
 def _check_literal(string: str, text: str, what: str) -> None:
     """Reject number literals that are long, not decimal or beyond :data:`MAX_LITERAL`."""
     if len(string) > _MAX_DIGITS:
@@ -152,7 +198,8 @@ def _check_literal(string: str, text: str, what: str) -> None:
         raise ParseError(f"{what} {text!r}: {string!r} is not a decimal number; write numbers like 12, 0.5 or "
                          "1e-4") from None
     if not abs(value) <= MAX_LITERAL:
-        raise ParseError(f"{what} {text!r}: the number {string} is too large (at most {MAX_LITERAL:g} in magnitude)")
+        raise ParseError(f"{what} {_show(text)}: the number {string} is too large (at most {MAX_LITERAL:g} in magnitude, "
+                         "the limit MAX_LITERAL); write it in other units")
 
 
 _MATH = {sympy.sin: cmath.sin, sympy.cos: cmath.cos, sympy.tan: cmath.tan, sympy.exp: cmath.exp,
@@ -183,44 +230,68 @@ def _float(expr) -> complex:
     return value
 
 
-def _check_size(expr, text: str, what: str) -> None:
-    """Bound exponents (also nested ones) and the expanded size of an unevaluated expression."""
-    if _size(expr, 1.0, text, what) > MAX_TERMS:
-        raise ParseError(f"{what} {text!r} expands into more than {MAX_TERMS} terms; write it in expanded form "
-                         "or with smaller exponents")
+def _check_size(expr, text: str | None, what: str, budget: ExpansionBudget | None = None, shown: str = "") -> None:
+    """Bound the expanded size and the expansion work of ``expr``; with ``text`` (an unevaluated parse of it)
+    also its constants and exponents (nested ones too)."""
+    size, work = _measure(expr, 1.0, text, what)
+    shown = _show(text if text is not None else shown)
+    MAX_EXPANDED_TERMS.check(int(min(size, 1e18)), f"{what} {shown}: its expansion")
+    if text is None:
+        (budget or ExpansionBudget()).spend(work, f"{what} {shown}")
 
 
-def _size(expr, outer: float, text: str, what: str) -> float:
-    """Upper bound of the number of summands of ``expand(expr)``; ``outer``: product of enclosing exponents."""
-    if not isinstance(expr, sympy.Basic) or not expr.args:
+def _comb(base: float, n: float) -> float:
+    """``comb(base + n - 1, n)`` (monomials of degree n in base summands) as a capped float."""
+    if n < 1 or base <= 1:
         return 1.0
-    if not expr.free_symbols:  # a constant: sympy would evaluate it, so it must stay a reasonable float
+    if base >= _CAP or n >= _CAP:
+        return _CAP
+    if base + n < 1e6:
+        return min(_CAP, float(math.comb(int(base) + int(n) - 1, int(n))))
+    return min(_CAP, math.exp(min(690.0, math.lgamma(base + n) - math.lgamma(base) - math.lgamma(n + 1))))
+
+
+def _measure(expr, outer: float, text: str | None, what: str) -> tuple[float, float]:
+    """``(size, work)`` of ``expand(expr)`` (see :func:`expansion_cost`); ``outer``: product of enclosing exponents.
+
+    With ``text`` (a parse), constants and exponents are also checked against the limits.
+    """
+    if not isinstance(expr, sympy.Basic) or not expr.args:
+        return 1.0, 0.0
+    if text is not None and not expr.free_symbols:  # a constant: sympy would evaluate it, so it must stay a float
         try:
             value = abs(_float(expr))
         except ZeroDivisionError:
-            raise ParseError(f"{what} {text!r}: division by zero in {expr}") from None
+            raise ParseError(f"{what} {_show(text)}: division by zero in {expr}") from None
         except (OverflowError, ValueError):
             value = float("inf")
         if not value <= MAX_LITERAL:
-            raise ParseError(f"{what} {text!r}: the constant {expr} is too large (at most {MAX_LITERAL:g} in magnitude)")
+            raise ParseError(f"{what} {_show(text)}: the constant {str(expr)[:80]} is too large (at most "
+                             f"{MAX_LITERAL:g} in magnitude, the limit MAX_LITERAL); write it in other units")
     if isinstance(expr, sympy.Pow) and not expr.exp.free_symbols:
         try:
             value = abs(_float(expr.exp))
         except (OverflowError, ValueError, ZeroDivisionError):
             value = float("inf")
-        if value * outer > _MAX_EXPONENT:
-            raise ParseError(f"{what} {text!r}: exponent {expr.exp} is too large (nested exponents may multiply to "
-                             f"at most {_MAX_EXPONENT})")
-        base = _size(expr.base, value * outer, text, what)
-        _size(expr.exp, outer, text, what)
-        n = int(value) if float(value).is_integer() and expr.exp.is_positive is not False else 0
-        return float(math.comb(int(min(base, MAX_TERMS + 1)) + n - 1, n)) if n > 0 else 1.0
-    sizes = [_size(a, outer, text, what) for a in expr.args]
+        if text is not None and value * outer > MAX_EXPONENT.value:
+            raise ParseError(f"{what} {_show(text)}: exponent {str(expr.exp)[:40]} is too large (nested exponents may "
+                             f"multiply to at most {MAX_EXPONENT.value}, the limit MAX_EXPONENT; "
+                             f"{MAX_EXPONENT.how_to_raise()})")
+        base, base_work = _measure(expr.base, value * outer, text, what)
+        if text is not None:
+            _measure(expr.exp, outer, text, what)
+        expanded = _comb(base, math.floor(value) if math.isfinite(value) else _CAP)
+        negative = expr.exp.is_negative is True or (expr.exp.is_number and bool(expr.exp.could_extract_minus_sign()))
+        return (1.0 if negative else expanded), min(_CAP, base_work + (expanded if expanded > 1 else 0.0))
+    parts = [_measure(a, outer, text, what) for a in expr.args]
+    work = min(_CAP, sum(w for _, w in parts) * (_EXP_WEIGHT if isinstance(expr, sympy.exp) else 1.0))
     if isinstance(expr, sympy.Add):
-        return float(sum(sizes))
-    if isinstance(expr, sympy.Mul):
-        return float(math.prod(min(v, MAX_TERMS + 1) for v in sizes))
-    return 1.0  # a function call stays one term
+        size = min(_CAP, sum(s for s, _ in parts))
+    elif isinstance(expr, sympy.Mul):
+        size = min(_CAP, math.prod(min(s, _CAP) for s, _ in parts))
+    else:
+        size = 1.0  # a function call stays one term; its arguments are expanded inside
+    return size, min(_CAP, work + (size if size > 1 else 0.0))
 
 
 def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:
@@ -231,8 +302,7 @@ def split_equation(text: str, *, what: str = "equation") -> tuple[str, str]:
     """
     if not isinstance(text, str):
         raise ParseError(f"{what} must be a string like 'u_t = 0.1*u_xx', received {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"{what} is {len(text)} characters long (at most {MAX_LENGTH}); shorten it")
+    MAX_EXPRESSION_CHARS.check(len(text), f"{what} {_show(text)}")
     parts = text.split("=")
     if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
         raise ParseError(f"{what} {text!r} must have the form 'u_t = <expression>' with exactly one '='")

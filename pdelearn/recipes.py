@@ -39,6 +39,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from .errors import ConfigError, PdelearnError, did_you_mean
+from .limits import MAX_YAML_BYTES, MAX_YAML_DEPTH
 from .problems.base import RecipeBase
 from .problems.forward_recipe import LOSS_NAMES, Recipe
 from .problems.registry import PROBLEMS, problem_class, recipe_models
@@ -70,9 +71,10 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         key = key.strip()
         if not sep or not key or any(not p for p in key.split(".")):
             raise ConfigError(f"--set expects KEY=VALUE with a dotted key such as training.steps=100, received {item!r}")
+        parts = key.split(".")
+        MAX_YAML_DEPTH.check(len(parts), f"--set {key[:60]}: the nesting of the dotted key")
         parsed = parse_yaml(value, source=f"--set {key}") if value.strip() else ""
         node = out
-        parts = key.split(".")
         for i, p in enumerate(parts[:-1]):
             child = node.get(p)
             if child is None:
@@ -154,6 +156,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> RecipeBase:
     if not path.is_file():
         raise ConfigError(f"recipe {str(path)!r} does not exist; pass the path of a .yaml recipe, e.g. recipes/allen_cahn.yaml")
     try:
+        MAX_YAML_BYTES.check(path.stat().st_size, f"recipe {str(path)!r}")  # before reading it
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe {str(path)!r}: {exc}") from None

@@ -10,6 +10,7 @@ these expressions.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from functools import cached_property
 import sympy
 
 from .errors import LibraryError, ParseError
-from .parsing import FUNCTIONS, safe_expr
+from .limits import MAX_DERIVATIVE_ORDER, MAX_EXPANSION_WORK, MAX_LIBRARY_TERMS, MAX_POLYNOMIAL_POWER
+from .parsing import FUNCTIONS, expansion_cost, safe_expr
 
 __all__ = ["Derivative", "Term", "TermLibrary", "polynomial_library", "derivative_symbol"]
 
@@ -116,6 +118,7 @@ class Term:
                 f"coordinates {list(self.coords)}, derivatives are written like "
                 f"{self.fields[0]}_{self.coords[0]}{self.coords[0]}"
             )
+        _check_term(self)
 
     @classmethod
     def parse(cls, text: str, fields: Sequence[str], coords: Sequence[str], max_order: int = 6) -> "Term":
@@ -185,6 +188,16 @@ class Term:
         return not self.expr.free_symbols
 
 
+def _check_term(term: Term) -> None:
+    """Numeric exponents only (``u**u`` cannot be evaluated) and derivatives up to MAX_DERIVATIVE_ORDER."""
+    for p in term.expr.atoms(sympy.Pow):
+        if p.exp.free_symbols:
+            raise LibraryError(f"term {str(term.expr)[:80]} raises to the power {str(p.exp)[:40]}, which depends on "
+                               "the data; exponents must be numbers (u**2, u**0.5); write exp(u*log(u)) for u**u")
+    order = max((d.order for d in term.derivatives), default=0)
+    MAX_DERIVATIVE_ORDER.check(order, f"the derivative order of term {str(term.expr)[:80]}")
+
+
 def parse_derivative_name(name: str, fields: Sequence[str], coords: Sequence[str]) -> Derivative | None:
     """``"u_xx"`` -> ``Derivative("u", ("x", "x"))``; ``"u"`` -> ``Derivative("u")``; else None.
 
@@ -228,6 +241,7 @@ def symbol_table(
     table = {f: sympy.Symbol(f) for f in fields}
     table.update({c: sympy.Symbol(c) for c in coords})
     if max_order is not None:
+        MAX_DERIVATIVE_ORDER.check(max_order, "the derivative order (max_order)")
         for f in fields:
             for order in range(1, max_order + 1):
                 for wrt in itertools.combinations_with_replacement(coords, order):
@@ -276,6 +290,15 @@ def _latex(expr: sympy.Expr, order: dict[str, tuple]) -> str:
     return " ".join(parts)
 
 
+def _check_work(terms: Sequence[Term]) -> None:
+    """Refuse a library whose terms are too costly to expand (MAX_EXPANSION_WORK), before expanding any."""
+    try:
+        work = sum(expansion_cost(t.expr)[1] for t in terms)
+    except RecursionError:
+        work = float("inf")
+    MAX_EXPANSION_WORK.check(int(min(work, 1e18)), "the expansion work of the library's terms", LibraryError)
+
+
 class TermLibrary:
     """An ordered, duplicate-free collection of :class:`Term`.
 
@@ -304,6 +327,8 @@ class TermLibrary:
         self.coords = _check_names("coordinate", coords)
         if set(self.fields) & set(self.coords):
             raise LibraryError(f"fields {self.fields} and coordinates {self.coords} share a name")
+        terms = list(terms) if not isinstance(terms, (list, tuple)) else terms
+        MAX_LIBRARY_TERMS.check(len(terms), "the number of terms of the library")  # before parsing any of them
         out: list[Term] = []
         for t in terms:
             if isinstance(t, Term):
@@ -318,6 +343,7 @@ class TermLibrary:
             out.append(t)
         if not out:
             raise LibraryError("the term library is empty; add at least one term (e.g. polynomial_library(...))")
+        _check_work(out)
         seen: dict[sympy.Expr, Term] = {}
         for t in out:
             canon = sympy.expand(t.expr).as_coeff_Mul()[1]
@@ -443,6 +469,14 @@ def polynomial_library(
     for label, v in (("max_power", max_power), ("max_order", max_order)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise LibraryError(f"{label} must be an integer >= 0, received {v!r}")
+    MAX_POLYNOMIAL_POWER.check(max_power, "max_power")
+    MAX_DERIVATIVE_ORDER.check(max_order, "max_order")
+    n_mono = math.comb(len(fields) + max_power, max_power)
+    n_deriv = 1 + len(fields) * sum(math.comb(len(coords) + k - 1, k) if mixed else len(coords)
+                                    for k in range(1, max_order + 1))
+    MAX_LIBRARY_TERMS.check(n_mono * n_deriv - (0 if include_constant else 1),
+                            f"the number of terms of a polynomial library with max_power={max_power}, "
+                            f"max_order={max_order}, {len(fields)} field(s) and {len(coords)} coordinate(s)")
     syms = [sympy.Symbol(f) for f in fields]
     monomials: list[sympy.Expr] = []
     for degree in range(0, max_power + 1):

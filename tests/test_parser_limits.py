@@ -16,14 +16,14 @@ from pdelearn.terms import Term
 @pytest.mark.parametrize("rhs, needle", [
     ("1e999999*u", "too large"),                          # hung (mpmath Float of a huge exponent)
     ("(((u+1)**64)**64)**64", "nested exponents"),        # MemoryError from expand
-    ("(u+u_x+u_xx+u_xxx+1)**64", "more than 2000 terms"),  # > 20 s in expand
+    ("(u+u_x+u_xx+u_xxx+1)**64", "MAX_EXPANDED_TERMS"),     # > 20 s in expand
     ("exp(exp(exp(exp(100))))*u", "too large"),           # raw OverflowError
     ("u**exp(exp(100))", "too large"),
     ("9" * 100 + "*u", "characters"),
     ("0x1F*u", "not a decimal number"),
     ("1e300*1e300*u", "finite|too large"),
     ("u/0", "division by zero"),
-    ("+".join(["u"] * 3000), "characters long"),
+    ("+".join(["u"] * 3000), "MAX_EXPRESSION_CHARS"),
 ])
 def test_hostile_equation_is_a_quick_parse_error(rhs, needle):
     start = time.perf_counter()

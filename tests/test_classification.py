@@ -211,6 +211,33 @@ def test_near_chance_accuracy_is_reported_unreliable():
     assert not out.reliable and "near chance" in out.message
 
 
+@pytest.mark.parametrize("target, reliable, says", [
+    (None, False, "the recipe states no training.target_top1"),
+    (0.95, False, "test top-1 0.9000 misses training.target_top1 = 0.95"),
+    (0.9, True, None),
+])
+def test_a_run_stopped_by_max_minutes_is_unreliable_unless_it_meets_target_top1(target, reliable, says, monkeypatch):
+    import pdelearn.problems.classification as cls
+
+    p = problem(recipe(training={"epochs": 3, "max_minutes": 0.5, "target_top1": target}, data={"max_batches": 1}))
+    good = {"top1": 0.9, "top5": 1.0, "loss": 0.3, "per_class_mean": 0.9, "per_class_std": 0.05,
+            "per_class": [0.9] * 10, "n": 64}
+    monkeypatch.setattr(cls, "evaluate", lambda *a, **k: dict(good))
+    stopped = SimpleNamespace(step=1, elapsed_s=30.0, losses={}, stopped="max_minutes", epoch=1, best=None)
+    out = p.finish(ctx(), stopped)
+    assert out.reliable is reliable and out.summary["target_met"] is (None if target is None else reliable)
+    if says:
+        assert says in out.message and "stopped by training.max_minutes = 0.5 before it finished (stopped at " \
+            "step 1 of 3 (1 of 3 epochs trained)" in out.message
+    finished = SimpleNamespace(step=3, elapsed_s=30.0, losses={}, stopped=None, epoch=3, best=None)
+    assert p.finish(ctx(), finished).reliable  # a finished run is judged as before
+
+
+def test_target_top1_is_a_fraction():
+    with pytest.raises(ConfigError, match="target_top1"):
+        recipe(training={"target_top1": 90})
+
+
 CLASSIFICATION_RECIPES = [p for p in sorted(RECIPES.glob("*.yaml")) if "problem: classification" in p.read_text()]
 
 

@@ -86,15 +86,46 @@ def test_resume_with_a_different_recipe_is_refused(tmp_path):
     assert other.exit_code == 2 and "differs from the recipe of the run" in other.output
 
 
-def test_nan_loss_stops_with_exit_2_and_keeps_the_checkpoint(tmp_path):
+def test_nan_loss_at_step_0_exits_2_and_leaves_nothing(tmp_path):
     recipe = tmp_path / "blowup.yaml"
     recipe.write_text("equation: 'u_t = 1e30*u**3'\ndomain: {x: [-1, 1], t: [0, 1]}\ninitial_condition: 'cos(pi*x)'\n"
                       "reference: {solver: none}\ntraining: {steps: 5}\n")
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["fit", str(recipe), "--out", str(out), *small("reference.nt=3")])
     assert result.exit_code == 2
-    assert "loss L_G became inf at step 0" in result.output and str(out) in result.output
-    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 0
+    assert "loss L_G became inf at step 0; no good checkpoint existed yet" in result.output
+    assert [ln for ln in result.output.splitlines() if ln.startswith("Error:")] and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blowup.yaml"]  # the README's promise: nothing on disk
+
+
+def test_a_run_stopped_by_max_minutes_is_unreliable_unless_it_meets_a_stated_target(tmp_path):
+    recipe = str(ROOT / "recipes" / "burgers_forward.yaml")
+    args = small("training.steps=50", "training.lbfgs_steps=0", "training.max_minutes=1e-9")
+    stopped = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "a"), *args])
+    assert stopped.exit_code == 3, stopped.output
+    assert "Unreliable result: training stopped by training.max_minutes = 1e-09 before it finished (stopped at step 1 " \
+           "of 100; no time window trained to its end, window 1 in progress); the recipe states no " \
+           "training.target_rel_l2" in stopped.output
+    assert f"continue with: pdelearn fit --resume {tmp_path / 'a'}" in stopped.output
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["reliable"] is False and summary["stopped"] == "max_minutes" and summary["windows_done"] == 0
+    missed = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "b"), *args,
+                                       "--set", "training.target_rel_l2=1e-6"])
+    assert missed.exit_code == 3 and "misses training.target_rel_l2 = 1e-06" in missed.output, missed.output
+    met = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "c"), *args,
+                                    "--set", "training.target_rel_l2=100"])
+    assert met.exit_code == 0, met.output
+    assert "meets training.target_rel_l2 = 100" in met.output
+    assert json.loads((tmp_path / "c" / "summary.json").read_text())["target_met"] is True
+    bad = CliRunner().invoke(main, ["fit", recipe, "--out", str(tmp_path / "d"), *args,
+                                    "--set", "training.target_rel_l2=0"])
+    assert bad.exit_code == 2 and "target_rel_l2" in bad.output and not (tmp_path / "d").exists()
+
+
+def test_a_finished_run_is_not_touched_by_a_target(tmp_path):
+    recipe = str(ROOT / "recipes" / "burgers_forward.yaml")
+    res = fit(recipe, "--out", str(tmp_path / "r"), *small("training.target_rel_l2=1e-9"))
+    assert res.exit_code == 0, res.output  # the target only judges runs that max_minutes stopped
 
 
 BAD = [

@@ -476,6 +476,22 @@ class ClassificationProblem(Problem):
 
             broadcast_module(self.model)
 
+    def _time_budget(self, ctx: RunContext, result: Any, top1: float, summary: dict[str, Any]) -> tuple[bool, str | None]:
+        """A run stopped by ``max_minutes`` is unreliable unless ``training.target_top1`` is stated and met."""
+        t = self.recipe.training
+        target = t.target_top1
+        summary["target_met"] = None if target is None else bool(top1 >= target)
+        again = f"continue with: pdelearn fit --resume {ctx.folder}" if ctx.folder is not None else "train longer"
+        where = (f"stopped at step {int(result.step)} of {t.epochs * max(len(self.train_batches), 1)} "
+                 f"({result.epoch} of {t.epochs} epochs trained)")
+        if summary["target_met"]:
+            ctx.echo(f"stopped by max_minutes ({where}); test top-1 {top1:.4f} meets training.target_top1 = {target:g}")
+            return True, None
+        verdict = (f"test top-1 {top1:.4f} misses training.target_top1 = {target:g}" if target is not None else
+                   "the recipe states no training.target_top1 that the result could meet")
+        return False, (f"training stopped by training.max_minutes = {t.max_minutes:g} before it finished ({where}); "
+                       f"{verdict}, so the result is not trustworthy; {again}")
+
     def finish(self, ctx: RunContext, result: Any) -> Outcome:
         model, info = self.model, self.info
         self._same_state()
@@ -514,5 +530,7 @@ class ClassificationProblem(Problem):
         reliable = test["top1"] > 1.5 * chance
         message = None if reliable else (f"test top-1 {test['top1']:.3f} is near chance ({chance:.3f}): the classifier "
                                          "did not learn; train longer or check the data and learning rate")
+        if reliable and result.stopped:
+            reliable, message = self._time_budget(ctx, result, test["top1"], summary)
         return Outcome(summary=summary, equation=equation, equation_extra=extra, lines=lines, reliable=reliable,
                        message=message)

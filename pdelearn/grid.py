@@ -10,6 +10,7 @@ import numpy as np
 from scipy.signal import savgol_filter
 
 from .errors import ConfigError
+from .limits import MAX_DERIVATIVE_ORDER
 
 __all__ = ["differentiate", "METHODS"]
 
@@ -50,6 +51,7 @@ def differentiate(
         raise ConfigError(f"unknown differentiation method {method!r}; choose one of {METHODS}")
     if not isinstance(order, (int, np.integer)) or order < 0:
         raise ConfigError(f"derivative order must be an integer >= 0, received {order!r}")
+    MAX_DERIVATIVE_ORDER.check(int(order), "the derivative order", ConfigError)
     if not (isinstance(dx, (int, float, np.integer, np.floating)) and np.isfinite(dx) and dx > 0):
         raise ConfigError(f"grid spacing dx must be a finite number > 0, received {dx!r}")
     if cutoff is not None and not (isinstance(cutoff, (int, float, np.integer, np.floating)) and 0 < cutoff < np.inf):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
+from .limits import MAX_BOOTSTRAP
 
-__all__ = ["bootstrap_draws", "bootstrap_intervals", "ensemble_intervals"]
+__all__ = ["bootstrap_draws", "bootstrap_intervals", "check_bootstrap", "ensemble_intervals"]
 
 
 def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -21,6 +22,7 @@ def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0) ->
     >>> bootstrap_draws(A, A @ [1.0, 2.0], 3).round(6).tolist()
     [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
     """
+    check_bootstrap(n_boot)
     rng = np.random.default_rng(seed)
     n = A.shape[0]
     draws = np.empty((n_boot, A.shape[1]))
@@ -28,6 +30,14 @@ def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0) ->
         rows = rng.integers(0, n, n)
         draws[k] = np.linalg.lstsq(A[rows], b[rows], rcond=None)[0]
     return draws
+
+
+def check_bootstrap(n_boot, what: str = "bootstrap") -> int:
+    """``n_boot`` as an int: an integer >= 0 and at most :data:`~pdelearn.limits.MAX_BOOTSTRAP`, else ConfigError."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ConfigError(f"{what} must be an integer >= 0 (resamples), received {n_boot!r}")
+    MAX_BOOTSTRAP.check(int(n_boot), what)
+    return int(n_boot)
 
 
 def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -54,15 +64,3 @@ def ensemble_intervals(center: np.ndarray, draws: np.ndarray, level: float = 0.9
     q = float(student_t.ppf(0.5 + level / 2, draws.shape[0] - 1))
     return np.stack([center - q * sd, center + q * sd], axis=-1)
 
-
-def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
-    """95 % percentile intervals ``(len(support), 2)`` of least squares on resampled rows of ``G[:, support]``."""
-    rng = np.random.default_rng(seed)
-    A = G[:, support]
-    n = A.shape[0]
-    draws = np.empty((n_boot, len(support)))
-    for k in range(n_boot):
-        rows = rng.integers(0, n, n)
-        draws[k] = np.linalg.lstsq(A[rows], b[rows], rcond=None)[0]
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
-    return np.stack([lo, hi], axis=-1)

@@ -305,8 +305,9 @@ def discover(
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
     if derivative not in METHODS:
         raise ConfigError(f"derivative must be one of {METHODS}, received {derivative!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise ConfigError(f"bootstrap must be an integer >= 0, received {bootstrap!r}")
+    from .intervals import check_bootstrap  # an integer in 0..MAX_BOOTSTRAP (pdelearn.limits)
+
+    bootstrap = check_bootstrap(bootstrap)
     if not (isinstance(trim, (int, float)) and 0 <= trim < 0.5):
         raise ConfigError(f"trim must be a fraction in [0, 0.5) of each axis, received {trim!r}")
     if refit not in ("gls", "none"):

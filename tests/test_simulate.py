@@ -85,3 +85,64 @@ def test_simulate_run_missing_data_file(tmp_path):
     (run / "equation.json").write_text(json.dumps(Equation.parse("u_t = u_xx").to_dict()))
     with pytest.raises(DataError, match="not found"):
         simulate_run(run, data=tmp_path / "nope.npz")
+
+
+@pytest.fixture(scope="module")
+def discovered(tmp_path_factory):
+    """A `pdelearn discover` run folder on generated Burgers data."""
+    base = tmp_path_factory.mktemp("sim")
+    runner = CliRunner()
+    assert runner.invoke(main, ["generate", "burgers", "--out", str(base / "b.npz")]).exit_code == 0
+    assert runner.invoke(main, ["discover", str(base / "b.npz"), "--out", str(base / "run")]).exit_code == 0
+    return base / "run"
+
+
+def _edited(run, tmp_path, name, text):
+    import shutil
+
+    dst = tmp_path / "edited"
+    shutil.copytree(run, dst)
+    (dst / name).write_text(text)
+    return dst
+
+
+def _one_error(run, match, code=2):
+    before = sorted(p.name for p in run.iterdir())
+    r = CliRunner().invoke(main, ["simulate", str(run)])
+    assert r.exit_code == code, r.output
+    assert r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output
+    assert "Traceback" not in r.output and match in r.output, r.output
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("terms, match", [
+    ({"u**u": 1.0}, "exponents must be numbers"),
+    (["u_xx"], "'terms' must map term names to numbers"),
+    ({"u_xx": "big"}, "coefficient of 'u_xx' must be a number"),
+    ({"u_y": 1.0}, "unknown name 'u_y'"),
+    ({"1/u": 1.0}, "became NaN/inf"),  # and no RuntimeWarning lines on the way
+])
+def test_simulate_an_edited_equation_is_one_error_line(discovered, tmp_path, terms, match):
+    eq = json.loads((discovered / "equation.json").read_text())
+    eq["terms"] = terms
+    _one_error(_edited(discovered, tmp_path, "equation.json", json.dumps(eq)), match)
+
+
+@pytest.mark.parametrize("name, text, match", [
+    ("equation.json", '{"lhs": ', "is not valid JSON"),
+    ("options.json", "[1]", "must hold a JSON object"),
+    ("options.json", '{"data": 3}', "'data' in"),
+    ("options.json", '{"data": "b.npz", "load": 3}', "'load' in"),
+])
+def test_simulate_edited_run_files_are_one_error_line(discovered, tmp_path, name, text, match):
+    _one_error(_edited(discovered, tmp_path, name, text), match)
+
+
+def test_any_failure_of_the_solver_becomes_a_data_error(discovered, tmp_path, monkeypatch):
+    import pdelearn.simulate as sim
+
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for ** or pow(): 'Symbol' and 'Symbol'")
+
+    monkeypatch.setattr(sim, "simulate_equation", broken)
+    _one_error(_edited(discovered, tmp_path, "summary.json", "{}"), "cannot simulate u_t = ")

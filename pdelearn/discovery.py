@@ -19,6 +19,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .budget import REFINE_BUDGET, check_budget
 from .data import GridData, from_arrays
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, TrainingError
@@ -79,11 +80,18 @@ class Discovery:
     def __str__(self) -> str:
         return str(self.equation)
 
-    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None) -> Path:
+    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None,
+             command: str | None = None, cli: Mapping | None = None) -> Path:
         """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
 
         ``load``: the keyword arguments that read ``source`` (:func:`pdelearn.data.load_grid_data`),
         recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
+
+        ``options.json`` records what reproduces the run: the options, the library (``library``: every
+        term's key, parsable by :meth:`Term.parse`, and name), the custom terms beyond the default
+        polynomial library (``terms``) and whether that library was used (``default_library``), the
+        versions of Python and the packages, and, from the CLI, the command line (``command``, run in
+        ``cwd``) and every option (``cli``).
 
         ``source`` is the data file to record; without it the data are stored in the folder as
         ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
@@ -105,6 +113,7 @@ class Discovery:
                                        "time": grid.time, "shape": list(grid.shape)} if grid is not None else {}), **self.options}
         if load is not None:
             options["load"] = dict(load)
+        options.update(self._provenance(command, cli))
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
                    "equation": str(self.equation), **verdict, "notes": self.notes,
@@ -117,6 +126,29 @@ class Discovery:
 
             plot_discovery(folder / "discovery.png", self)
         return folder
+
+    def _provenance(self, command: str | None, cli: Mapping | None) -> dict[str, Any]:
+        """The library, the custom terms, the versions and (from the CLI) the command line and its options."""
+        import os
+
+        from .provenance import versions
+
+        lib, opts = self.library, self.options
+        out: dict[str, Any] = {"library": {"keys": lib.keys, "names": lib.names}}
+        if "max_power" in opts and "max_order" in opts:
+            try:
+                base = polynomial_library(lib.fields, lib.coords, opts["max_power"], opts["max_order"])
+            except Exception:  # noqa: BLE001 - a library that no default could have made: every term is custom
+                base = None
+            keys = set(base.keys) if base is not None else set()
+            out["default_library"] = default = bool(keys) and keys <= set(lib.keys)
+            out["terms"] = [k for k in lib.keys if not default or k not in keys]
+        out["versions"] = versions()
+        if command is not None:
+            out["command"], out["cwd"] = command, os.getcwd()
+        if cli is not None:
+            out["cli"] = dict(cli)
+        return out
 
     @property
     def reliable(self) -> bool:
@@ -234,6 +266,7 @@ def discover(
     terms: Sequence[str] | str | None = None,
     default_library: bool = True,
     progress=None,
+    budget: float | None = REFINE_BUDGET,
 ) -> Discovery:
     """Discover ``u_t = sum_k a_k term_k`` from data on a uniform grid.
 
@@ -278,6 +311,10 @@ def discover(
         by Wald/F-tests); the refined coefficients and their intervals are reported and
         ``Discovery.notes`` says what changed. ``"output-error"``: always refine (an error when the
         data do not suit a simulation). ``"none"``: never.
+    budget
+        Seconds each output-error refinement may take (default :data:`~pdelearn.budget.REFINE_BUDGET`, 120 s;
+        None: no limit). Past it the refinement stops with its best equation so far, which is reported with a
+        warning (``Discovery.reliable`` is False; the command line exits 3 and names a larger ``--budget``).
 
     Returns
     -------
@@ -318,6 +355,7 @@ def discover(
         why = applicable(data, lib)
         if why:
             raise DataError(f"refine='output-error' cannot run: {why}; use refine='auto' or 'none'")
+    budget = check_budget(budget, "budget (seconds of the output-error refinement)")
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
     weak = weak or WeakForm()
@@ -374,7 +412,8 @@ def discover(
         ref = None
         if refine != "none" and support.size and not reason:
             also = [f"{lib[k].name} was dropped as a term of one test-function scale" for k, _, _ in dropped]
-            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts, also)
+            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts, also,
+                          budget)
         std = None if gls is None else gls.std
         if ref is not None:  # the output-error coefficients (maximum likelihood under white noise)
             support = np.array([lib.names.index(n) for n in ref.final])
@@ -416,6 +455,7 @@ def discover(
         "bootstrap": bootstrap,
         "refit": refit if method == "weak" else "none",
         "refine": refine,
+        "budget": budget,
         "renamed_coords": renamed,
     }
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
@@ -424,7 +464,7 @@ def discover(
 
 
 def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged,
-            also=()) -> Optional[Refinement]:
+            also=(), budget: float | None = REFINE_BUDGET) -> Optional[Refinement]:
     """Run the output-error refinement of one equation when ``how`` and the selection call for it.
 
     ``flagged``: warnings of the weak-form checks; they count as doubts the refinement can settle.
@@ -441,7 +481,7 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
         return None
     try:
         ref = oe_refine(data, lib, lhs, support, coef, reasons=doubts, progress=say,
-                        max_work=MAX_WORK if how == "auto" else None)
+                        max_work=MAX_WORK if how == "auto" else None, budget=budget)
     except ConfigError as exc:
         notes.append(f"{lhs}: the selection is uncertain ({'; '.join(doubts)}), but no output-error check ran: {exc}")
         return None
@@ -450,7 +490,7 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
                      f"({exc}); the weak-form equation is reported")
         return None
     notes.append(ref.note())
-    warns += ref.unresolved_warnings()  # significant but below what the simulation can resolve: not settled
+    warns += ref.unresolved_warnings()  # not settled: below what the simulation resolves, or past the time budget
     return ref
 
 

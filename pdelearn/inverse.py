@@ -24,13 +24,14 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
+from .budget import Budget
 from .equation import Equation
 from .errors import ConfigError, DataError, ShapeError, TrainingError
 from .parametrized import ParametrizedEquation, parametrize
 from .solvers.torch_etdrk4 import PeriodicSolver
 from .stats import f_pvalue, nested_f
 
-__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout", "smoothed_initial_state"]
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "grid_layout", "smoothed_initial_state", "evidence"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
 
@@ -224,6 +225,7 @@ def fit_output_error(
     ftol: float = 1e-9,
     xtol: float = 1e-8,
     callback: Callable[[int, float, np.ndarray], None] | None = None,
+    budget: Budget | None = None,
 ) -> OutputErrorFit:
     """Fit the parameters of an equation (and its initial state) to data by simulating it.
 
@@ -257,6 +259,9 @@ def fit_output_error(
         (relative) or every step is below ``xtol`` relative to its unknown.
     callback
         ``callback(iteration, rss, parameters)`` after each accepted step.
+    budget
+        A :class:`~pdelearn.budget.Budget` checked before every solve of the iteration; past it,
+        :class:`~pdelearn.budget.BudgetExceeded` is raised with the last estimate (not converged) in ``partial``.
 
     Returns
     -------
@@ -271,6 +276,8 @@ def fit_output_error(
     TrainingError
         The simulation blows up at the initial guess, or at every step tried from an estimate; the
         exception's ``partial`` attribute holds the last good estimate (an :class:`OutputErrorFit`).
+    BudgetExceeded
+        Past ``budget``; ``partial`` as above.
     """
     start = time.perf_counter()
     if isinstance(equation, ParametrizedEquation):
@@ -369,6 +376,9 @@ def fit_output_error(
         g, H = J.T @ r, J.T @ J
         D = np.maximum(np.diag(H), 1e-12 * max(np.diag(H).max(), 1e-300))
         while True:
+            if budget is not None and budget.expired():
+                budget.check(result(theta, r, J, rss, it - 1, False,
+                                    f"stopped by the time budget of {budget.seconds:g} s"))
             try:
                 step = -np.linalg.solve(H + lam * np.diag(D), g)
             except np.linalg.LinAlgError:
@@ -434,3 +444,36 @@ def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:
     f = nested_f(reduced.rss, full.rss, full.n, full.n_unknowns, q)
     dof = max(full.n - full.n_unknowns, 1)
     return {"F": f, "q": q, "dof": dof, "p_value": f_pvalue(f, q, dof)}
+
+
+def evidence(fit: OutputErrorFit, data: Mapping[str, Any], form: ParametrizedEquation, *, ic_modes: int,
+             length: float | None = None, nx: int | None = None) -> dict[str, Any]:
+    """What the data say about a fit of :func:`fit_output_error` (for :func:`pdelearn.reliability.inverse_warnings`).
+
+    * ``static_rss``, ``F``, ``p_value``: the extra-sum-of-squares F-test of the fitted equation against the best
+      field that does not change in time (``ic_modes`` Fourier modes in ``x``, least squares over the
+      observations), with ``q`` = the number of parameters; only when every parameter at 0 leaves ``u_t = 0``
+      (no fixed terms: the static field is then nested in the fit), else ``None``.
+    * ``sensitivity``: ``{name: ||J_k - P J_k|| s_k / ||u||}``, the change of the simulated observations when the
+      parameter moves by its own size ``s_k = max(|estimate|, |start|)`` (1 when both are 0) and the other unknowns
+      (parameters and initial state) adjust (``P``: projection on their Jacobian columns), over the data's norm.
+    """
+    x, t, u = _observations(data)
+    layout = grid_layout(x, t, length=length, nx=nx)
+    n_p, J = len(form.names), np.asarray(fit.jacobian)
+    norm = max(float(np.linalg.norm(u)), 1e-300)
+    sens = {}
+    for k, name in enumerate(form.names):
+        others = np.delete(J, k, axis=1)
+        g = J[:, k] - others @ np.linalg.lstsq(others, J[:, k], rcond=None)[0] if others.shape[1] else J[:, k]
+        size = max(abs(fit.parameters[name]), abs(float(form.guesses[k]))) or 1.0
+        sens[name] = float(np.linalg.norm(g)) * size / norm
+    out: dict[str, Any] = {"sensitivity": sens, "static_rss": None, "F": None, "p_value": None, "q": n_p}
+    if not np.any(form.offset):
+        B = _basis(x, layout, ic_modes)
+        r = u - B @ np.linalg.lstsq(B, u, rcond=None)[0]
+        out["static_rss"] = float(r @ r)
+        f = nested_f(out["static_rss"], fit.rss, fit.n, fit.n_unknowns, n_p) if fit.rss > 0 else (
+            math.inf if out["static_rss"] > 0 else 0.0)
+        out["F"], out["p_value"] = float(f), float(f_pvalue(f, n_p, max(fit.n - fit.n_unknowns, 1)) if f > 0 else 1.0)
+    return out

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .budget import Budget, BudgetExceeded
 from .data import GridData
 from .equation import Equation
 from .errors import ConfigError, DataError, TrainingError
@@ -116,6 +117,8 @@ class Refinement:
     #: pure space-derivative terms the final fit (which has none) could not have detected:
     #: ``[{"term", "F", "detectable_share"}]`` (:func:`_blind_spots`)
     blind: list[dict] = field(default_factory=list)
+    #: why the refinement stopped before it settled the support (its time budget ran out), or ``""``
+    stopped: str = ""
 
     @property
     def changed(self) -> bool:
@@ -128,11 +131,14 @@ class Refinement:
                 "changed": self.changed, "steps": self.steps, "coefficients": self.coefficients,
                 "std_errors": self.std_errors, "equation": str(self.equation), "rel_misfit": self.rel_misfit,
                 "fits": self.fits, "wall_time_s": round(self.wall_time_s, 2), "settings": self.settings,
-                "unresolved": self.unresolved, "blind": self.blind}
+                "unresolved": self.unresolved, "blind": self.blind, "stopped": self.stopped}
 
     def unresolved_warnings(self) -> list[str]:
-        """One warning per unresolved term (empty when every decision was clear)."""
-        return [f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
+        """One warning per unresolved term, and one when the time budget stopped the refinement (empty when every
+        decision was clear)."""
+        stopped = [f"{self.lhs}: {self.stopped}"] if self.stopped else []
+        return stopped + [
+                f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
                 f"simulated field by only {100 * u['field_change']:.2g} % of its norm, below the "
                 f"{100 * self.settings.get('oe_tol', OE_TOL):g} % the refinement acts on; it was "
                 f"{'left out' if u['action'] == 'add' else 'taken out'} and the equation may "
@@ -154,6 +160,8 @@ class Refinement:
     def note(self) -> str:
         """One line for the user: why it ran and what it changed."""
         why = "; ".join(self.reasons)
+        if self.stopped:
+            return f"{self.lhs}: the weak-form selection was uncertain ({why}); {self.stopped}"
         if not self.changed:
             return (f"{self.lhs}: the weak-form selection was uncertain ({why}); output-error fits of the simulated "
                     f"equation confirmed its terms; their coefficients are the output-error fit's")
@@ -306,10 +314,10 @@ def _resolved_wavenumber(u: np.ndarray, length: float) -> float:
 class _Problem:
     """The data, grid and settings shared by every fit of one refinement."""
 
-    def __init__(self, data: GridData, library: TermLibrary, lhs: str):
+    def __init__(self, data: GridData, library: TermLibrary, lhs: str, budget: Budget | None = None):
         from .inverse import grid_layout
 
-        self.library, self.lhs = library, lhs
+        self.library, self.lhs, self.budget = library, lhs, budget
         name, u = next(iter(data.fields.items()))
         x, t = data.coords[data.space[0]], data.coords[data.time]
         stride = max(1, math.ceil(t.size / MAX_SNAPSHOTS))
@@ -373,11 +381,13 @@ class _Problem:
                       self.library.coords)
         dt = self.dt(idx, coef)
         try:
-            return fit_output_error(self.data, eq, dt=dt, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
+            return fit_output_error(self.data, eq, dt=dt, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7,
+                                    budget=self.budget)
         except TrainingError as exc:  # unstable at the first guess: once more with a quarter of the step
             if getattr(exc, "partial", None) is not None or dt / 4 < self.layout["dt_out"] / 64:
                 raise
-            return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7)
+            return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7,
+                                    budget=self.budget)
 
     def grow(self, fit, idx: Sequence[int], max_work: float | None, say: Callable[[str], None]):
         """``fit`` with more initial-state modes while they explain the data significantly better.
@@ -443,6 +453,8 @@ class _Problem:
         rate = float(np.sqrt(np.mean((theta[:, list(idx)] @ np.asarray(coef)) ** 2)))
         g = np.zeros((r.size, len(candidates)))
         for col, k in enumerate(candidates):
+            if self.budget is not None:
+                self.budget.check()
             term = self.library[k]
             size = float(np.sqrt(np.mean(theta[:, k] ** 2)))
             eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
@@ -484,6 +496,7 @@ def refine(
     reasons: Sequence[str] = ("requested",),
     progress: Callable[[str], None] | None = None,
     max_work: int | None = None,
+    budget: float | None = None,
 ) -> Refinement:
     """Refine a selected support by output-error fits (see the module docstring).
 
@@ -499,6 +512,10 @@ def refine(
     max_work
         Raise :class:`~pdelearn.errors.ConfigError` when a fit would need more grid points x solver steps
         x fitted unknowns (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
+    budget
+        Seconds the refinement may take (None: no limit; ``discover`` passes its ``budget``, by default
+        :data:`~pdelearn.budget.REFINE_BUDGET`), checked before every solve of a fit and between the score tests' solves. Past it, the refinement stops
+        with the best fit so far and ``Refinement.stopped`` says so (a warning of ``discover``).
 
     Raises
     ------
@@ -508,11 +525,12 @@ def refine(
         When the selected equation cannot be simulated (it blows up at the weak-form coefficients).
     """
     t0 = time.perf_counter()
+    clock = Budget(budget, "the output-error refinement")
     why = applicable(data, library)
     if why:
         raise DataError(f"output-error refinement: {why}; use refine='none'")
     say = progress or (lambda message: None)
-    prob = _Problem(data, library, lhs)
+    prob = _Problem(data, library, lhs, clock)
     idx, coef = list(support), [float(c) for c in coefficients]
     if not idx:
         raise ConfigError("output-error refinement needs a selected term to start from")
@@ -522,68 +540,30 @@ def refine(
                           f"{len(idx) + 2 * prob.modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
                           f"{work / 3.7e6:.2g}x Allen-Cahn's 512 x 201 grid); run refine='output-error' to force it")
     say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
-    fit = prob.fit(idx, coef, None)
     steps: list[dict] = []
     unresolved: dict[tuple[str, str], tuple[float, float]] = {}
     candidates = [i for i in range(len(library)) if i not in idx]
     crit = _chi2(ALPHA / max(len(candidates), 1))  # Bonferroni over every candidate of the library
-    for _ in range(MAX_ROUNDS):
-        moved = False
-        candidates = [i for i in candidates if i not in idx]
-        if candidates:
-            say(f"score test of {len(candidates)} dropped terms")
-            F, c0 = prob.scores(fit, idx, candidates)
-            # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
-            significant = [candidates[k] for k in np.flatnonzero(F > crit)]
-            # the best candidate by score is fitted for real, and a runner-up that scores alike (collinear
-            # terms such as u_xx and u^2 u_xx): the actual misfit decides between them
-            trials = []
-            order = np.argsort(-F)[:TRIALS]
-            for k in [k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]]:
-                new = idx + [candidates[k]]
-                say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
-                try:
-                    trials.append((prob.fit(new, [fit.parameters[library[i].name] for i in idx] + [float(c0[k])],
-                                            fit.u0), k))
-                except TrainingError:
-                    continue
-            if trials:
-                trial, k = min(trials, key=lambda tk: tk[0].rss)
-                test = _f(fit, trial)
-                floor, noisy = prob.floor_of(trial)
-                if test > crit and fit.rss - trial.rss > floor:
-                    steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
-                                  "misfit_change": (trial.rss - fit.rss) / fit.rss})
-                    idx, fit, moved = idx + [candidates[k]], trial, True
-                elif test > crit and noisy:
-                    unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
-            candidates = significant
-        if not moved and len(idx) > 1:
-            names = [library[i].name for i in idx]
-            wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
-                             for n in names])
-            j = int(np.argmin(wald))
-            keep_crit = _chi2(ALPHA)
-            floor, noisy = prob.floor_of(fit)
-            if wald[j] < keep_crit or wald[j] * fit.sigma**2 < floor:
-                rest = [i for i in idx if i != idx[j]]
-                say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
-                try:
-                    trial = prob.fit(rest, [fit.parameters[library[i].name] for i in rest], fit.u0)
-                    test = _f(trial, fit)
-                except TrainingError:
-                    test, trial = math.inf, None
-                if trial is not None and (test < keep_crit or trial.rss - fit.rss < floor):
-                    steps.append({"action": "drop", "term": names[j], "F": test,
-                                  "misfit_change": (trial.rss - fit.rss) / fit.rss})
-                    if test >= keep_crit and noisy:
-                        unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
-                    idx, fit, moved = rest, trial, True
-        if not moved:
-            break
+    stage, blind = "the first fit", []
+    try:
+        fit = prob.fit(idx, coef, None)
+        for stage in [f"round {r + 1} of the support changes" for r in range(MAX_ROUNDS)]:
+            fit, idx, candidates, moved = _round(prob, fit, idx, candidates, crit, steps, unresolved, say)
+            if not moved:
+                break
+        stage = "the growth of the initial state"
+        fit = prob.grow(fit, idx, max_work, say)  # the support is settled: its coefficients with a finer initial state
+        stage = "the detection limits of left-out space derivatives"
+        blind = _blind_spots(prob, data, fit, idx, crit)
+        stopped = ""
+    except BudgetExceeded as exc:
+        fit = exc.partial if stage == "the first fit" else fit
+        stopped = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s in {stage}, after "
+                   f"{prob.fits} fit(s) and {len(steps)} support change(s); the equation reported is its best so far "
+                   f"and not settled; rerun with a larger budget (pdelearn discover --budget {_more(clock.seconds)}, "
+                   f"or discover(budget={_more(clock.seconds)}))")
+        say(stopped)
     final = [library[i].name for i in idx]
-    fit = prob.grow(fit, idx, max_work, say)  # the support is settled: its coefficients with a finer initial state
-    blind = _blind_spots(prob, data, fit, idx, crit)
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
                       dict(fit.parameters), dict(fit.std_errors),
                       Equation(lhs, {library[i]: fit.parameters[library[i].name] for i in idx}, library.fields,
@@ -591,9 +571,76 @@ def refine(
                                                                            fit.parameters[n] + 1.96 * fit.std_errors[n])
                                                           for i, n in zip(idx, final)}),
                       fit.rel_misfit, prob.fits, time.perf_counter() - t0,
-                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL},
+                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL,
+                       "budget_s": clock.seconds},
                       [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()
-                       if (n in final) != (a == "add")], blind)  # a later round may have settled it
+                       if (n in final) != (a == "add")], blind, stopped)  # a later round may have settled it
+
+
+def _more(seconds: float | None) -> str:
+    """A larger budget to suggest: five times ``seconds``, rounded up to a whole minute."""
+    return f"{60 * math.ceil(5 * (seconds or 0) / 60):g}"
+
+
+def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps: list, unresolved: dict,
+           say: Callable[[str], None]) -> tuple[Any, list, list, bool]:
+    """One round of :func:`refine`: put back the best left-out candidate, else take out the weakest term.
+
+    Returns ``(fit, idx, candidates, moved)``; ``steps`` and ``unresolved`` are appended to.
+    """
+    library = prob.library
+    moved = False
+    candidates = [i for i in candidates if i not in idx]
+    if candidates:
+        say(f"score test of {len(candidates)} dropped terms")
+        F, c0 = prob.scores(fit, idx, candidates)
+        # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
+        significant = [candidates[k] for k in np.flatnonzero(F > crit)]
+        # the best candidate by score is fitted for real, and a runner-up that scores alike (collinear
+        # terms such as u_xx and u^2 u_xx): the actual misfit decides between them
+        trials = []
+        order = np.argsort(-F)[:TRIALS]
+        for k in [k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]]:
+            new = idx + [candidates[k]]
+            say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
+            try:
+                trials.append((prob.fit(new, [fit.parameters[library[i].name] for i in idx] + [float(c0[k])],
+                                        fit.u0), k))
+            except TrainingError:
+                continue
+        if trials:
+            trial, k = min(trials, key=lambda tk: tk[0].rss)
+            test = _f(fit, trial)
+            floor, noisy = prob.floor_of(trial)
+            if test > crit and fit.rss - trial.rss > floor:
+                steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
+                              "misfit_change": (trial.rss - fit.rss) / fit.rss})
+                idx, fit, moved = idx + [candidates[k]], trial, True
+            elif test > crit and noisy:
+                unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
+        candidates = significant
+    if not moved and len(idx) > 1:
+        names = [library[i].name for i in idx]
+        wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
+                         for n in names])
+        j = int(np.argmin(wald))
+        keep_crit = _chi2(ALPHA)
+        floor, noisy = prob.floor_of(fit)
+        if wald[j] < keep_crit or wald[j] * fit.sigma**2 < floor:
+            rest = [i for i in idx if i != idx[j]]
+            say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
+            try:
+                trial = prob.fit(rest, [fit.parameters[library[i].name] for i in rest], fit.u0)
+                test = _f(trial, fit)
+            except TrainingError:
+                test, trial = math.inf, None
+            if trial is not None and (test < keep_crit or trial.rss - fit.rss < floor):
+                steps.append({"action": "drop", "term": names[j], "F": test,
+                              "misfit_change": (trial.rss - fit.rss) / fit.rss})
+                if test >= keep_crit and noisy:
+                    unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
+                idx, fit, moved = rest, trial, True
+    return fit, idx, candidates, moved
 
 
 def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: float) -> list[dict]:

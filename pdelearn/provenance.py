@@ -15,11 +15,12 @@ __all__ = ["versions", "command_line", "recipe_changes", "RESUME_MAY_CHANGE"]
 
 _PACKAGES = ("pdelearn", "torch", "numpy", "scipy", "sympy", "pysindy")
 
-#: recipe keys a resumed run may change (run length, budget, logging, device): anything else must match the
-#: recipe the checkpoint was made with
+#: recipe keys a resumed run may change (run length, time budget and target, logging, device, where files are):
+#: anything else must match the recipe the checkpoint was made with
 RESUME_MAY_CHANGE = ("description", "device", "training.steps", "training.epochs", "training.max_minutes",
                      "training.target_rel_l2", "training.target_top1", "training.log_every",
-                     "training.checkpoint_every", "training.eval_every", "reference.file")
+                     "training.checkpoint_every", "training.eval_every", "reference.file", "data.root",
+                     "data.workers", "data.eval_batch_size", "model.init_from")
 
 
 def versions() -> dict[str, str]:

@@ -18,7 +18,7 @@ from .errors import ConfigError, DataError, PdelearnError
 from .runfiles import read_json, write_json
 from .solvers.equation import simulate_equation
 
-__all__ = ["simulate_run"]
+__all__ = ["simulate_run", "read_equation"]
 
 
 def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     eq_path, opt_path = run / "equation.json", run / "options.json"
     if not eq_path.exists():
         raise DataError(f"{str(eq_path)!r} does not exist; pass a run folder written by 'pdelearn discover'")
-    equation = _load_equation(eq_path)
+    equation = read_equation(eq_path)
     if not isinstance(equation, Equation):
         raise ConfigError("simulate handles one field in one space dimension; this run holds an equation system")
     options = read_json(opt_path, "options.json", "") if opt_path.exists() else {}
@@ -75,9 +75,11 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     return summary
 
 
-def _load_equation(path: Path):
-    """The equation of ``path``; :class:`DataError` (naming the file) when it is not one pdelearn can read."""
-    data = read_json(path, "equation.json", "pass a run folder written by 'pdelearn discover'")
+def read_equation(path: str | Path):
+    """The equation of ``path`` (an ``equation.json`` or a folder holding one); a :class:`PdelearnError` naming
+    the file when it is missing or not an equation pdelearn can read (an edited file: wrong types, bad terms)."""
+    data = read_json(path, "equation.json", "pass a run folder holding equation.json")
+    path = Path(path) / "equation.json" if Path(path).is_dir() else Path(path)
     try:
         return load_equation(data)
     except PdelearnError as exc:

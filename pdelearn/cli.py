@@ -27,18 +27,49 @@ __all__ = ["main"]
 
 
 def _user_errors(fn):
+    """One ``Error:`` line and no traceback: bad input and unusable paths exit 2, anything unexpected 1
+    (``PDELEARN_DEBUG=1`` shows its traceback)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except PdelearnError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            _error(str(exc), 2)
+        except OSError as exc:  # a path the file system refuses (permissions, name length, a full disk, ...)
+            from .cli_util import os_error_line
+
+            _error(os_error_line(exc), 2)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("PDELEARN_DEBUG"):
+                raise
+            _error(f"unexpected {type(exc).__name__}: {exc}; this is a bug in pdelearn: rerun with PDELEARN_DEBUG=1 "
+                   "for the traceback and report it", 1)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _error(message: str, code: int) -> None:
+    click.echo("Error: " + " ".join(part.strip() for part in message.splitlines() if part.strip()), err=True)
+    sys.exit(code)
+
+
+def _command_line() -> str | None:
+    """The command line of this invocation (``pdelearn fit r.yaml --out run``), recorded in run folders."""
+    from .provenance import command_line
+
+    ctx = click.get_current_context(silent=True)
+    return command_line(ctx.meta.get("pdelearn.argv")) if ctx is not None else None
+
+
+class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["pdelearn.argv"] = list(args)  # before click consumes them: recorded in run folders
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pdelearn")
 def main() -> None:
     """pdelearn: discover PDEs from data and train physics-informed networks."""
@@ -82,6 +113,7 @@ def main() -> None:
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
              radius, bootstrap, refit, refine, terms, terms_only, budget, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
+    from .cli_util import check_out_path
     from .data import load_grid_data
     from .discovery import discover as run_discover
     from .sparse import SparseRegression
@@ -91,6 +123,8 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
+    check_out_path(out)
+    options = dict(click.get_current_context().params)  # every option, recorded in options.json
     with output_folder(out, force=force, inputs=[data]) as folder:
         load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
         grid = load_grid_data(data, **load)
@@ -111,7 +145,7 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
             progress=_progress(),
             budget=budget,
         )
-        result.save(folder, source=data, load=load)
+        result.save(folder, source=data, load=load, command=_command_line(), cli=options)
     click.echo(grid.summary(), err=True)
     if result.options.get("renamed_coords"):
         click.echo("coordinates in the equation: " + ", ".join(f"{k} -> {v}" for k, v in
@@ -165,28 +199,34 @@ def generate(system, out, noise, seed, force):
     """Solve a reference SYSTEM with the spectral solver and save it as .npz (u, x, t, equation)."""
     import numpy as np
 
+    from .cli_util import check_out_path
     from .runfiles import NPZ_MARKER, created_parents, current_umask, npz_made_by_pdelearn, replaceable_file
     from .solvers.systems import solve_system
 
     if Path(out).suffix != ".npz":
         raise ConfigError(f"--out must end in .npz, received {out!r}")
+    check_out_path(out)
     target = replaceable_file(out, force, npz_made_by_pdelearn)
     if not (noise >= 0 and np.isfinite(noise)):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
-        result = solve_system(system)
-        rng = np.random.default_rng(seed)
-        arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
-        for name in ("u", "v"):
-            if name in arrays and noise:
-                arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
-        eq = result["equation"]
-        arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=parent)
+        try:  # before the work: a folder that cannot hold the file fails now
+            fd, tmp = tempfile.mkstemp(prefix=".pdelearn-", suffix=".npz", dir=parent)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {out!r}: {exc.strerror or exc} in {str(parent)!r}; choose a writable "
+                              "--out") from None
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~current_umask())
         try:
+            os.chmod(tmp, 0o666 & ~current_umask())
+            result = solve_system(system)
+            rng = np.random.default_rng(seed)
+            arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+            for name in ("u", "v"):
+                if name in arrays and noise:
+                    arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
+            eq = result["equation"]
+            arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
             np.savez(tmp, **arrays)
             with zipfile.ZipFile(tmp, "a") as archive:  # marks the file as ours: --force may replace it later
                 archive.comment = NPZ_MARKER
@@ -218,11 +258,9 @@ def simulate(run, data):
 @_user_errors
 def export(run, fmt):
     """Print a saved equation (RUN folder or its equation.json) as LaTeX, JSON or text."""
-    from .equation import load_equation
+    from .simulate import read_equation
 
-    from .runfiles import read_json
-
-    eq = load_equation(read_json(run, "equation.json", "pass a run folder holding equation.json"))
+    eq = read_equation(run)
     click.echo(eq.latex() if fmt == "latex" else json.dumps(eq.to_dict(), indent=2) if fmt == "json" else str(eq))
 
 
@@ -296,6 +334,7 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     through the same driver (docs/architecture.md). Exit 0: done; 2: bad input; 3: the run finished
     but its result is unreliable (the message says why; the folder is kept for inspection).
     """
+    from .cli_util import check_out_path, existing_run_hint
     from .distributed import launch_env
     from .recipes import load_recipe
     from .runfiles import select_device
@@ -318,15 +357,19 @@ def fit(recipe, out, overrides, device, seed, resume, force):
                                   "resume without RECIPE, or start a new run")
         select_device(resolved.device)
         folder = Path(resume)
-        outcome = _run(run_recipe, resolved, folder, echo, resume=True)
+        outcome = _run(run_recipe, resolved, folder, echo, resume=True, command=_command_line())
     else:
         if recipe is None:
             raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
         resolved = load_recipe(recipe, extra)
         select_device(resolved.device)
         folder = Path(out) if out is not None else default_run_folder(recipe)
+        check_out_path(folder)
+        hint = None if force else existing_run_hint(folder)
+        if hint:
+            raise ConfigError(hint)
         with new_run(folder, resolved, force=force, inputs=[recipe]):
-            outcome = _run(run_recipe, resolved, folder, echo)
+            outcome = _run(run_recipe, resolved, folder, echo, command=_command_line())
     for line in outcome.lines:
         click.echo(line)
     s = outcome.summary
@@ -372,7 +415,7 @@ def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, l
                 raise error
             sys.exit(2)
         outcome = _run(run_recipe, resolved, folder, echo, resume=resume is not None, rank=rank, world_size=world,
-                       local_rank=local)
+                       local_rank=local, command=_command_line())
     if not main_rank:
         return
     for line in outcome.lines:

@@ -80,11 +80,18 @@ class Discovery:
     def __str__(self) -> str:
         return str(self.equation)
 
-    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None) -> Path:
+    def save(self, folder, source=None, picture: bool = True, load: Mapping | None = None,
+             command: str | None = None, cli: Mapping | None = None) -> Path:
         """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
 
         ``load``: the keyword arguments that read ``source`` (:func:`pdelearn.data.load_grid_data`),
         recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
+
+        ``options.json`` records what reproduces the run: the options, the library (``library``: every
+        term's key, parsable by :meth:`Term.parse`, and name), the custom terms beyond the default
+        polynomial library (``terms``) and whether that library was used (``default_library``), the
+        versions of Python and the packages, and, from the CLI, the command line (``command``, run in
+        ``cwd``) and every option (``cli``).
 
         ``source`` is the data file to record; without it the data are stored in the folder as
         ``data.npz``, so that ``pdelearn simulate FOLDER`` and ``pdelearn export FOLDER`` work on a
@@ -106,6 +113,7 @@ class Discovery:
                                        "time": grid.time, "shape": list(grid.shape)} if grid is not None else {}), **self.options}
         if load is not None:
             options["load"] = dict(load)
+        options.update(self._provenance(command, cli))
         (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
         summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
                    "equation": str(self.equation), **verdict, "notes": self.notes,
@@ -118,6 +126,29 @@ class Discovery:
 
             plot_discovery(folder / "discovery.png", self)
         return folder
+
+    def _provenance(self, command: str | None, cli: Mapping | None) -> dict[str, Any]:
+        """The library, the custom terms, the versions and (from the CLI) the command line and its options."""
+        import os
+
+        from .provenance import versions
+
+        lib, opts = self.library, self.options
+        out: dict[str, Any] = {"library": {"keys": lib.keys, "names": lib.names}}
+        if "max_power" in opts and "max_order" in opts:
+            try:
+                base = polynomial_library(lib.fields, lib.coords, opts["max_power"], opts["max_order"])
+            except Exception:  # noqa: BLE001 - a library that no default could have made: every term is custom
+                base = None
+            keys = set(base.keys) if base is not None else set()
+            out["default_library"] = default = bool(keys) and keys <= set(lib.keys)
+            out["terms"] = [k for k in lib.keys if not default or k not in keys]
+        out["versions"] = versions()
+        if command is not None:
+            out["command"], out["cwd"] = command, os.getcwd()
+        if cli is not None:
+            out["cli"] = dict(cli)
+        return out
 
     @property
     def reliable(self) -> bool:

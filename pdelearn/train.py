@@ -595,7 +595,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several kinds for corrupt or foreign files
-        raise TrainingError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        why = type(exc).__name__ + (f": {first}" if 0 < len(first) <= 100 else "")  # not torch's long advice
+        raise TrainingError(f"cannot read checkpoint {str(path)!r} ({why}); it is damaged or not a pdelearn "
+                            "checkpoint: start a new run with --out") from None
     if not isinstance(data, dict) or data.get("format") != 1:
         raise TrainingError(f"{str(path)!r} is not a pdelearn checkpoint")
     return data

@@ -230,3 +230,10 @@ def test_terms_only_is_recorded(burgers, tmp_path):
 def test_export_of_an_edited_equation_is_one_line(here, text, match):
     (here / "equation.json").write_text(text)
     one_error(invoke("export", here / "equation.json"), match, "equation.json")
+
+
+@pytest.mark.parametrize("content, kind", [(b"garbage\n", "UnpicklingError"), (b"", "EOFError")])
+def test_resume_of_a_damaged_checkpoint_is_one_short_line(half_run, content, kind):
+    (half_run / "checkpoint.pt").write_bytes(content)
+    line = one_error(invoke("fit", "--resume", half_run), f"({kind}); it is damaged or not a pdelearn checkpoint")
+    assert "weights_only" not in line and len(line) < 300

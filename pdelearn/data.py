@@ -448,7 +448,8 @@ def _sibling_fields(arrays: Mapping[str, np.ndarray], first: str, used: set) -> 
     for k, v in arrays.items():
         if k == first or k in used or np.shape(v) != shape or np.asarray(v).dtype.kind not in "iufc":
             continue
-        varying = sum(bool(np.any(np.diff(v, axis=a) != 0)) for a in range(np.ndim(v)) if np.shape(v)[a] > 1)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: such an array is refused later, as a field
+            varying = sum(bool(np.any(np.diff(v, axis=a) != 0)) for a in range(np.ndim(v)) if np.shape(v)[a] > 1)
         if varying > 1:
             out.append(k)
     return out

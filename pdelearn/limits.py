@@ -25,7 +25,7 @@ __all__ = ["Limit", "LIMITS", "ENV_PREFIX"] + [
     "MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_ALIASES", "MAX_YAML_NODES",
     "MAX_EXPRESSION_CHARS", "MAX_EXPANDED_TERMS", "MAX_EXPANSION_WORK", "MAX_EXPONENT", "MAX_LITERAL",
     "MAX_LIBRARY_TERMS", "MAX_DERIVATIVE_ORDER", "MAX_POLYNOMIAL_POWER", "MAX_BOOTSTRAP",
-    "MAX_DATA_BYTES", "MAX_GRID_POINTS", "MIN_FIELD_SCALE", "MAX_FIELD_SCALE", "MAX_IDX_BYTES",
+    "MAX_DATA_BYTES", "MAX_GRID_POINTS", "MIN_FIELD_SCALE", "MAX_FIELD_SCALE", "MAX_JSON_BYTES", "MAX_IDX_BYTES",
 ]
 
 ENV_PREFIX = "PDELEARN_"  #: prefix of the environment variables that raise an overridable limit
@@ -139,6 +139,9 @@ MIN_FIELD_SCALE = Limit("MIN_FIELD_SCALE", 1e-150, "", "max|field| and grid step
 #: Largest max|field| and coordinate magnitude: powers and products of larger values overflow.
 MAX_FIELD_SCALE = Limit("MAX_FIELD_SCALE", 1e150, "", "max|field| and |coordinates| from above", DataError,
                         overridable=False, fix="rescale the data (divide it by a power of 10, or use other units)")
+#: Size of a JSON file pdelearn reads back (equation.json, summary.json, evaluation.json: a few kB each).
+MAX_JSON_BYTES = Limit("MAX_JSON_BYTES", 16 * 2**20, "bytes", "one JSON file read back", DataError,
+                       fix="pass the file pdelearn wrote")
 #: Size of one MNIST idx file, read from its header before decompressing (the largest real one has 47 MB).
 MAX_IDX_BYTES = Limit("MAX_IDX_BYTES", 256 * 2**20, "bytes", "one decompressed MNIST idx file", DataError)
 

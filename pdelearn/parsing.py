@@ -284,6 +284,8 @@ def _measure(expr, outer: float, text: str | None, what: str) -> tuple[float, fl
         negative = expr.exp.is_negative is True or (expr.exp.is_number and bool(expr.exp.could_extract_minus_sign()))
         return (1.0 if negative else expanded), min(_CAP, base_work + (expanded if expanded > 1 else 0.0))
     parts = [_measure(a, outer, text, what) for a in expr.args]
+    if text is not None and isinstance(expr, sympy.Mul) and expr.free_symbols:  # 1e300*1e300*u
+        _measure(sympy.Mul(*[a for a in expr.args if not a.free_symbols], evaluate=False), outer, text, what)
     work = min(_CAP, sum(w for _, w in parts) * (_EXP_WEIGHT if isinstance(expr, sympy.exp) else 1.0))
     if isinstance(expr, sympy.Add):
         size = min(_CAP, sum(s for s, _ in parts))

@@ -411,3 +411,19 @@ def test_mnist_checks_the_files_it_keeps(tmp_path, capsys):
     install_mnist(tmp_path / "to", src, overwrite=True)
     assert (raw / "train-images-idx3-ubyte").read_bytes() == _idx("images", 3)
     install_mnist(tmp_path / "to", src)  # complete files are kept without complaint
+
+
+def test_differentiate_order():
+    from pdelearn.grid import differentiate
+
+    with pytest.raises(ConfigError, match="MAX_DERIVATIVE_ORDER"):
+        differentiate(np.zeros(16), 0.1, 10**9)
+
+
+@pytest.mark.xfail(reason="MAX_JSON_BYTES is checked in runfiles.read_json, whose owner wires it", strict=False)
+def test_json_size_is_checked_before_parsing(tmp_path):
+    from pdelearn.runfiles import read_json
+
+    (tmp_path / "equation.json").write_text('{"lhs": "u_t", "terms": {"u": 1.0}, "pad": "' + "x" * 17_000_000 + '"}')
+    with pytest.raises(DataError, match="MAX_JSON_BYTES"):
+        read_json(tmp_path, "equation.json", "")

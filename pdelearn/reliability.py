@@ -37,7 +37,9 @@ from .sparse import addition_gains, lstsq_on
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained", "term_shares",
            "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "WIDE_NEAR_MISS",
            "stability_warnings",
-           "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows"]
+           "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows",
+           "UNINFORMED", "DYNAMICS_ALPHA", "uninformed", "inverse_warnings", "selection_findings", "finding_text",
+           "SELECTION_ALPHA", "MIN_SIGNAL_SHARE", "no_signal"]
 
 MAX_RELATIVE_RESIDUAL = 0.5  #: above this ``||b - G a|| / ||b||`` no equation is reported as found
 NEGLIGIBLE_SHARE = 0.002  #: a term with ``|a_k| ||G_k|| / ||b||`` below this is flagged as negligible
@@ -52,6 +54,10 @@ NEAR_MISS = 0.2  #: a left-out term lowering the residual by more than this shar
 WIDE_NEAR_MISS = 0.5  #: the same on the wide test functions (noisy data only), a second opinion
 SWAP_SHARE = 0.01  #: a left-out term recovering all but this share of a kept term's contribution replaces it
 STATIC_RTOL = 1e-9  #: a field whose changes in time stay below this fraction of its size is static
+UNINFORMED = 1e-6  #: a parameter moving the fitted field by less than this fraction of ||u|| (at its own size) is uninformed
+DYNAMICS_ALPHA = 0.01  #: the fitted equation must beat a field that does not change in time at this level
+MIN_SIGNAL_SHARE = 0.1  #: samples whose local fits explain less than this share of their variance hold no signal
+SELECTION_ALPHA = 0.01  #: a left-out term significant at this level (Bonferroni) that another rule dropped is undecidable
 
 
 def static_field(name: str, values: np.ndarray) -> str | None:
@@ -303,3 +309,99 @@ def wide_rows(fields, coords, library, lhs: Sequence[str], form, time: str) -> C
         return None if built[0] is None else (built[0][0], built[0][1][:, j], built[0][2])
 
     return wide
+
+
+def uninformed(sensitivity: dict[str, float]) -> list[str]:
+    """Names of the parameters the data do not inform: ``sensitivity`` (see :func:`pdelearn.inverse.evidence`: the
+    change of the fitted field when the parameter moves by its own size, the other unknowns adjusting, over
+    ``||u||``) below :data:`UNINFORMED`. Their Fisher information is ~0: the estimate stays at its start and a
+    standard error from a pseudo-inverse is ~0, an interval of zero width that means nothing."""
+    return [name for name, v in sensitivity.items() if not v >= UNINFORMED]
+
+
+def inverse_warnings(lhs: str, names: Sequence[str], values: Sequence[float], starts: Sequence[float],
+                     evidence: dict) -> list[str]:
+    """Why the parameters of a fitted equation are not an answer (empty: nothing flagged).
+
+    * **not informed** (:func:`uninformed`): the data do not move with the parameter;
+    * **no dynamics needed**: the fitted equation does not fit the data significantly better than the best field that
+      does not change in time (F-test at :data:`DYNAMICS_ALPHA`, ``evidence["p_value"]``); constant data and pure
+      noise fail it, and so does a fit stuck in a poor minimum.
+    """
+    out = []
+    for name in uninformed(evidence["sensitivity"]):
+        k = list(names).index(name)
+        still = " (still its starting guess)" if abs(values[k] - starts[k]) <= 1e-4 * max(abs(starts[k]), 1e-12) else ""
+        out.append(f"the data do not inform {name} = {values[k]:.6g}{still}: moving it by its own size changes the "
+                   f"fitted field by {evidence['sensitivity'][name]:.2g} of its norm (below {UNINFORMED:g}); its "
+                   "Fisher information is ~0 and it has no meaningful interval (data without the dynamics the term "
+                   "describes, e.g. a constant field)")
+    p = evidence.get("p_value")
+    if p is not None and not p < DYNAMICS_ALPHA:
+        out.append(f"{lhs}: the fitted equation fits the data no better than a field that does not change in time "
+                   f"(F = {evidence['F']:.3g}, p = {p:.2g} >= {DYNAMICS_ALPHA:g} over {evidence['q']} parameter(s)): the "
+                   "data look like a constant, noise or a process the equation does not describe")
+    return out
+
+
+def selection_findings(G: np.ndarray, b: np.ndarray, fit, regression, near: float = NEAR_MISS,
+                       alpha: float | None = None) -> list[dict]:
+    """The rules of ``discover`` on one sparse regression ``b ~ G a`` (``fit`` of ``regression``), without names.
+
+    In order, each ending the list when it applies: ``{"rule": "static", "change"}`` (``||b||`` below
+    :data:`STATIC_RTOL` of the largest column norm: the left-hand side does not change), ``{"rule": "unexplained",
+    "relative_residual", "n_terms"}`` (:func:`explained`); then one ``{"rule": "near_miss", "term": j, "ratio"}``
+    per left-out column whose addition lowers the residual sum of squares by more than ``near`` (default
+    :data:`NEAR_MISS`) of the selection's tolerance: the decision to leave it out is inside the noise, or (ratio
+    above 1) a test other than the noise test (e.g. cross-validation) left out a term that test would keep.
+    With ``alpha``, the threshold is at least the noise test's own significance: ``chi2_1(1 - alpha / m) / f_crit``
+    of the tolerance (``m`` left-out terms, Bonferroni), for selections where another rule (cross-validation) may
+    overrule the noise test: a left-out term then counts only when the noise test finds it significant.
+    For bridges whose rows carry no names (:class:`pdelearn.pysindy.AutoSelect`); :func:`finding_text` words
+    them.
+    """
+    G, b = np.asarray(G, dtype=float), np.asarray(b, dtype=float)
+    scale = float(np.max(np.linalg.norm(G, axis=0), initial=0.0))
+    size = float(np.linalg.norm(b))
+    if size <= STATIC_RTOL * scale or not size > 0:
+        return [{"rule": "static", "change": size / scale if scale > 0 else 0.0}]
+    support = np.asarray(fit.support, bool)
+    if explained("", fit.relative_residual, int(support.sum())) is not None:
+        return [{"rule": "unexplained", "relative_residual": float(fit.relative_residual), "n_terms": int(support.sum())}]
+    if alpha is not None and (~support).any():
+        from scipy.stats import chi2
+
+        near = max(near, float(chi2.isf(alpha / int((~support).sum()), 1)) / max(regression.f_crit, 1e-12))
+    return [{"rule": "near_miss", "term": j, "ratio": ratio, "near": near}
+            for j, ratio in _near_misses(G, b, support, regression.tolerance(fit)) if ratio > near]
+
+
+def finding_text(finding: dict, lhs: str, names: Sequence[str]) -> str:
+    """One warning for a finding of :func:`selection_findings` (``names``: the columns' term names)."""
+    if finding["rule"] == "static":
+        return (f"{lhs}: the left-hand side does not change (its size is {finding['change']:.3g} of the largest "
+                f"library column's, below {STATIC_RTOL:g}); there is no time derivative to explain (constant data?)")
+    if finding["rule"] == "unexplained":
+        return (explained(lhs, finding["relative_residual"], finding["n_terms"]) + " (or a numerical time derivative "
+                "of noisy data is that noisy: a smoothing differentiation method may help)")
+    ratio = finding["ratio"]
+    why = ("the noise test would keep it, another test (cross-validation) left it out" if ratio > 1 else
+           "the decision to leave it out is inside the noise")
+    return (f"{lhs}: the left-out term {names[finding['term']]} would lower the residual by {ratio:.2g} times the "
+            f"selection's tolerance (more than {finding.get('near', NEAR_MISS):g}): {why}; the term is undecidable on "
+            "these data, e.g. from the noise of a numerical derivative (a smoothing differentiation method such as "
+            "SmoothedFiniteDifference may settle it)")
+
+
+def no_signal(share: float | None) -> str | None:
+    """The reason scattered samples hold no signal, or ``None``.
+
+    ``share``: ``1 - s_local^2 / var(u)``, the part of the samples' variance that local quadratic fits to their
+    neighbours explain (:func:`pdelearn.problems.joint_prune.signal_share`; ``None``: too few samples to tell).
+    Pure noise gives ``0 +- 0.04`` (300-2,000 samples, measured), the built-in systems at 100 % noise at least 0.2;
+    below :data:`MIN_SIGNAL_SHARE` the samples are noise (or a constant) as far as any smooth field can tell.
+    """
+    if share is None or share >= MIN_SIGNAL_SHARE:
+        return None
+    return (f"the samples hold no signal: smooth local fits to their neighbours explain {100 * max(share, 0.0):.1f} % of "
+            f"their variance (at least {100 * MIN_SIGNAL_SHARE:g} % needed); the data look like noise or a constant")

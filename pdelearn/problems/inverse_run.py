@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError, DataError, TrainingError
 from ..parametrized import ParametrizedEquation, parametrize
+from ..reliability import inverse_warnings, static_field, uninformed
 from ..runfiles import write_json
 from .base import Outcome, Problem, RunContext
 from .inverse_recipe import InverseRecipe
@@ -142,8 +143,10 @@ class InverseProblem(Problem):
     Recipe = InverseRecipe
     resumable = False
 
-    def __init__(self, recipe: InverseRecipe, form: ParametrizedEquation, samples: dict, source: str):
+    def __init__(self, recipe: InverseRecipe, form: ParametrizedEquation, samples: dict, source: str,
+                 static: str | None = None):
         self.recipe, self.form, self.samples, self.source = recipe, form, samples, source
+        self.static = static  #: why the data hold no dynamics (the result is then not an answer)
 
     @classmethod
     def build(cls, recipe: InverseRecipe, ctx: RunContext) -> "InverseProblem":
@@ -151,6 +154,7 @@ class InverseProblem(Problem):
 
         form = parametrize(recipe.equation, recipe.parameters)
         x, t, u, source = load_inverse_data(recipe.data)
+        static = static_field(form.lhs.split("_")[0], np.asarray(u, dtype=np.float64))
         n = recipe.data.samples
         if n is None:
             rng = ctx.np_rng(1)
@@ -162,7 +166,7 @@ class InverseProblem(Problem):
             np.savez_compressed(ctx.folder / "samples.npz", **samples)
         ctx.echo(f"inverse problem: {recipe.equation} from {samples['u'].size} points of {source} "
                  f"(noise {recipe.data.noise:.1%}), estimator {recipe.estimator}")
-        return cls(recipe, form, samples, source)
+        return cls(recipe, form, samples, source, static)
 
     def train(self, ctx: RunContext) -> dict[str, Any]:
         r = self.recipe
@@ -180,13 +184,20 @@ class InverseProblem(Problem):
                                                                    + self.form.format(p)))
         if ctx.folder is not None and ctx.is_main:
             np.savez_compressed(ctx.folder / "initial_state.npz", x=fit.x, u0=fit.u0)
+        from ..inverse import evidence
+
+        found = evidence(fit, self.samples, self.form, ic_modes=o.ic_modes, length=o.length, nx=o.nx)
         return {"parameters": np.array(list(fit.parameters.values())), "std_errors": np.array(list(
                 fit.std_errors.values())), "covariance": fit.covariance, "converged": fit.converged,
-                "message": fit.message, "details": fit.summary()}
+                "message": fit.message, "details": {**fit.summary(), "evidence": found}, "evidence": found}
 
     def finish(self, ctx: RunContext, result: dict[str, Any]) -> Outcome:
         p, se = result["parameters"], result["std_errors"]
-        equation = self.form.equation(p, result["covariance"])
+        doubts = [self.static] if self.static else []
+        if result.get("evidence") is not None:
+            doubts += inverse_warnings(self.form.lhs, self.form.names, p, self.form.guesses, result["evidence"])
+        blind = set(uninformed(result["evidence"]["sensitivity"])) if result.get("evidence") else set()
+        equation = self.form.equation(p, None if blind else result["covariance"])
         summary: dict[str, Any] = {"estimator": self.recipe.estimator, "source": self.source,
                                    "equation": str(equation), "parameters": dict(zip(self.form.names, map(float, p))),
                                    "n": int(self.samples["u"].size), "noise": self.recipe.data.noise,
@@ -194,7 +205,9 @@ class InverseProblem(Problem):
         lines = [f"identified {equation.format(6)}"]
         for i, name in enumerate(self.form.names):
             line = f"  {name} = {p[i]:.6g}"
-            if se is not None:
+            if name in blind:
+                line += " (not informed by the data: no interval)"
+            elif se is not None:
                 summary.setdefault("std_errors", {})[name] = float(se[i])
                 line += f" +- {se[i]:.2g} (95 % interval [{p[i] - 1.96 * se[i]:.6g}, {p[i] + 1.96 * se[i]:.6g}])"
             if self.recipe.truth is not None:
@@ -207,8 +220,12 @@ class InverseProblem(Problem):
             lines.append("  (the pinn estimator gives no intervals; use estimator: output_error for standard errors)")
         if ctx.folder is not None and ctx.is_main:
             write_json(ctx.folder / "fit.json", result["details"])
-        reliable = bool(result["converged"]) and all(math.isfinite(v) for v in p)
+        if doubts:
+            summary["unreliable"] = doubts
+            lines += [f"not an answer: {why}" for why in doubts]
+        converged = bool(result["converged"]) and all(math.isfinite(v) for v in p)
+        reasons = ([] if converged else [f"the output-error fit did not converge: {result['message']}"]) + doubts
         return Outcome(summary, equation, {"parameters": summary["parameters"],
-                                           "std_errors": summary.get("std_errors")}, lines, reliable=reliable,
-                       message=None if reliable else f"the output-error fit did not converge: {result['message']}")
+                                           "std_errors": summary.get("std_errors")}, lines, reliable=not reasons,
+                       message="; ".join(reasons) or None)
 

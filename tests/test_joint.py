@@ -391,8 +391,11 @@ def test_fit_cli_smoke_and_simulate(name, tmp_path):
     for item in JOINT_SMALL:
         args += ["--set", item]
     res = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    assert "discovered u_t =" in res.output
+    # 40 steps at 50 % noise with 5-step pruning copies: the plumbing is smoke-tested, not the answer; when the
+    # samples' fit does not need the equation it is written and flagged (exit 3, issue 27), never printed as found
+    assert res.exit_code in (0, 3), res.output
+    assert ("discovered u_t =" if res.exit_code == 0 else "best candidate (not an answer): u_t =") in res.output
+    assert (res.exit_code == 3) == ("not an answer: " in res.output), res.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["samples"] == 300 and summary["noise"] == 0.5 and summary["wall_time_s"] > 0
     assert "noise: 0.5" in (out / "recipe.yaml").read_text()

@@ -63,15 +63,16 @@ import torch
 
 from ..autodiff import autograd_derivatives
 from ..equation import Equation
+from ..budget import JOINT_REFINE_BUDGET
 from ..errors import ConfigError, did_you_mean
 from ..governing import NormalizedGoverningEquation
 from ..intervals import bootstrap_intervals, ensemble_intervals
 from ..models.mlp import JointModel
 from ..sampling import check_samples
 from ..sparse import SparseRegression, lstsq_on
-from ..stats import nested_f
 from ..terms import TermLibrary, polynomial_library
-from ..train import METRICS, ParamGroup, Trainer
+from ..train import METRICS, Trainer
+from .joint_prune import _param_groups, _train_with_support, equation_needed, prune_terms, signal_share
 
 __all__ = ["JointConfig", "JointResult", "joint_discover", "prune_terms"]
 
@@ -109,7 +110,8 @@ class JointConfig:
     equation explains them to their noise level (:mod:`pdelearn.problems.joint_refine`; level
     ``refine_alpha``, ``refine_ic_modes`` initial-state modes and solver step ``refine_dt``, None: automatic;
     ``period`` of the domain, None: the samples' grid), or ``"none"``; when no candidate passes, training is
-    restarted from new weights on the same samples up to ``refine_restarts`` times.
+    restarted from new weights on the same samples up to ``refine_restarts`` times. ``refine_budget``: seconds
+    the refinement of one training run may take (past it the result is unreliable and says so).
     """
 
     samples: int = 2000
@@ -150,6 +152,7 @@ class JointConfig:
     refine_ic_modes: Optional[int] = None
     refine_dt: Optional[float] = None
     refine_restarts: int = 1
+    refine_budget: float = JOINT_REFINE_BUDGET
     period: Optional[float] = None
 
     def __post_init__(self) -> None:
@@ -198,6 +201,8 @@ class JointConfig:
         for name in ("refine_dt", "period"):
             v = getattr(self, name)
             need(v is None or (_is_num(v) and v > 0), f"{name} must be None (automatic) or a number > 0, received {v!r}")
+        need(_is_num(self.refine_budget) and math.isfinite(self.refine_budget) and self.refine_budget > 0,
+             f"refine_budget must be a number of seconds > 0, received {self.refine_budget!r}")
         need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, received {self.dtype!r}")
         need(self.max_minutes is None or (_is_num(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a number > 0 or None, received {self.max_minutes!r}")
@@ -246,6 +251,10 @@ class JointResult:
     pruning: list = field(default_factory=list, repr=False)  #: one dict per round of :func:`prune_terms`
     network_equation: Optional[Equation] = None  #: the network's least-squares equation (ensemble intervals)
     refinement: Any = None  #: :class:`~pdelearn.problems.joint_refine.Refinement`, or None (``refine: none``)
+    #: the data fit's verdict on the whole equation (:func:`~pdelearn.problems.joint_prune.equation_needed`)
+    evidence: Optional[dict] = None
+    #: why the equation is not an answer (empty: nothing flagged); see :func:`_verdict`
+    unreliable: list = field(default_factory=list)
 
     @property
     def network(self) -> JointModel:
@@ -426,7 +435,7 @@ def joint_discover(samples: Mapping[str, Any], library: TermLibrary | None = Non
     say = echo or (lambda m: _log.info(m))
     result = _discover_once(s, lib, cfg, folder, device, progress, say)
     attempts: list[dict[str, Any]] = []
-    while result.refinement is not None and not result.refinement.reliable and len(attempts) < cfg.refine_restarts:
+    while result.refinement is not None and result.refinement.status == "rejected" and len(attempts) < cfg.refine_restarts:
         ref = result.refinement
         attempts.append({"network_seed": result.config.seed, "network_equation": str(result.network_equation),
                          "note": ref.note, "noise_sigma": ref.noise_sigma, "candidates": ref.candidates})
@@ -476,6 +485,7 @@ def _discover_once(s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig,
     history: list[dict[str, Any]] = []
     final_readouts: list[dict[str, Any]] = []
     pruning: list[dict[str, Any]] = []
+    evidence = None
     stopped = "max_steps"
     # warm-up on the data only, then start the equation from least squares on the full library
     trainer.run(until=cfg.warmup)
@@ -508,6 +518,8 @@ def _discover_once(s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig,
                 break
         if cfg.prune and history and stopped in ("converged", "max_steps") and int(job.eq.mask.sum()) > 1:
             pruning = prune_terms(job, cfg, say)
+        if history and stopped in ("converged", "max_steps"):
+            evidence = equation_needed(job, cfg, pruning, say)
         if cfg.final_steps and history and stopped in ("converged", "max_steps"):
             # final phase: the support is fixed and the L1 penalty off; the network keeps fitting the data under the
             # final equation's residual, so the readout comes from a network that agrees with the sparse equation
@@ -561,7 +573,34 @@ def _discover_once(s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig,
             equation = refinement.equation
     return JointResult(equation, job.model, job.eq, lib, cfg, history, trajectory, trainer.step, stopped,
                        time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel,
-                       final_readouts, members, t_ensemble, pruning, network_equation, refinement)
+                       final_readouts, members, t_ensemble, pruning, network_equation, refinement, evidence,
+                       _verdict(job.lhs, cfg, stopped, trainer.step, rel, idx.size, evidence, signal_share(s)))
+
+
+def _verdict(lhs: str, cfg: JointConfig, stopped: str, steps: int, rel: float, n_terms: int,
+             evidence: Optional[dict], share: Optional[float] = None) -> list[str]:
+    """Why the discovered equation is not an answer (empty: nothing flagged).
+
+    The rules of ``discover`` (:func:`pdelearn.reliability.explained`: the network's ``u_t`` explained by the
+    selected terms, relative residual at most ``MAX_RELATIVE_RESIDUAL``), the samples' signal (``share``,
+    :func:`pdelearn.reliability.no_signal`), the data fit's test of the whole equation against none
+    (``evidence``), and a run that ``max_minutes`` stopped before it converged.
+    """
+    from ..reliability import explained, no_signal
+
+    out = [why for why in [no_signal(share)] if why]
+    if stopped == "max_minutes":
+        out.append(f"training stopped at training.max_minutes = {cfg.max_minutes:g} after {steps} of {cfg.max_steps} "
+                   f"steps, before the equation converged; rerun with a larger limit (--set training.max_minutes="
+                   f"{4 * cfg.max_minutes:g})")
+    reason = explained(lhs, rel, n_terms)
+    if reason:
+        out.append(reason)
+    if evidence is not None and not evidence["needed"]:
+        out.append(f"the samples do not need any term: fitted with the equation {', '.join(evidence['support']) or '(none)'} "
+                   f"and with none (u_t = 0), the data fit differs by F = {evidence['F']:.3g} < f_crit = {cfg.f_crit:g} "
+                   "(the data look like noise or a field without dynamics)")
+    return out
 
 
 def _refine(job: "JointJob", s: dict[str, np.ndarray], cfg: JointConfig, equation: Equation, history: list,
@@ -584,87 +623,7 @@ def _refine(job: "JointJob", s: dict[str, np.ndarray], cfg: JointConfig, equatio
     return refine_support(s, equation.coefficients, network_sigma=math.sqrt(job.data_loss() * job.var_d),
                           u0=initial, alternatives=[("first selection", first["coefficients"])], period=cfg.period,
                           ic_modes=cfg.refine_ic_modes, dt=cfg.refine_dt, alpha=cfg.refine_alpha, f_crit=cfg.f_crit,
-                          say=say)
-
-
-def _trained_copy(job: "JointJob", cfg: JointConfig, support: np.ndarray) -> "JointJob":
-    """A copy of ``job`` trained ``prune_steps`` more steps with ``support`` fixed and the L1 off."""
-    import copy
-
-    member = copy.deepcopy(job)
-    _train_with_support(member, cfg, support, cfg.prune_steps)
-    return member
-
-
-def _train_with_support(member: "JointJob", cfg: JointConfig, support: np.ndarray, steps: int, warmup: int = 0) -> None:
-    """Train ``member``: ``warmup`` data-only steps, then ``steps`` with ``support`` fixed and the L1 off."""
-    groups = _param_groups(member, cfg, warmup, l1=None)
-    trainer = Trainer(list(groups.values()), member.losses, steps=warmup + steps, log_every=cfg.log_every,
-                      checkpoint_every=warmup + steps, progress=False)
-    if warmup:
-        trainer.run(until=warmup)
-    member.fix_support(support)
-    trainer.run()
-
-
-def prune_terms(job: "JointJob", cfg: JointConfig, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
-    """Backward elimination of the selected terms by their effect on the *data* fit (output error).
-
-    The sparse regression judges a term by how much of the network's ``u_t`` it explains, and a network
-    trained against an equation comes to agree with it, so a term that entered early can stay although
-    the data do not need it (Burgers at 50 % noise, seed 2: ``-0.04 u^2 u_xxx`` beside the true terms,
-    kept by every later sparsification). Here each term ``k`` of the support ``S`` is tested on the data:
-    copies of the trained network and equation are trained ``prune_steps`` more steps with the support
-    ``S`` (the reference) and with ``S`` without ``k``, and the extra-sum-of-squares statistic of nested
-    models ``F_k = (L_D(S - k) - L_D(S)) (n - |S|) / L_D(S)`` compares their data losses on the ``n``
-    samples. The term of smallest ``F`` is dropped when ``F < f_crit`` and the test repeats on the smaller
-    support; otherwise the reference is kept. ``job`` takes over the network and equation kept.
-    Returns one record per round: support, ``F`` per term, data losses, the term dropped (or None).
-    """
-    keys = job.library.keys
-    rounds: list[dict[str, Any]] = []
-    support = job.eq.mask[:, 0].cpu().numpy().astype(bool)
-    while True:
-        ref = _trained_copy(job, cfg, support)
-        base = ref.data_loss()
-        trials, stats = {}, {}
-        for i in np.flatnonzero(support) if support.sum() > 1 else ():  # the last term is not tested
-            reduced = support.copy()
-            reduced[i] = False
-            trials[i] = _trained_copy(job, cfg, reduced)
-            stats[i] = nested_f(trials[i].data_loss(), base, job.n, int(support.sum()))
-        weakest = min(stats, key=stats.get) if stats else None
-        drop = weakest is not None and stats[weakest] < cfg.f_crit
-        rounds.append({"support": [keys[i] for i in np.flatnonzero(support)], "data_loss": base,
-                       "F": {keys[i]: float(f) for i, f in stats.items()},
-                       "dropped": keys[weakest] if drop else None})
-        say("pruning: F = " + ", ".join(f"{keys[i]} {f:.3g}" for i, f in stats.items())
-            + (f"; {keys[weakest]} dropped (F < {cfg.f_crit:g})" if drop else "; all terms kept"))
-        job.adopt(trials[weakest] if drop else ref)
-        if not drop:
-            return rounds
-        support[weakest] = False
-        if support.sum() == 1:
-            return rounds
-
-
-def _param_groups(job: "JointJob", cfg: JointConfig, start: int, l1: float | None) -> dict[str, ParamGroup]:
-    """The alternating groups of Algorithm 1, by name.
-
-    ``warmup`` (only when ``start`` > 0): the network on ``L_D`` for steps ``[0, start)``; then
-    ``network``: ``L_D + weight_G L_G``, and ``coefficients``: ``L_G`` (plus ``l1 R_G`` unless ``l1``
-    is None) every ``coef_every`` steps, each with its own Adam optimizer.
-    """
-    opt_net = torch.optim.Adam(job.model.parameters(), lr=cfg.lr_network)
-    opt_coef = torch.optim.Adam([job.eq.coefficients], lr=cfg.lr_coefficients)
-    groups = {}
-    if start:
-        groups["warmup"] = ParamGroup("warmup", opt_net, ["L_D"], stop=start)
-    groups["network"] = ParamGroup("network", opt_net, ["L_D", "L_G"], weights={"L_G": cfg.weight_G}, start=start)
-    coef_losses, coef_weights = (["L_G"], {}) if l1 is None else (["L_G", "R_G"], {"R_G": l1})
-    groups["coefficients"] = ParamGroup("coefficients", opt_coef, coef_losses, weights=coef_weights,
-                                        every=cfg.coef_every, start=start, fresh=False)
-    return groups
+                          say=say, budget=cfg.refine_budget)
 
 
 def _ensemble_member(job: "JointJob", s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig, k: int,

@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, model_validator
 
+from ..budget import JOINT_REFINE_BUDGET
 from ..solvers.systems import system_names
 from .base import RecipeBase, StrictModel as _Strict
 
@@ -93,6 +94,7 @@ class JointSparsity(_Strict):
     refine_ic_modes: Optional[int] = Field(None, ge=1)
     refine_dt: Optional[float] = Field(None, gt=0)
     refine_restarts: int = Field(1, ge=0)
+    refine_budget: float = Field(JOINT_REFINE_BUDGET, gt=0, allow_inf_nan=False)  #: seconds of the refinement per run
 
 
 class JointUncertainty(_Strict):

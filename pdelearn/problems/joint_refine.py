@@ -59,6 +59,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..budget import Budget, BudgetExceeded
 from ..equation import Equation
 from ..errors import ConfigError, DataError, TrainingError
 
@@ -76,8 +77,10 @@ class Refinement:
     Attributes
     ----------
     status : str
-        ``"accepted"`` (``equation`` passed the check), ``"rejected"`` (no candidate passed) or
-        ``"skipped"`` (the samples are not on a uniform grid; ``note`` says why).
+        ``"accepted"`` (``equation`` passed the check), ``"rejected"`` (no candidate passed),
+        ``"skipped"`` (the samples are not on a uniform grid; ``note`` says why) or ``"stopped"`` (the time
+        budget ran out; ``equation``: the first candidate that passed so far, or None; ``note`` says what was done).
+        Only ``"accepted"`` and ``"skipped"`` are :attr:`reliable`.
     equation : Equation or None
         The accepted output-error equation with 95 % Fisher intervals (``c -+ 1.96 se``).
     std_errors : dict
@@ -113,7 +116,7 @@ class Refinement:
 
     @property
     def reliable(self) -> bool:
-        return self.status != "rejected"
+        return self.status in ("accepted", "skipped")
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready record (``summary.json``'s ``refinement``)."""
@@ -210,6 +213,7 @@ def refine_support(
     f_crit: float = 4.0,
     max_iter: int = 30,
     say: Callable[[str], None] = lambda m: None,
+    budget: float | None = None,
 ) -> Refinement:
     """Output-error fit of the selected support, the check, and the alternatives when it fails.
 
@@ -244,6 +248,9 @@ def refine_support(
         Level of the misfit check; F threshold of the backward elimination.
     max_iter
         Levenberg-Marquardt iterations per fit.
+    budget
+        Seconds the refinement may take (None: no limit), checked before every solve of a fit and between fits;
+        past it the refinement returns ``status="stopped"``.
 
     Returns
     -------
@@ -256,6 +263,7 @@ def refine_support(
     from ..solvers.torch_etdrk4 import PeriodicSolver
 
     start = time.perf_counter()
+    clock = Budget(budget, "the output-error refinement")
     x, t, u = (np.asarray(samples[k], dtype=np.float64) for k in ("x", "t", "u"))
     try:
         layout = grid_layout(x, t, length=period)
@@ -327,6 +335,7 @@ def refine_support(
             return next(c for c in candidates if tuple(sorted(c["support"])) == key)
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"support": list(coefs), "origin": origin}
+        clock.check()
         try:
             step = step_for(coefs)
             if step is None:
@@ -335,7 +344,7 @@ def refine_support(
             rec["dt"] = step
             fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
                                    nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, ic_shapes=fine_structure(modes),
-                                   max_iter=max_iter,
+                                   max_iter=max_iter, budget=clock,
                                    ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
         except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
             fit = getattr(exc, "partial", None)
@@ -400,7 +409,7 @@ def refine_support(
                 bigger = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(rec["coefficients"])),
                                           length=layout["length"], nx=layout["nx"], dt=rec["dt"], ic_modes=2 * m,
                                           u0=fit.u0, ic_shapes=fine_structure(2 * m), max_iter=max_iter,
-                                          ftol=0.01 / n)
+                                          ftol=0.01 / n, budget=clock)
             except TrainingError:
                 break
             test = f_test(fit, bigger)
@@ -429,6 +438,17 @@ def refine_support(
             rec = min(trials, key=lambda r: r["F"])
         return rec
 
+    try:
+        chosen, first = _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say)
+    except BudgetExceeded:
+        return _stopped(clock, candidates, fits, settings, s_ref, time.perf_counter() - start, say)
+    wall = time.perf_counter() - start
+    return _outcome(chosen, first, fits, candidates, settings, selected, modes, top, n, alpha, dt, s_ref, wall)
+
+
+def _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say):
+    """The candidates of :func:`refine_support` in order: the selected support, the alternatives, the selected
+    one's nested supports; ``(chosen record or None, the selected support's record)``."""
     first = evaluate(dict(selected), "selected")
     if fits.get(tuple(sorted(selected))) is not None and "error" not in first:
         first = grow(first)  # the modes the samples need, given the selected equation
@@ -458,7 +478,11 @@ def refine_support(
     if chosen is not None and chosen is not first:
         grown = grow(chosen)  # the support is settled: its coefficients with the initial state the samples need
         chosen = grown if grown["passed"] else chosen
-    wall = time.perf_counter() - start
+    return chosen, first
+
+
+def _outcome(chosen, first, fits, candidates, settings, selected, modes, top, n, alpha, dt, s_ref, wall) -> Refinement:
+    """The :class:`Refinement` of a finished search: accepted (``chosen``) or rejected (None)."""
     n_unknowns = len(selected) + 2 * modes - 1 + int(top > modes)  # coefficients, modes, fine-structure amplitude
     thr_sel = first.get("threshold", misfit_threshold(n, n_unknowns, alpha))
     if chosen is None:
@@ -471,3 +495,23 @@ def refine_support(
     note = "" if origin == "selected" else f"the selected support failed the check; {origin} passed"
     return Refinement("accepted", fit.equation, dict(chosen["std_errors"]), candidates, s_ref,
                       chosen["threshold"], note, settings, fit.u0, fit.x, wall)
+
+
+def _stopped(clock: Budget, candidates: list, fits: dict, settings: dict, s_ref: float, wall: float,
+             say: Callable[[str], None]) -> Refinement:
+    """The :class:`Refinement` of a search that its time budget stopped: the first candidate that passed, if any."""
+    passed = next((c for c in candidates if c.get("passed") and fits.get(tuple(sorted(c["support"]))) is not None),
+                  None)
+    fit = None if passed is None else fits[tuple(sorted(passed["support"]))]
+    more = 60 * math.ceil(5 * clock.seconds / 60)
+    note = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s after {len(candidates)} "
+            f"candidate fit(s) ({', '.join(c['origin'] for c in candidates) or 'none finished'}); "
+            + (f"the first that passed the check so far: {fit.equation}; " if fit is not None else
+               "none passed the check so far; ")
+            + f"the equation is not settled; rerun with a larger budget (--set sparsity.refine_budget={more:g})")
+    say(note)
+    return Refinement("stopped", None if fit is None else fit.equation,
+                      {} if passed is None else dict(passed["std_errors"]), candidates, s_ref,
+                      float(passed["threshold"]) if passed is not None else float("nan"), note,
+                      {**settings, "budget_s": clock.seconds}, None if fit is None else fit.u0,
+                      None if fit is None else fit.x, wall)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..equation import Equation
 from ..errors import DataError
+from ..reliability import static_field
 from ..runfiles import SUMMARY, write_equation, write_json
 from .base import Outcome, Problem, RunContext
 from .joint import JointConfig, JointResult, joint_discover
@@ -35,9 +36,11 @@ class JointDiscovery(Problem):
     Recipe = JointRecipe
     resumable = False
 
-    def __init__(self, recipe: JointRecipe, cfg: JointConfig, samples: dict[str, np.ndarray], library, truth, source):
+    def __init__(self, recipe: JointRecipe, cfg: JointConfig, samples: dict[str, np.ndarray], library, truth, source,
+                 static: str | None = None):
         self.recipe, self.cfg, self.samples, self.library, self.truth, self.source = (
             recipe, cfg, samples, library, truth, source)
+        self.static = static  #: why the data hold no dynamics to discover (nothing is trained then)
 
     @classmethod
     def build(cls, recipe: JointRecipe, ctx: RunContext) -> "JointDiscovery":
@@ -48,7 +51,7 @@ class JointDiscovery(Problem):
 
         cfg = JointConfig.from_dict(joint_config(recipe))
         d = recipe.data
-        truth = None
+        truth, name = None, "u"
         if d.system is not None:
             sys_ = system(d.system)
             grid = sys_.solve()
@@ -61,8 +64,12 @@ class JointDiscovery(Problem):
                 raise DataError(f"joint discovery needs one field in one space dimension; {d.file} has fields "
                                 f"{list(g.fields)} on {list(g.space)}")
             x, t = g.coords[g.space[0]], g.coords[g.time]
-            u = next(iter(g.fields.values()))
+            name, u = next(iter(g.fields.items()))
             source = d.file
+        static = static_field(name, np.asarray(u, dtype=np.float64))
+        if static:  # nothing to learn (exit 3 with the reason, as discover does); no samples to draw from a constant
+            ctx.echo(f"joint discovery: {static}")
+            return cls(recipe, cfg, {}, None, truth, source, static)
         s = make_samples(x, t, u, cfg.samples, cfg.noise, cfg.seed)
         dx = np.diff(np.asarray(x, dtype=np.float64))
         if cfg.period is None and dx.size and np.allclose(dx, dx[0], rtol=1e-6, atol=0):
@@ -77,11 +84,16 @@ class JointDiscovery(Problem):
                  f"{ctx.device.type}")
         return cls(recipe, cfg, s, library, truth, source)
 
-    def train(self, ctx: RunContext) -> JointResult:
+    def train(self, ctx: RunContext) -> JointResult | None:
+        if self.static:
+            return None
         return joint_discover(self.samples, self.library, self.cfg, folder=ctx.folder, device=ctx.device,
                               progress=ctx.progress, echo=ctx.echo)
 
-    def finish(self, ctx: RunContext, result: JointResult) -> Outcome:
+    def finish(self, ctx: RunContext, result: JointResult | None) -> Outcome:
+        if result is None:
+            return Outcome({"problem": "joint_discovery", "source": self.source, "equation": None}, reliable=False,
+                           message=f"no equation found: {self.static}")
         if ctx.folder is not None and ctx.is_main:
             write_json(ctx.folder / "history.json", _history(result), indent=1)
             from ..plots import plot_trajectory
@@ -96,6 +108,14 @@ class JointDiscovery(Problem):
         lines += refinement_lines(summary)
         ctx.echo(f"{summary['steps']} steps, {summary['stopped']}; next: pdelearn simulate {ctx.folder}")
         ref = result.refinement
+        if result.unreliable:  # the best candidate is shown as such, never as "discovered"
+            lines[0] = f"no equation found; best candidate (not an answer): {summary['equation']}"
+            lines += [f"not an answer: {why}" for why in result.unreliable]
+            return Outcome(summary, result.equation, equation_extra(result), lines, reliable=False,
+                           message="no reliable equation found: " + "; ".join(result.unreliable))
+        if ref is not None and ref.status == "stopped":
+            return Outcome(summary, result.equation, equation_extra(result), lines, reliable=False,
+                           message=f"no reliable equation found: {ref.note}")
         if ref is not None and not ref.reliable:
             return Outcome(summary, result.equation, equation_extra(result), lines, reliable=False,
                            message=f"no reliable equation found: {ref.note} (candidates and misfits above and in "
@@ -169,6 +189,8 @@ def summarize(result: JointResult, *, samples: Mapping[str, Any] | None = None, 
         "library": result.library.keys,
         "wall_time_s": round(result.wall_time_s, 3),
         "ensemble_time_s": round(result.ensemble_time_s, 3),
+        "evidence": result.evidence,
+        "unreliable": result.unreliable,
     }
     net = result.network_equation if result.network_equation is not None else result.equation
     summary.update(network_equation=str(net), network_terms=net.coefficients,

@@ -22,6 +22,7 @@ library's own column.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -32,7 +33,8 @@ import sympy
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, LibraryError, ParseError
 from .parsing import safe_expr
-from .runfiles import write_equation, write_json
+from .reliability import SELECTION_ALPHA, WIDE_NEAR_MISS, finding_text, selection_findings
+from .runfiles import MARKER, made_by_pdelearn, write_equation, write_json
 from .sparse import SparseRegression
 from .terms import Derivative, TermLibrary, symbol_table
 
@@ -48,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = [
     "AutoSelect",
+    "UnreliableSelectionWarning",
     "library_from_pysindy",
     "library_to_pysindy",
     "equation_from_pysindy",
@@ -62,6 +65,10 @@ _ODE_COORDS = ("x", "s", "r", "q", "xi")
 # --------------------------------------------------------------------------------------------------
 # Optimizer
 # --------------------------------------------------------------------------------------------------
+
+
+class UnreliableSelectionWarning(UserWarning):
+    """A selection that ``pdelearn discover`` would flag (exit 3): see :mod:`pdelearn.reliability`."""
 
 
 class AutoSelect(BaseOptimizer):
@@ -121,6 +128,13 @@ class AutoSelect(BaseOptimizer):
         The least-squares start and the selected coefficients.
     results_ : list of SparseResult
         One per target: the path of candidate supports, noise estimate, residuals.
+    findings_ : list of list of dict
+        Per target, what ``discover``'s rules say (:func:`pdelearn.reliability.selection_findings`): the
+        left-hand side does not change, the selection explains too little of it (relative residual above
+        ``MAX_RELATIVE_RESIDUAL``), or a left-out term is a near miss (its inclusion decided inside the noise).
+    reliable : bool
+        False when any target has a finding; an :class:`UnreliableSelectionWarning` then says which (columns by
+        index; :func:`equation_from_pysindy` repeats them with the terms' names).
 
     Examples
     --------
@@ -172,6 +186,14 @@ class AutoSelect(BaseOptimizer):
         self.results_ = [regression.fit(x, y[:, j], n_eff=self.n_eff) for j in range(y.shape[1])]
         self.coef_ = np.stack([r.coefficients for r in self.results_])
         self.history_.append(self.coef_)
+        # a near miss here: a left-out term that the noise test finds significant (Bonferroni at SELECTION_ALPHA over
+        # the left-out terms) but the cross-validation dropped, or (without it) one within WIDE_NEAR_MISS of the tolerance
+        self.findings_ = [selection_findings(x, y[:, j], r, regression, near=WIDE_NEAR_MISS, alpha=SELECTION_ALPHA)
+                          for j, r in enumerate(self.results_)]
+        self.reliable = not any(self.findings_)
+        if not self.reliable:
+            names = [f"feature {k}" for k in range(x.shape[1])]
+            _warn([finding_text(f, f"target {j}", names) for j, fs in enumerate(self.findings_) for f in fs])
 
     def fit(self, x_, y, sample_weight=None, **reduce_kws):
         """Select and fit. ``x_``: ``(n_samples, n_features)``; ``y``: ``(n_samples, n_targets)``."""
@@ -183,6 +205,11 @@ class AutoSelect(BaseOptimizer):
 # --------------------------------------------------------------------------------------------------
 # Feature names -> sympy
 # --------------------------------------------------------------------------------------------------
+
+
+def _warn(messages: Sequence[str]) -> None:
+    warnings.warn(UnreliableSelectionWarning("the selection is not reliable (pdelearn discover would exit 3): "
+                                             + "; ".join(messages)), stacklevel=3)
 
 
 def _check_fitted(lib, what: str) -> int:
@@ -298,10 +325,17 @@ def _feature_exprs(lib, fields, coords, custom) -> tuple[list[sympy.Expr], list[
     return exprs, shown
 
 
+def _distinct(names: Sequence[str], what: str) -> None:
+    seen = [n for i, n in enumerate(names) if n in list(names)[:i]]
+    if seen:
+        raise ConfigError(f"{what} must be distinct; {sorted(set(seen))} given more than once in {list(names)}")
+
+
 def _names(fields, n: int, source: str) -> tuple[str, ...]:
     if fields is None:
         return tuple(f"x{i}" for i in range(n))
     fields = tuple([f for f in re.split(r"[,\s]+", fields) if f] if isinstance(fields, str) else fields)
+    _distinct(fields, "field names")
     if len(fields) != n:
         raise LibraryError(f"{source} has {n} input features, received {len(fields)} field names {list(fields)}")
     return fields
@@ -312,6 +346,7 @@ def _resolve(lib, fields, coords) -> tuple[tuple[str, ...], tuple[str, ...]]:
     fields = _names(fields, n, f"the PySINDy library {type(lib).__name__}")
     dims = _spatial_dims(lib)
     coords = _default_coords(dims, fields) if coords is None else tuple(coords)
+    _distinct(list(coords) + [f for f in fields if f in coords], "field and coordinate names")
     if dims and len(coords) != dims:
         raise LibraryError(f"the PySINDy library has {dims} space axes; received {len(coords)} coordinate names {list(coords)}")
     return fields, coords
@@ -518,6 +553,10 @@ def equation_from_pysindy(model, fields: Optional[Sequence[str]] = None, coords:
                 f"PySINDy feature name(s) {bad} are not valid pdelearn field names (letters and digits, starting "
                 "with a letter); pass fields=[...] to Equation.from_pysindy"
             )
+    if fields is not None:
+        _distinct(list(fields), "field names")
+    if coords is not None:
+        _distinct(list(coords), "coordinate names")
     if isinstance(lib, _SelectedLibrary):
         term_lib = lib.term_library
         if fields is not None and list(fields) != list(term_lib.fields):
@@ -540,6 +579,10 @@ def equation_from_pysindy(model, fields: Optional[Sequence[str]] = None, coords:
                 key = sympy.sstr(e)
                 terms[key] = terms.get(key, 0.0) + float(c)
         eqs.append(Equation(f"{field}_t", terms, fields, coords))
+    findings = getattr(model.optimizer, "findings_", None) or []
+    if any(findings):  # AutoSelect's verdict, worded with the terms' names
+        names = [sympy.sstr(e) for e in exprs]
+        _warn([finding_text(f, f"{field}_t", names) for field, fs in zip(targets, findings) for f in fs])
     return eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
 
 
@@ -551,10 +594,20 @@ def write_equation_folder(equation: Union[Equation, EquationSystem], folder: Uni
     ``pdelearn export FOLDER`` then prints the equation; with ``data`` (a ``.npz`` / ``.mat`` grid
     whose arrays ``data_fields`` / ``data_coords`` are found as ``pdelearn discover`` finds them),
     ``pdelearn simulate FOLDER`` integrates a 1-D periodic PDE from the data's initial condition.
-    Every file is written to a temporary name first, so a failure leaves no partial file.
+    Every file is written to a temporary name first, so a failure leaves no partial file. It never replaces what
+    it did not write: ``folder`` must be new (it is then marked as pdelearn's), a folder without those files,
+    or one pdelearn made; a file there, or a user's own ``equation.json`` etc., is a :class:`ConfigError`.
     """
     if not isinstance(equation, (Equation, EquationSystem)):
         raise ConfigError(f"expected an Equation or EquationSystem, received {type(equation).__name__}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{str(folder)!r} exists and is not a folder; write_equation_folder writes a folder and does "
+                          "not replace files it did not write: pass a new folder path")
+    clash = [n for n in ("equation.json", "equation.tex", "options.json") if (folder / n).exists()]
+    if clash and not made_by_pdelearn(folder):
+        raise ConfigError(f"the folder {str(folder)!r} already holds {', '.join(clash)}, not written by pdelearn (no "
+                          f"{MARKER} file); pass a new or empty folder")
     options: dict[str, Any] | None = None
     if data is not None:
         if not Path(data).is_file():
@@ -564,8 +617,13 @@ def write_equation_folder(equation: Union[Equation, EquationSystem], folder: Uni
             options["fields"] = list(data_fields)
         if data_coords is not None:
             options["coords"] = list(data_coords)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    new = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {str(folder)!r} ({exc.strerror or exc}); pass another path") from None
+    if new:
+        write_json(folder / MARKER, {"created_by": "pdelearn", "note": "this folder was written by pdelearn"})
     write_equation(folder, equation)
     if options is not None:
         write_json(folder / "options.json", options)

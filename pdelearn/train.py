@@ -257,6 +257,8 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self._best_state: dict[str, Any] | None = None
         self._batches = None
+        self._wrote_step: int | None = None  # the step of the checkpoint this trainer wrote last
+        self._step_ok = False  # a loss of the current step was finite (its start state is a good one)
         self.step = 0
         self.elapsed_s = 0.0
         self.last: dict[str, torch.Tensor] = {}
@@ -274,6 +276,7 @@ class Trainer:
         try:
             while self.step < until:
                 step = self.step
+                self._step_ok = False
                 batch = self._next_batch(step)
                 if self.before_step is not None:
                     self.before_step(step)
@@ -380,6 +383,7 @@ class Trainer:
             name = bad[0] if bad else next(iter(losses))
             value = float(losses[name].detach().reshape(-1)[0]) if bad else "non-finite on another rank"
             raise self._diverged(name, value, step)
+        self._step_ok = True
         total = sum(g.weight(n) * v for n, v in losses.items())
         for n, v in losses.items():
             self.last[n] = v.detach()
@@ -446,6 +450,11 @@ class Trainer:
                 g.balance_weights[n] = g.balance_alpha * g.balance_weights[n] + (1 - g.balance_alpha) * new
 
     def _diverged(self, name: str, value: float | str, step: int) -> TrainingError:
+        if (self._wrote_step == step and not self._step_ok and self.folder is not None and self.is_main
+                and not name.startswith("parameter ")):
+            # the checkpoint just written holds the very state whose loss is not finite: it is not a good one
+            (self.folder / CHECKPOINT).unlink(missing_ok=True)
+            self._wrote_step = None
         if self.folder is None:
             where = "no run folder was given, so no checkpoint was kept"
         elif (self.folder / CHECKPOINT).exists():
@@ -529,6 +538,7 @@ class Trainer:
         tmp = self.folder / f".{CHECKPOINT}.tmp"
         torch.save(data, tmp)
         os.replace(tmp, target)
+        self._wrote_step = self.step
         return target
 
     def resume(self, path: str | os.PathLike | None = None) -> int:

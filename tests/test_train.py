@@ -147,6 +147,18 @@ def test_no_checkpoint_before_the_first_completed_step(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_checkpoint_whose_state_gives_a_non_finite_loss_is_not_kept(tmp_path):
+    w = torch.nn.Parameter(torch.ones(1))
+    module = torch.nn.Module()
+    module.w = w
+    # a huge step: the state after step 0 is finite, but its loss overflows at step 1
+    trainer = Trainer([ParamGroup("g", torch.optim.SGD([w], lr=1e30), ["L"])], lambda step, names: {"L": (w ** 2).sum()},
+                      steps=5, state={"m": module}, folder=tmp_path, checkpoint_every=1)
+    with pytest.raises(TrainingError, match="became inf at step 1; no good checkpoint existed yet"):
+        trainer.run()
+    assert not (tmp_path / CHECKPOINT).exists()
+
+
 def test_checkpoints_carry_meta_and_a_mismatched_state_is_a_config_error(tmp_path):
     def build(width):
         net = torch.nn.Linear(2, width)

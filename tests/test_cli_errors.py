@@ -237,3 +237,14 @@ def test_resume_of_a_damaged_checkpoint_is_one_short_line(half_run, content, kin
     (half_run / "checkpoint.pt").write_bytes(content)
     line = one_error(invoke("fit", "--resume", half_run), f"({kind}); it is damaged or not a pdelearn checkpoint")
     assert "weights_only" not in line and len(line) < 300
+
+
+@pytest.mark.parametrize("command, name, text, match", [
+    ("export", "eq.json", "[" * 100000 + "]" * 100000, "RecursionError"),
+    ("export", "eq.json", '{"lhs": "u_t", "terms": {"u_xx": 1' + "0" * 5000 + '}}', "digits"),
+    ("compare", "a/evaluation.json", '{"conditions": ' + "[" * 100000 + "]" * 100000 + "}", "RecursionError"),
+])
+def test_json_python_cannot_parse_is_one_line(here, command, name, text, match):
+    (here / name).parent.mkdir(exist_ok=True)
+    (here / name).write_text(text)
+    one_error(invoke(command, name.split("/")[0]), "is JSON pdelearn cannot read", match, name)

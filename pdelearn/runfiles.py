@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .limits import MAX_JSON_BYTES
 
 __all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "write_json", "write_text", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
@@ -61,6 +62,7 @@ def read_json(path: str | os.PathLike, name: str, missing: str) -> Any:
         file = file / name
     if not file.is_file():
         raise DataError(f"{str(file)!r} does not exist; {missing}")
+    MAX_JSON_BYTES.check(file.stat().st_size, f"{str(file)!r}")
     try:
         return json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -420,7 +420,6 @@ def test_differentiate_order():
         differentiate(np.zeros(16), 0.1, 10**9)
 
 
-@pytest.mark.xfail(reason="MAX_JSON_BYTES is checked in runfiles.read_json, whose owner wires it", strict=False)
 def test_json_size_is_checked_before_parsing(tmp_path):
     from pdelearn.runfiles import read_json
 

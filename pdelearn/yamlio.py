@@ -107,9 +107,10 @@ def parse_yaml(text: str, source: str = "recipe") -> Any:
     if not isinstance(text, str):
         raise ConfigError(f"{source}: expected YAML text, received {type(text).__name__}")
     MAX_YAML_BYTES.check(len(text.encode("utf-8", "surrogatepass")), f"{source}: the YAML text")
-    loader = _Loader(text)
-    loader.source = source
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
+        loader.source = source
         node = loader.get_single_node()
         if node is None:
             return None
@@ -126,7 +127,8 @@ def parse_yaml(text: str, source: str = "recipe") -> Any:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}: malformed YAML{where}: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def to_yaml(data: Mapping[str, Any]) -> str:

@@ -112,6 +112,7 @@ def test_yaml_bounds(text, name):
     ("equation: u_t = u_xx\nseed: 1\nequation: u_t = u\n", "duplicate key 'equation' at line 3 (first at line 1)"),
     ("a: {b: 1, b: 2}", "duplicate key 'b'"),
     ("a: " + "9" * 5000, "cannot be read"),
+    ("equation: u_t = -u\x07*u_x\n", "malformed YAML"),
 ])
 def test_yaml_refusals(text, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):

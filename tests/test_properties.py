@@ -147,7 +147,7 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.flo
 plain = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                       st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)),
                      max_leaves=20)
-YAML_CHARS = "[]{}:&*!|>-'\"#%@`,? \n\tabcu_x019.=<"
+YAML_CHARS = "[]{}:&*!|>-'\"#%@`,? \n\tabcu_x019.=<\x00\x07\ufeff\u00e9"
 yaml_soup = st.text(alphabet=YAML_CHARS, max_size=80)
 
 

@@ -209,6 +209,8 @@ def generate(system, out, noise, seed, force):
     target = replaceable_file(out, force, npz_made_by_pdelearn)
     if not (noise >= 0 and np.isfinite(noise)):
         raise ConfigError(f"--noise must be a finite number >= 0, received {noise}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be an integer >= 0, received {seed}")
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
         try:  # before the work: a folder that cannot hold the file fails now

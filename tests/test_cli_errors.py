@@ -248,3 +248,8 @@ def test_json_python_cannot_parse_is_one_line(here, command, name, text, match):
     (here / name).parent.mkdir(exist_ok=True)
     (here / name).write_text(text)
     one_error(invoke(command, name.split("/")[0]), "is JSON pdelearn cannot read", match, name)
+
+
+def test_generate_negative_seed_is_exit_2_before_any_work(here):
+    one_error(invoke("generate", "burgers", "--out", "b.npz", "--seed", "-1"), "--seed must be an integer >= 0")
+    assert list(here.iterdir()) == []

@@ -41,6 +41,9 @@ def _user_errors(fn):
             _error(os_error_line(exc), 2)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:  # (fit says what it kept itself); the others write their files at the end
+            click.echo("interrupted; nothing was written", err=True)
+            sys.exit(130)
         except Exception as exc:
             if os.environ.get("PDELEARN_DEBUG"):
                 raise

@@ -253,3 +253,14 @@ def test_json_python_cannot_parse_is_one_line(here, command, name, text, match):
 def test_generate_negative_seed_is_exit_2_before_any_work(here):
     one_error(invoke("generate", "burgers", "--out", "b.npz", "--seed", "-1"), "--seed must be an integer >= 0")
     assert list(here.iterdir()) == []
+
+
+def test_an_interrupt_is_one_line_exit_130(here, monkeypatch):
+    import pdelearn.simulate as sim
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim, "simulate_run", interrupted)
+    res = invoke("simulate", here)
+    assert res.exit_code == 130 and res.output.strip() == "interrupted; nothing was written"

@@ -530,6 +530,76 @@ case("mnist_gzip_bomb", C, 2, ["-m", "pdelearn.vision.get_mnist", "--from", "src
      setup=lambda c: _mnist_source(c, bomb=True), needs=("mnist_bomb",),
      note="a 4 GB-decompressing .gz with a valid idx header")
 
+case("killed_fit_force_rerun", C, 0, ["fit", "recipe.yaml", "--out", "run", "--force"], needs=("fwd_run",),
+     setup=both(yaml_recipe(FORWARD), copy_run("fwd_run"), lambda c: _as_killed(c.work / "run")), out="run",
+     mutable=("run",), check=exists("run/summary.json"),
+     note="the folder a fit killed after its start leaves (recipe.yaml and the marker): --force replaces it")
+case("out_is_user_file", C, 2, disc("--force", out="notes.md"), setup=copy_data())
+
+# ===== issue 27: the PySINDy bridge (python -c; exit 3 = the bridge said unreliable, 2 = PdelearnError) =====
+C = "issue:bridge"
+BRIDGE = """\
+import sys, warnings
+import numpy as np, pysindy as ps
+from pdelearn.errors import PdelearnError
+from pdelearn.pysindy import AutoSelect, UnreliableSelectionWarning
+from scipy.integrate import solve_ivp
+rng = np.random.default_rng(0)
+def lorenz(noise):
+    f = lambda t, s: [10 * (s[1] - s[0]), s[0] * (28 - s[2]) - s[1], s[0] * s[1] - 8 / 3 * s[2]]
+    t = np.arange(0, 10, 0.002)
+    X = solve_ivp(f, (0, 10), [-8, 8, 27], t_eval=t, rtol=1e-10, atol=1e-10).y.T
+    return X + noise * X.std(axis=0) * rng.standard_normal(X.shape), t
+TRUTH = [{"x", "y"}, {"x", "y", "x z"}, {"z", "x y"}]
+def run(X, t, names, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = ps.SINDy(optimizer=AutoSelect(), **kw).fit(X, t=t, feature_names=names)
+        except PdelearnError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    model.print()
+    feats = model.get_feature_names()
+    support = [{feats[j] for j in np.flatnonzero(row)} for row in model.coefficients()]
+    print("SUPPORT_EXACT" if support == TRUTH[:len(support)] else f"SUPPORT {support}")
+    flagged = [w for w in caught if issubclass(w.category, UnreliableSelectionWarning)]
+    if flagged or not getattr(model.optimizer, "reliable", True):
+        print("unreliable: " + (str(flagged[0].message) if flagged else "reliable is False"), file=sys.stderr)
+        sys.exit(3)
+    return model
+"""
+
+
+def bridge(body: str) -> list[str]:
+    return ["-c", BRIDGE + body]
+
+
+def exact_support(ctx: Ctx, r: Result) -> Optional[str]:
+    return None if "SUPPORT_EXACT" in r.stdout else f"exit 0 with a wrong support: {r.stdout.strip()[-160:]!r}"
+
+
+case("bridge_white_noise", C, 3,
+     bridge("t = np.arange(2000) * 0.01\nrun(rng.standard_normal((2000, 2)), t, ['x', 'y'])"), module=True,
+     note="AutoSelect on white noise must say unreliable")
+case("bridge_constant", C, (2, 3),
+     bridge("t = np.arange(2000) * 0.01\nrun(np.ones((2000, 2)) * [3.0, 5.0], t, ['x', 'y'])"), module=True)
+case("bridge_lorenz_fd_1pct", C, (0, 3), bridge("X, t = lorenz(0.01)\nrun(X, t, ['x', 'y', 'z'])"), module=True,
+     check=exact_support, note="1 % noise, PySINDy's default FiniteDifference: exact, or say which term is undecidable")
+case("bridge_lorenz_sfd_1pct", C, 0,
+     bridge("X, t = lorenz(0.01)\nrun(X, t, ['x', 'y', 'z'], differentiation_method=ps.SmoothedFiniteDifference())"),
+     module=True, check=exact_support, note="control: exact with SmoothedFiniteDifference")
+case("bridge_duplicate_fields", C, 2, bridge(
+    "from pdelearn import Equation\nX, t = lorenz(0.0)\nm = run(X, t, ['x', 'y', 'z'])\n"
+    "try:\n    Equation.from_pysindy(m, fields=['u', 'u', 'v'])\nexcept PdelearnError as exc:\n"
+    "    print(f'Error: {exc}', file=sys.stderr); sys.exit(2)"), module=True)
+case("bridge_write_folder_onto_file", C, 2, bridge(
+    "from pdelearn import Equation\nfrom pdelearn.pysindy import write_equation_folder\nX, t = lorenz(0.0)\n"
+    "eq = Equation.from_pysindy(run(X, t, ['x', 'y', 'z']))\n"
+    "try:\n    write_equation_folder(eq, 'notes.md')\nexcept PdelearnError as exc:\n"
+    "    print(f'Error: {exc}', file=sys.stderr); sys.exit(2)"), module=True,
+     note="notes.md is the user's file")
+
 
 # ===== fresh: file types =====
 C = "fresh:file-type"
@@ -868,6 +938,13 @@ def _inverse_right(ctx: Ctx, r: Result) -> Optional[str]:
     if abs(p["l1"] - 1.0) < 0.05 and abs(p["l2"] - 0.01) < 0.002:
         return None
     return f"exit 0 with l1 = {p['l1']:.4g}, l2 = {p['l2']:.4g} (truth 1, 0.01)"
+
+
+def _as_killed(run: Path) -> None:
+    """Leave only what a fit killed right after it made its folder leaves: recipe.yaml and the marker."""
+    for p in sorted(run.iterdir()):
+        if p.name not in ("recipe.yaml", ".pdelearn-run"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def _finite_npz(path: Path) -> Optional[str]:

@@ -161,7 +161,8 @@ class Refinement:
         """One line for the user: why it ran and what it changed."""
         why = "; ".join(self.reasons)
         if self.stopped:
-            return f"{self.lhs}: the weak-form selection was uncertain ({why}); {self.stopped}"
+            return (f"{self.lhs}: the weak-form selection was uncertain ({why}); the output-error refinement ran past "
+                    "its time budget before it settled it (see the warning)")
         if not self.changed:
             return (f"{self.lhs}: the weak-form selection was uncertain ({why}); output-error fits of the simulated "
                     f"equation confirmed its terms; their coefficients are the output-error fit's")

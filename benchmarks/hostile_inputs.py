@@ -463,6 +463,11 @@ case("npz_moderate_zeros", C, (2, 3), disc(),
      setup=lambda c: np.savez_compressed(c.work / "data.npz", u=np.zeros((4000, 4000)),
                                          x=np.linspace(0, 1, 4000), t=np.linspace(0, 1, 4000)),
      note="4000 x 4000 zeros, 128 MB decompressed; constant data")
+case("mat_header_lies", C, 2, disc(data="data.mat"), setup=lambda c: _mat_lie(c.work / "data.mat"),
+     note="MATLAB v5, compressed: u declares 20000 x 20000 doubles (3.2 GB), holds 16 bytes")
+case("mat_moderate_zeros", C, (2, 3), disc(data="data.mat"),
+     setup=lambda c: _savemat(c.work / "data.mat", u=np.zeros((4000, 4000)), x=np.linspace(0, 1, 4000),
+                              t=np.linspace(0, 1, 4000)), note="4000 x 4000 zeros, compressed .mat")
 case("scaled_1e-300", C, (0, 2, 3), disc(), setup=data_with(u=lambda d: d["u"] * 1e-300),
      check=lambda c, r: None if ("u_xx" in r.stdout and "u_t = 0" not in r.stdout) else
      f"exit 0 with {r.stdout.strip()[:80]!r}")
@@ -969,6 +974,26 @@ def _npz_header_lies(path: Path) -> None:
                 "t.npy": npy_bytes(np.linspace(0, 1, 10))})
 
 
+def _savemat(path: Path, **arrays) -> None:
+    import scipy.io
+
+    scipy.io.savemat(path, arrays, do_compression=True)
+
+
+def _mat_lie(path: Path, n: int = 20000, actual: int = 16) -> None:
+    """A v5 .mat whose compressed element declares an n x n double matrix but holds ``actual`` bytes."""
+
+    def el(dtype: int, payload: bytes) -> bytes:
+        return struct.pack("<II", dtype, len(payload)) + payload + bytes((-len(payload)) % 8)
+
+    head = el(6, struct.pack("<II", 6, 0)) + el(5, struct.pack("<ii", n, n)) + el(1, b"u")
+    declared = n * n * 8
+    matrix = struct.pack("<II", 14, len(head) + 8 + declared) + head + struct.pack("<II", 9, declared) + bytes(actual)
+    comp = zlib.compress(matrix)
+    header = b"MATLAB 5.0 MAT-file, hostile-input harness".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100)
+    path.write_bytes(header + b"IM" + struct.pack("<II", 15, len(comp)) + comp)
+
+
 def _mat_cell(path: Path) -> None:
     import scipy.io
 
@@ -1200,8 +1225,11 @@ def judge(c: Case, ctx: Ctx, r: Result, before: dict[str, str], after: dict[str,
         reasons.append(f"CODE EXECUTED from the input: {pwned[0]} was created")
     stderr_lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     hang = r.timed_out
-    mem = (r.peak_mb > memory_mb or any(s in r.stderr for s in ("MemoryError", "std::bad_alloc",
-                                                                    "Cannot allocate memory", "out of memory")))
+    # over the budget: a peak above it, or an allocation that failed against the address-space limit and was not
+    # turned into a clean refusal (an allowed exit code)
+    alloc_failed = any(s in r.stderr for s in ("MemoryError", "std::bad_alloc", "Cannot allocate memory",
+                                               "can't allocate memory", "out of memory"))
+    mem = r.peak_mb > memory_mb or (alloc_failed and (r.rc not in c.expect or "Traceback" in r.stderr))
     if hang:
         reasons.append("timeout (did not finish)")
     elif r.rc is not None and r.rc < 0:
@@ -1431,7 +1459,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "harness_errors": sum(r["verdict"] == "HARNESS" for r in rows),
               "peak_mb_max": max((r["peak_mb"] for r in rows), default=0.0),
               "seconds_max": max((r["seconds"] for r in rows), default=0.0),
-              "wall_seconds": round(wall, 1), "per_category": cats}
+              "wall_seconds": round(wall, 1), "per_category": cats,
+              "not_clean": [{"case": r["case"], "category": r["category"], "got": r["got"], "reasons": r["reasons"]}
+                            for r in rows if r["verdict"] != "clean"]}
     result = {"command": [sys.executable, *(sys.argv if argv is None else ["benchmarks/hostile_inputs.py", *argv])],
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - wall)),
               "settings": {"extended": args.extended, "timeout_s": args.timeout, "memory_mb": args.memory_mb,

@@ -388,7 +388,7 @@ def finding_text(finding: dict, lhs: str, names: Sequence[str]) -> str:
     why = ("the noise test would keep it, another test (cross-validation) left it out" if ratio > 1 else
            "the decision to leave it out is inside the noise")
     return (f"{lhs}: the left-out term {names[finding['term']]} would lower the residual by {ratio:.2g} times the "
-            f"selection's tolerance (more than {finding.get('near', NEAR_MISS):g}): {why}; the term is undecidable on "
+            f"selection's tolerance (more than {finding.get('near', NEAR_MISS):.3g}): {why}; the term is undecidable on "
             "these data, e.g. from the noise of a numerical derivative (a smoothing differentiation method such as "
             "SmoothedFiniteDifference may settle it)")
 

@@ -128,6 +128,10 @@ empty_mat dangling_symlink csv_data set_steps_1e30 recipe_unicode_key resume_mis
 evaluate_max_images_0 evaluate_ood_bogus compare_missing export_binary export_json_list
 simulate_options_missing ok_export_json ok_discover_bootstrap nan_in_x no_time_array float32_field
 generate_unknown_system terms_1e999 radius_negative max_order_negative generate_out_sys out_slash_dot
+recipe_scalar recipe_lr_nan recipe_domain_reversed recipe_missing set_python_tag set_bad_yaml
+resume_garbage_checkpoint joint_file_passwd bool_dtype values_1e300 field_1d inf_in_field time_is_field
+layout_wrong field_key_python threshold_negative bootstrap_negative terms_empty generate_noise_nan
+generate_seed_huge
 """.split())
 
 
@@ -475,7 +479,9 @@ case("scaled_1e-300", C, (0, 2, 3), disc(), setup=data_with(u=lambda d: d["u"] *
 # ===== issue 27: the parser, library size, budgets =====
 C = "issue:budget"
 POW20 = "(u+u_x+u_xx+i)**(-20)"
-case("terms_pow20_x11", C, 2, disc("--terms", "+".join([POW20] * 11)), setup=copy_data())
+case("terms_pow20_x11", C, 2, disc("--terms", "+".join(f"(u+u_x+u_xx+{i})**(-20)" for i in range(1, 12))),
+     setup=copy_data(), note="one term: 11 such powers summed")
+case("terms_pow20_i", C, 2, disc("--terms", "+".join([POW20] * 11)), setup=copy_data(), extended=True)
 case("terms_pow20_39", C, 2, disc("--terms", ", ".join(f"(u+u_x+u_xx+{k})**(-20)" for k in range(1, 40))),
      setup=copy_data())
 case("recipe_equation_744", C, 2, ["fit", "recipe.yaml"],

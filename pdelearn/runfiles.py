@@ -67,6 +67,10 @@ def read_json(path: str | os.PathLike, name: str, missing: str) -> Any:
         return json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{str(file)!r} is not valid JSON ({exc}); was it written by pdelearn?") from None
+    except (RecursionError, ValueError, MemoryError) as exc:  # nested too deep, a number of thousands of digits
+        why = str(exc).splitlines()[0][:100] if str(exc) else ""
+        raise DataError(f"{str(file)!r} is JSON pdelearn cannot read ({type(exc).__name__}{': ' + why if why else ''}"
+                        "); was it edited? Write it again with pdelearn") from None
 
 
 def latex_document(equation: Any) -> str:

@@ -36,7 +36,7 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     equation = read_equation(eq_path)
     if not isinstance(equation, Equation):
         raise ConfigError("simulate handles one field in one space dimension; this run holds an equation system")
-    options = read_json_file(opt_path, "options.json", "") if opt_path.exists() else {}
+    options = read_json(opt_path, "options.json", "") if opt_path.exists() else {}
     if not isinstance(options, dict):
         raise DataError(f"{str(opt_path)!r} must hold a JSON object (written by 'pdelearn discover'), received "
                         f"{type(options).__name__}; pass --data PATH or write the run again")
@@ -75,24 +75,10 @@ def simulate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     return summary
 
 
-def read_json_file(path: str | Path, name: str, missing: str) -> Any:
-    """:func:`pdelearn.runfiles.read_json`, with JSON that Python's parser cannot take (nested too deep, a number
-    of thousands of digits) a :class:`DataError` too."""
-    try:
-        return read_json(path, name, missing)
-    except PdelearnError:
-        raise
-    except (RecursionError, ValueError, MemoryError) as exc:
-        why = str(exc).splitlines()[0][:100] if str(exc) else ""
-        path = Path(path) / name if Path(path).is_dir() else path
-        raise DataError(f"{str(path)!r} is JSON pdelearn cannot read ({type(exc).__name__}{': ' + why if why else ''}); "
-                        "was it edited? Write it again with pdelearn") from None
-
-
 def read_equation(path: str | Path):
     """The equation of ``path`` (an ``equation.json`` or a folder holding one); a :class:`PdelearnError` naming
     the file when it is missing or not an equation pdelearn can read (an edited file: wrong types, bad terms)."""
-    data = read_json_file(path, "equation.json", "pass a run folder holding equation.json")
+    data = read_json(path, "equation.json", "pass a run folder holding equation.json")
     path = Path(path) / "equation.json" if Path(path).is_dir() else Path(path)
     try:
         return load_equation(data)

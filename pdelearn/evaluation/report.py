@@ -88,9 +88,8 @@ def load_evaluation(path: str | os.PathLike) -> dict[str, Any]:
         and ``dataset`` (text), ``conditions`` (records with a ``name`` and a ``top1`` in [0, 1] or a
         ``skipped`` note) and an optional ``overhead`` of numbers.
     """
-    from ..simulate import read_json_file
 
-    ev = read_json_file(path, EVALUATION, f"run `pdelearn evaluate {path}` first")
+    ev = read_json(path, EVALUATION, f"run `pdelearn evaluate {path}` first")
     if not isinstance(ev, dict) or "conditions" not in ev:
         raise DataError(f"{path} is not an evaluation written by `pdelearn evaluate` (no 'conditions')")
     problem = _structure_problem(ev)

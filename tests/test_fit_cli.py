@@ -21,7 +21,7 @@ RECIPES = [p for p in sorted((ROOT / "recipes").glob("*.yaml"))
 SMALL = ["training.steps=2", "training.lbfgs_steps=1", "training.lbfgs_max_iter=2", "training.time_windows=2",
          "training.log_every=1", "reference.nx=64", "reference.nt=11", "reference.dt=1e-3", "reference.refine=2",
          "sampling.collocation=64", "sampling.initial=16", "sampling.boundary=8", "losses.reference_points=32",
-         "model.width=8", "model.depth=2", "device=cpu"]
+         "model.width=8", "model.depth=2", "device=cpu", "training.target_rel_l2=null"]
 RUN_FILES = {"recipe.yaml", "metrics.jsonl", "checkpoint.pt", "summary.json", "equation.json", "equation.tex",
              "solution.png", "losses.png", "prediction.npz"}
 
@@ -122,10 +122,16 @@ def test_a_run_stopped_by_max_minutes_is_unreliable_unless_it_meets_a_stated_tar
     assert bad.exit_code == 2 and "target_rel_l2" in bad.output and not (tmp_path / "d").exists()
 
 
-def test_a_finished_run_is_not_touched_by_a_target(tmp_path):
+def test_a_finished_run_that_misses_its_stated_target_is_unreliable(tmp_path):
     recipe = str(ROOT / "recipes" / "burgers_forward.yaml")
     res = fit(recipe, "--out", str(tmp_path / "r"), *small("training.target_rel_l2=1e-9"))
-    assert res.exit_code == 0, res.output  # the target only judges runs that max_minutes stopped
+    assert res.exit_code == 3, res.output  # never exit 0 with an error above the recipe's target
+    assert "the run finished, but its rel. L2 error" in res.output and "misses training.target_rel_l2 = 1e-09" \
+        in res.output
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["target_met"] is False
+    ok = fit(recipe, "--out", str(tmp_path / "s"), *small("training.target_rel_l2=100"))
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["target_met"] is True
 
 
 BAD = [

@@ -80,12 +80,22 @@ class ForwardRun(Problem):
         return Outcome(summary, self.conditions.equation, {"role": "enforced"}, lines, reliable, message)
 
     def _time_budget(self, ctx: RunContext, summary: dict[str, Any]) -> tuple[bool, str | None]:
-        """A run stopped by ``max_minutes`` is unreliable unless ``training.target_rel_l2`` is stated and met."""
+        """A run stopped by ``max_minutes`` is unreliable unless ``training.target_rel_l2`` is stated and met; a
+        finished run is unreliable when it misses a stated target."""
         parts = [(v, summary[v]) for v in ("aware", "ignorant") if v in summary] or [("", summary)]
         stopped = [(v, p) for v, p in parts if p.get("stopped")]
-        if not stopped:
-            return True, None
         target, rel = self.recipe.training.target_rel_l2, summary.get("rel_l2")
+        if not stopped:  # a finished run that misses a stated target is no result either
+            missed = [(v, p["rel_l2"]) for v, p in parts if target is not None and p.get("rel_l2") is not None
+                      and not p["rel_l2"] <= target]
+            if missed:
+                summary["target_met"] = False
+                errors = ", ".join(f"{v + ' network ' if v else ''}{r:.3e}" for v, r in missed)
+                return False, (f"the run finished, but its rel. L2 error ({errors}) misses training.target_rel_l2 = "
+                               f"{target:g}; train longer (training.steps) or check the recipe")
+            if target is not None and rel is not None:
+                summary["target_met"] = True
+            return True, None
         where = "; ".join(f"{v + ' network ' if v else ''}{_progress(p)}" for v, p in stopped)
         again = f"continue with: pdelearn fit --resume {ctx.folder}" if ctx.folder is not None else "train longer"
         if target is not None and rel is not None and rel <= target and all(p.get("rel_l2") is not None

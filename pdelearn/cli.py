@@ -22,6 +22,7 @@ import click
 
 from .errors import ConfigError, DataError, PdelearnError
 from .runfiles import output_folder, write_equation
+from .threads import set_threads
 
 __all__ = ["main"]
 
@@ -81,6 +82,10 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 
+THREADS_HELP = ("CPU threads of torch: a number, or auto (the usable cores minus those other processes keep busy; "
+                "OMP_NUM_THREADS wins when set).")
+
+
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (created).")
@@ -111,10 +116,12 @@ def main() -> None:
 @click.option("--budget", type=float, default=120.0, show_default=True, metavar="SECONDS",
               help="Time budget of the output-error refinement; past it the best equation so far is reported as "
                    "unreliable (exit 3).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@click.option("--threads", default="auto", show_default=True, metavar="N|auto",
+              help=THREADS_HELP)
+@click.option("--force", is_flag=True, help="Replace an existing output folder (only one pdelearn made).")
 @_user_errors
 def discover(data, out, fields, coords, time, layout, method, derivative, regression, threshold, max_power, max_order,
-             radius, bootstrap, refit, refine, terms, terms_only, budget, force):
+             radius, bootstrap, refit, refine, terms, terms_only, budget, threads, force):
     """Discover the governing equation of gridded DATA (.npz or .mat)."""
     from .cli_util import check_out_path
     from .data import load_grid_data
@@ -122,12 +129,14 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     from .sparse import SparseRegression
     from .weak import WeakForm
 
+    used_threads = set_threads(threads)
     if max_power < 0 or max_order < 1:
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
     check_out_path(out)
     options = dict(click.get_current_context().params)  # every option, recorded in options.json
+    options["threads_used"] = used_threads
     with output_folder(out, force=force, inputs=[data]) as folder:
         load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
         grid = load_grid_data(data, **load)
@@ -330,9 +339,10 @@ def compare(runs, latex):
 @click.option("--seed", type=int, default=None, help="Overrides the recipe's seed.")
 @click.option("--resume", "resume", default=None, type=click.Path(file_okay=False),
               help="Continue the interrupted run in this folder (RECIPE is then optional).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@click.option("--threads", default="auto", show_default=True, metavar="N|auto", help=THREADS_HELP)
+@click.option("--force", is_flag=True, help="Replace an existing output folder (only one pdelearn made).")
 @_user_errors
-def fit(recipe, out, overrides, device, seed, resume, force):
+def fit(recipe, out, overrides, device, seed, resume, threads, force):
     """Train the problem of a RECIPE (YAML) and write a run folder.
 
     Every problem type (``problem: forward``, ``extrapolation``, ``joint_discovery``, ...) runs
@@ -350,6 +360,7 @@ def fit(recipe, out, overrides, device, seed, resume, force):
     rank, world, local = launch_env()
     if world > 1:  # started by torchrun: one process per rank
         return _fit_distributed(recipe, out, extra, resume, force, rank, world, local)
+    set_threads(threads)
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise ConfigError("--resume continues in its own folder; drop --out (or pass the same folder)")

@@ -88,6 +88,8 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     summary = outcome.summary
     summary["wall_time_s"] = round(summary.pop("earlier_time_s", 0.0) + time.perf_counter() - t0, 3)
     summary["device"] = device_name(device)
+    if device.type == "cpu":
+        summary["threads"] = torch.get_num_threads()
     if world_size > 1:
         summary["processes"] = world_size
     if not outcome.reliable:

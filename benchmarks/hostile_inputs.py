@@ -546,6 +546,9 @@ case("killed_fit_force_rerun", C, 0, ["fit", "recipe.yaml", "--out", "run", "--f
      mutable=("run",), check=exists("run/summary.json"),
      note="the folder a fit killed after its start leaves (recipe.yaml and the marker): --force replaces it")
 case("out_is_user_file", C, 2, disc("--force", out="notes.md"), setup=copy_data())
+case("force_run_holding_input", "issue:force", 2, ["discover", "run/data.npz", "--out", "run", "--force"],
+     needs=("disc_run",), setup=both(copy_run("disc_run"), copy_data("run/data.npz")),
+     note="a folder pdelearn made, but the input now lives in it")
 
 # ===== issue 27: the PySINDy bridge (python -c; exit 3 = the bridge said unreliable, 2 = PdelearnError) =====
 C = "issue:bridge"
@@ -643,6 +646,15 @@ case("npz_zip_slip_names", C, (0, 2), disc(), check=says_burgers,
      setup=lambda c: _zip(c.work / "data.npz", {**{f"{k}.npy": npy_bytes(v) for k, v in burgers(c).items()},
                                                 "../../evil.npy": npy_bytes(np.zeros(1))}),
      note="a member named ../../evil.npy must not be written anywhere")
+
+case("export_dev_zero", C, 2, ["export", "/dev/zero"], note="an endless equation.json")
+case("compare_dev_zero", C, 2, ["compare", "a"],
+     setup=lambda c: (c.work.joinpath("a").mkdir(), os.symlink("/dev/zero", c.work / "a/evaluation.json")))
+case("recipe_dev_zero", C, 2, ["fit", "recipe.yaml"], setup=lambda c: os.symlink("/dev/zero", c.work / "recipe.yaml"))
+case("simulate_data_huge", C, 2, ["simulate", "run", "--data", "big.npz"], needs=("disc_run", "huge_npz"),
+     setup=both(copy_run("disc_run"), lambda c: shutil.copy(c.fx("huge_npz"), c.work / "big.npz")))
+case("terms_3000", "fresh:options", 2, disc("--terms", ", ".join(f"sin({k}*u)" for k in range(1, 3001)), "--terms-only"),
+     setup=copy_data(), note="3000 custom terms")
 
 # ===== fresh: arrays =====
 C = "fresh:arrays"

@@ -653,8 +653,9 @@ case("compare_dev_zero", C, 2, ["compare", "a"],
 case("recipe_dev_zero", C, 2, ["fit", "recipe.yaml"], setup=lambda c: os.symlink("/dev/zero", c.work / "recipe.yaml"))
 case("simulate_data_huge", C, 2, ["simulate", "run", "--data", "big.npz"], needs=("disc_run", "huge_npz"),
      setup=both(copy_run("disc_run"), lambda c: shutil.copy(c.fx("huge_npz"), c.work / "big.npz")))
-case("terms_3000", "fresh:options", 2, disc("--terms", ", ".join(f"sin({k}*u)" for k in range(1, 3001)), "--terms-only"),
-     setup=copy_data(), note="3000 custom terms")
+case("terms_3000", "fresh:options", 2,
+     disc("--terms", ", ".join(f"sin({k}*u)" for k in range(1, 3001)), "--terms-only"), setup=copy_data(),
+     note="3000 custom terms")
 
 # ===== fresh: arrays =====
 C = "fresh:arrays"

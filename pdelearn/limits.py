@@ -26,6 +26,8 @@ __all__ = ["Limit", "LIMITS", "ENV_PREFIX"] + [
     "MAX_EXPRESSION_CHARS", "MAX_EXPANDED_TERMS", "MAX_EXPANSION_WORK", "MAX_EXPONENT", "MAX_LITERAL",
     "MAX_LIBRARY_TERMS", "MAX_DERIVATIVE_ORDER", "MAX_POLYNOMIAL_POWER", "MAX_BOOTSTRAP",
     "MAX_DATA_BYTES", "MAX_GRID_POINTS", "MIN_FIELD_SCALE", "MAX_FIELD_SCALE", "MAX_JSON_BYTES", "MAX_IDX_BYTES",
+    "MAX_BATCH_POINTS", "MAX_NETWORK_WIDTH", "MAX_NETWORK_DEPTH", "MAX_GRID_SIDE", "MAX_TRAINING_STEPS",
+    "RECIPE_SIZE_KEYS", "check_recipe_sizes",
 ]
 
 ENV_PREFIX = "PDELEARN_"  #: prefix of the environment variables that raise an overridable limit
@@ -144,6 +146,49 @@ MAX_JSON_BYTES = Limit("MAX_JSON_BYTES", 16 * 2**20, "bytes", "one JSON file rea
                        fix="pass the file pdelearn wrote")
 #: Size of one MNIST idx file, read from its header before decompressing (the largest real one has 47 MB).
 MAX_IDX_BYTES = Limit("MAX_IDX_BYTES", 256 * 2**20, "bytes", "one decompressed MNIST idx file", DataError)
+
+#: Points of one training batch a recipe may ask for (collocation, initial, boundary, samples, batch sizes).
+MAX_BATCH_POINTS = Limit("MAX_BATCH_POINTS", 4_000_000, "points", "points or images of one batch or sample set in "
+                         "a recipe", ConfigError, fix="use fewer points")
+#: Width of a network layer a recipe may ask for (recipes use 8 to 256; MobileNet width multipliers are small).
+MAX_NETWORK_WIDTH = Limit("MAX_NETWORK_WIDTH", 16_384, "units", "width of a network in a recipe", ConfigError,
+                          fix="use a smaller model.width")
+#: Layers of a network a recipe may ask for (recipes use 2 to 8).
+MAX_NETWORK_DEPTH = Limit("MAX_NETWORK_DEPTH", 512, "layers", "depth of a network in a recipe", ConfigError,
+                          fix="use a smaller model.depth")
+#: Points along one axis of a grid a recipe asks for (reference solutions use 512 x 201).
+MAX_GRID_SIDE = Limit("MAX_GRID_SIDE", 1_048_576, "points", "points along one axis of a recipe's grid", ConfigError,
+                      fix="use a coarser grid")
+#: Steps, iterations or epochs of one training phase a recipe asks for (recipes use up to 15,200 steps).
+MAX_TRAINING_STEPS = Limit("MAX_TRAINING_STEPS", 100_000_000, "steps", "steps, iterations or epochs of one "
+                           "training phase in a recipe", ConfigError, fix="use fewer steps")
+
+#: Recipe keys (in any section) whose integer values each limit bounds.
+RECIPE_SIZE_KEYS: dict[str, Limit] = {
+    **dict.fromkeys(("collocation", "initial", "boundary", "reference_points", "samples", "extra_collocation",
+                     "batch_size", "eval_batch_size"), MAX_BATCH_POINTS),
+    "width": MAX_NETWORK_WIDTH, "depth": MAX_NETWORK_DEPTH,
+    **dict.fromkeys(("nx", "nt"), MAX_GRID_SIDE),
+    **dict.fromkeys(("steps", "max_steps", "adam_steps", "lbfgs_steps", "lbfgs_max_iter", "prune_steps",
+                     "ensemble_steps", "final_steps", "warmup", "epochs", "max_iter"), MAX_TRAINING_STEPS),
+}
+
+
+def check_recipe_sizes(data, where: str = "") -> None:
+    """Refuse integer values of :data:`RECIPE_SIZE_KEYS` above their limits, and a grid (a section with ``nx``
+    and ``nt``) of more than :data:`MAX_GRID_POINTS` points, anywhere in the plain data of a recipe."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        name = f"{where}{key}"
+        if isinstance(value, dict):
+            check_recipe_sizes(value, name + ".")
+        elif isinstance(value, int) and not isinstance(value, bool) and key in RECIPE_SIZE_KEYS:
+            RECIPE_SIZE_KEYS[key].check(value, name)
+    nx, nt = data.get("nx"), data.get("nt")
+    if isinstance(nx, int) and isinstance(nt, int):
+        MAX_GRID_POINTS.check(nx * nt, f"{where}nx x {where}nt", ConfigError)
+
 
 #: Every limit, by name (docs/limits.md has one row per entry).
 LIMITS: dict[str, Limit] = {v.name: v for v in list(globals().values()) if isinstance(v, Limit)}

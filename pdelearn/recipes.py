@@ -39,7 +39,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from .errors import ConfigError, PdelearnError, did_you_mean
-from .limits import MAX_YAML_BYTES, MAX_YAML_DEPTH
+from .limits import MAX_YAML_BYTES, MAX_YAML_DEPTH, check_recipe_sizes
 from .problems.base import RecipeBase
 from .problems.forward_recipe import LOSS_NAMES, Recipe
 from .problems.registry import PROBLEMS, problem_class, recipe_models
@@ -141,6 +141,10 @@ def resolve(data: Any, overrides: Sequence[str] = (), source: str = "recipe") ->
         recipe = _union().validate_python(data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source, model, tag=name)) from None
+    try:
+        check_recipe_sizes(recipe.to_dict())  # before any work: sizes that would exhaust memory or time
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     try:
         recipe.check()
     except ConfigError:

@@ -427,3 +427,33 @@ def test_json_size_is_checked_before_parsing(tmp_path):
     (tmp_path / "equation.json").write_text('{"lhs": "u_t", "terms": {"u": 1.0}, "pad": "' + "x" * 17_000_000 + '"}')
     with pytest.raises(DataError, match="MAX_JSON_BYTES"):
         read_json(tmp_path, "equation.json", "")
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("sampling.collocation=1000000000000", "MAX_BATCH_POINTS"),
+    ("model.width=1000000000", "MAX_NETWORK_WIDTH"),
+    ("model.depth=100000", "MAX_NETWORK_DEPTH"),
+    ("reference.nx=1000000000", "MAX_GRID_SIDE"),
+    ("reference.nt=100000", "MAX_GRID_POINTS"),  # 512 x 100,000 points
+    ("training.steps=1000000000000", "MAX_TRAINING_STEPS"),
+])
+def test_recipe_sizes_are_bounded_before_any_work(tmp_path, override, needle):
+    from click.testing import CliRunner
+
+    from pdelearn.cli import main
+
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(main, ["fit", str(ROOT / "recipes" / "allen_cahn.yaml"), "--out", str(tmp_path / "r"),
+                                       "--set", override])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], lines
+    assert f"PDELEARN_{needle}" in lines[0]
+    assert time.perf_counter() - t0 < 10 and not (tmp_path / "r").exists()
+
+
+def test_every_shipped_recipe_is_inside_the_recipe_limits():
+    from pdelearn.recipes import load_recipe
+
+    for path in sorted((ROOT / "recipes").glob("*.yaml")):
+        limits.check_recipe_sizes(load_recipe(path).to_dict())

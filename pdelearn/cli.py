@@ -113,7 +113,7 @@ THREADS_HELP = ("CPU threads of torch: a number, or auto (the usable cores minus
 @click.option("--terms", default=None, metavar="LIST",
               help="Extra candidate terms, comma-separated, e.g. 'u*u_x, sin(u)' (names: fields, x/y/z, u_xx...).")
 @click.option("--terms-only", is_flag=True, help="Use only the --terms, not the default polynomial library.")
-@click.option("--budget", type=float, default=120.0, show_default=True, metavar="SECONDS",
+@click.option("--budget", type=float, default=300.0, show_default=True, metavar="SECONDS",
               help="Time budget of the output-error refinement; past it the best equation so far is reported as "
                    "unreliable (exit 3).")
 @click.option("--threads", default="auto", show_default=True, metavar="N|auto",

@@ -312,7 +312,7 @@ def discover(
         ``Discovery.notes`` says what changed. ``"output-error"``: always refine (an error when the
         data do not suit a simulation). ``"none"``: never.
     budget
-        Seconds each output-error refinement may take (default :data:`~pdelearn.budget.REFINE_BUDGET`, 120 s;
+        Seconds each output-error refinement may take (default :data:`~pdelearn.budget.REFINE_BUDGET`, 300 s;
         None: no limit). Past it the refinement stops with its best equation so far, which is reported with a
         warning (``Discovery.reliable`` is False; the command line exits 3 and names a larger ``--budget``).
 

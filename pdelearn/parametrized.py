@@ -16,7 +16,7 @@ import sympy
 
 from .equation import Equation, _infer_coords, _lhs_field
 from .errors import ConfigError, ParseError
-from .parsing import FUNCTIONS, safe_expr, split_equation, split_summands
+from .parsing import FUNCTIONS, ExpansionBudget, safe_expr, split_equation, split_summands
 from .terms import Term, parse_derivative_name, symbol_table
 
 __all__ = ["ParametrizedEquation", "parametrize"]
@@ -148,8 +148,10 @@ def parametrize(equation, parameters: Mapping[str, float] | None = None) -> Para
             raise ConfigError(f"the initial guess of parameter {name!r} must be a finite number, received {guess!r}")
     psyms = {name: sympy.Symbol(name) for name in parameters}
     coefficients: dict[Term, dict[str | None, float]] = {}
-    for chunk in split_summands(rhs):
-        expr = sympy.expand(safe_expr(chunk, {**table, **psyms}, what="equation right-hand side"))
+    budget = ExpansionBudget("the equation")  # one budget for all summands, spent before anything is expanded
+    parsed = [safe_expr(chunk, {**table, **psyms}, what="equation right-hand side", budget=budget)
+              for chunk in split_summands(rhs)]
+    for expr in map(sympy.expand, parsed):
         for arg in sympy.Add.make_args(expr):
             if arg == 0:
                 continue

@@ -457,3 +457,21 @@ def test_every_shipped_recipe_is_inside_the_recipe_limits():
 
     for path in sorted((ROOT / "recipes").glob("*.yaml")):
         limits.check_recipe_sizes(load_recipe(path).to_dict())
+
+
+def test_a_parametrized_equation_spends_one_expansion_budget_for_all_its_summands():
+    from pdelearn.errors import ParseError
+    from pdelearn.parametrized import parametrize
+
+    heavy = " + ".join(f"l{k}*(u + u_x + u_xx + {k + 1})**12" for k in range(34))  # each summand alone is inside
+    t0 = time.perf_counter()
+    with pytest.raises(ParseError, match="MAX_EXPANSION_WORK"):
+        parametrize(f"u_t = {heavy}", {f"l{k}": 1.0 for k in range(34)})
+    assert time.perf_counter() - t0 < 5
+
+
+def test_joint_bootstrap_is_refused_when_the_recipe_loads():
+    from pdelearn.recipes import load_recipe
+
+    with pytest.raises(ConfigError, match="MAX_BOOTSTRAP"):
+        load_recipe(ROOT / "recipes" / "burgers_discovery.yaml", ["uncertainty.bootstrap=100000000"])

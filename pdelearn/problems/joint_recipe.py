@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..budget import JOINT_REFINE_BUDGET
 from ..solvers.systems import system_names
@@ -102,6 +102,13 @@ class JointUncertainty(_Strict):
     ensemble: int = Field(4, ge=0)
     ensemble_steps: int = Field(1000, ge=1)
     ensemble_init: Literal["warm", "fresh"] = "warm"
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_limit(cls, v: int) -> int:  # refused at load time, not after training
+        from ..intervals import check_bootstrap
+
+        return check_bootstrap(v, "uncertainty.bootstrap")
 
     @model_validator(mode="after")
     def _members(self) -> "JointUncertainty":

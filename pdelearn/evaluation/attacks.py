@@ -97,6 +97,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
 
     ``random_start`` starts from a uniform point of the ball (drawn with ``generator``); the default
     starts at ``x`` (deterministic). Shapes as in :func:`fgsm`.
+
+    Each image keeps its strongest iterate, not the last: one the model misclassifies before one it
+    still classifies correctly, and among those alike the one with the highest cross-entropy. Starting
+    at ``x`` with ``alpha >= eps`` the first iterate is the FGSM image, so PGD is then never weaker
+    than FGSM at the same ``eps`` (the last iterate alone could be: at 1/255 it was, on digits).
     """
     if steps < 1 or not alpha > 0:
         raise ConfigError(f"PGD needs steps >= 1 and alpha > 0, received steps={steps}, alpha={alpha}")
@@ -105,7 +110,24 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device="cpu", dtype=x.dtype).to(x.device)
         adv = (x + eps * (2 * noise - 1)).clamp(0.0, 1.0)
+    best, best_key = adv, None
     for _ in range(steps):
         adv = adv + alpha * _input_gradient(model, adv, y).sign()
         adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0.0, 1.0).detach()
-    return adv
+        key = _strength(model, adv, y)
+        if best_key is None:
+            best, best_key = adv, key
+            continue
+        better = (key > best_key).view(-1, *([1] * (x.dim() - 1)))
+        best, best_key = torch.where(better, adv, best), torch.maximum(key, best_key)
+    return best
+
+
+def _strength(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per image: its cross-entropy, plus a large constant when ``model`` misclassifies it (so a misclassified
+    iterate always ranks above a correctly classified one)."""
+    with torch.no_grad():
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, reduction="none").double()
+        wrong = (logits.argmax(1) != y).double()
+    return loss + 1e6 * wrong

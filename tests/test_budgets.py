@@ -100,3 +100,18 @@ def test_cli_bad_budget_exits_2_without_a_folder(fronts, tmp_path, value):
                                     "--budget", value])
     assert res.exit_code == 2, res.output
     assert "budget" in res.output.lower() and not (tmp_path / "run").exists()
+
+
+def test_the_inverse_problem_stops_at_its_budget_with_the_last_estimate(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = CliRunner().invoke(main, ["fit", str(root / "recipes" / "burgers_inverse.yaml"), "--out",
+                                       str(tmp_path / "r"), "--set", "output_error.budget=1e-6",
+                                       "--set", "data.samples=300", "--set", "output_error.max_iter=3"])
+    assert result.exit_code == 3, result.output
+    assert "stopped by the time budget of 1e-06 s" in result.output and "output_error.budget" in result.output
+    assert (tmp_path / "r" / "summary.json").is_file()
+    bad = CliRunner().invoke(main, ["fit", str(root / "recipes" / "burgers_inverse.yaml"), "--out",
+                                    str(tmp_path / "b"), "--set", "output_error.budget=0"])
+    assert bad.exit_code == 2 and "budget" in bad.output and not (tmp_path / "b").exists()

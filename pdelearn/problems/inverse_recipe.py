@@ -74,6 +74,8 @@ class OutputErrorOptions(StrictModel):
     ic_modes: int = Field(16, ge=1)
     max_iter: int = Field(30, ge=1)
     dealias: bool = True
+    #: seconds the fit may take; past it the last estimate is reported as unreliable (exit 3)
+    budget: float = Field(600.0, gt=0, allow_inf_nan=False)
 
 
 class PinnOptions(StrictModel):

@@ -175,13 +175,21 @@ class InverseProblem(Problem):
                            echo=ctx.echo)
             return {"parameters": out["parameters"], "std_errors": None, "covariance": None, "converged": True,
                     "message": "", "details": {k: out[k] for k in ("L_D", "L_G", "steps", "history")}}
+        from ..budget import Budget, BudgetExceeded
         from ..inverse import fit_output_error
 
         o = r.output_error
-        fit = fit_output_error(self.samples, self.form, length=o.length, nx=o.nx, dt=o.dt, ic_modes=o.ic_modes,
-                               max_iter=o.max_iter, dealias=o.dealias,
-                               callback=lambda i, rss, p: ctx.echo(f"output error {i}: rss {rss:.6g}, "
-                                                                   + self.form.format(p)))
+        try:
+            fit = fit_output_error(self.samples, self.form, length=o.length, nx=o.nx, dt=o.dt, ic_modes=o.ic_modes,
+                                   max_iter=o.max_iter, dealias=o.dealias, budget=Budget(o.budget, "the output-error fit"),
+                                   callback=lambda i, rss, p: ctx.echo(f"output error {i}: rss {rss:.6g}, "
+                                                                       + self.form.format(p)))
+        except BudgetExceeded as exc:
+            if exc.partial is None:
+                raise
+            fit = exc.partial  # the last estimate, not converged; its message names the budget
+            fit.message = (f"{fit.message}; raise output_error.budget (now {o.budget:g} s) to let it finish, e.g. "
+                           f"--set output_error.budget={5 * o.budget:g}")
         if ctx.folder is not None and ctx.is_main:
             np.savez_compressed(ctx.folder / "initial_state.npz", x=fit.x, u0=fit.u0)
         from ..inverse import evidence

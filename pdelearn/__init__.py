@@ -5,6 +5,7 @@ The public API::
     from pdelearn import polynomial_library, TermLibrary, Equation, discover, GoverningEquation
     from pdelearn import load_recipe, run_recipe, Problem, RunContext, Outcome   # the run driver
     from pdelearn import joint_discover, JointConfig, make_samples, system, solve_system, simulate_equation
+    from pdelearn import readout, readout_arrays, readout_run   # sparse readout of a trained network's equation
 
 Everything that needs torch (``GoverningEquation``, ``Trainer``, ``joint_discover``, the run driver,
 ...) is imported on first use, so that ``import pdelearn`` for the sympy/numpy parts stays light.
@@ -72,6 +73,10 @@ __all__ = [
     "PROBLEMS",
     "fit_output_error",
     "PeriodicSolver",
+    "readout",
+    "readout_arrays",
+    "readout_run",
+    "Readout",
 ]
 
 _LAZY = {
@@ -98,6 +103,10 @@ _LAZY = {
     "PROBLEMS": "problems.registry",
     "fit_output_error": "inverse",
     "PeriodicSolver": "solvers.torch_etdrk4",
+    "readout": "sparse_readout",
+    "readout_arrays": "sparse_readout",
+    "Readout": "sparse_readout",
+    "readout_run": "run_readout",
 }
 
 

@@ -265,6 +265,23 @@ def simulate(run, data):
 
 
 @main.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--images", "n_images", type=int, default=None,
+              help="Test images to sample (default 200, or all when fewer); the first half selects, the rest scores.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Of the rows drawn and the bootstrap.")
+@_user_errors
+def readout(run, n_images, seed):
+    """Print the sparse readout of the equation learned by the PR-Net of RUN (nothing is written); exit 3 when it
+    explains little of h_t on held-out images."""
+    from .run_readout import readout_run
+
+    r = readout_run(run, n_images=n_images, seed=seed)
+    click.echo("\n".join(r.lines()))
+    if not r.reliable:
+        sys.exit(3)
+
+
+@main.command()
 @click.argument("run", type=click.Path(file_okay=True))
 @click.option("--latex", "fmt", flag_value="latex", default=True, help="Print LaTeX (default).")
 @click.option("--json", "fmt", flag_value="json", help="Print the JSON form.")

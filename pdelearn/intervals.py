@@ -40,12 +40,13 @@ def bootstrap_draws(A: np.ndarray, b: np.ndarray, n_boot: int, seed: int = 0,
 
 def _group_draws(A: np.ndarray, b: np.ndarray, n_boot: int, rng, groups: np.ndarray) -> np.ndarray:
     """:func:`bootstrap_draws` over resampled groups, from per-group ``A^T A`` and ``A^T b`` (one small solve each)."""
-    _, label = np.unique(groups, return_inverse=True)
-    m = int(label.max()) + 1
-    gram = np.zeros((m, A.shape[1], A.shape[1]))
-    rhs = np.zeros((m, A.shape[1]))
-    np.add.at(gram, label, A[:, :, None] * A[:, None, :])
-    np.add.at(rhs, label, A * b[:, None])
+    _, label = np.unique(groups.reshape(-1), return_inverse=True)
+    order = np.argsort(label, kind="stable")
+    edges = np.flatnonzero(np.diff(label[order])) + 1
+    parts = np.split(order, edges)
+    gram = np.stack([A[i].T @ A[i] for i in parts])
+    rhs = np.stack([A[i].T @ b[i] for i in parts])
+    m = len(parts)
     draws = np.empty((n_boot, A.shape[1]))
     for k in range(n_boot):
         counts = np.bincount(rng.integers(0, m, m), minlength=m).astype(float)

@@ -149,7 +149,8 @@ def readout_arrays(h_t, theta, library: TermLibrary | Sequence[str], *, groups=N
     if not (np.isfinite(G).all() and np.isfinite(b).all()):
         raise DataError("h_t or theta holds NaN or inf; the network's derivatives are not finite")
     bootstrap = check_bootstrap(bootstrap, "bootstrap (resamples of the readout)")
-    groups = np.arange(b.size) if groups is None else np.asarray(groups).reshape(-1)
+    by_row = groups is None  # rows are independent: the bootstrap resamples rows
+    groups = np.arange(b.size) if by_row else np.asarray(groups).reshape(-1)
     if groups.size != b.size:
         raise ShapeError(f"groups must hold one label per row ({b.size}), received {groups.size}")
     order = list(dict.fromkeys(groups.tolist()))
@@ -174,7 +175,7 @@ def readout_arrays(h_t, theta, library: TermLibrary | Sequence[str], *, groups=N
     warns = [x for x in [explained(lhs, fit.relative_residual, support.size)] if x]
     intervals, std = None, None
     if bootstrap and support.size:
-        draws = bootstrap_draws(Gs[:, support], bs, bootstrap, seed, gs)
+        draws = bootstrap_draws(Gs[:, support], bs, bootstrap, seed, None if by_row else gs)
         lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
         intervals, std = np.stack([lo, hi], axis=-1), draws.std(axis=0, ddof=1)
     if support.size:
@@ -300,15 +301,17 @@ def readout(model: Any, images, *, n_images: int | None = None, held_out: float 
     return readout_arrays(b, G, model.equation.library, groups=groups, held_out=held_out, dense=dense,
                           bootstrap=bootstrap, seed=seed, lhs=model.equation.lhs[0], level=level, sample=sample)
 
-def add_to_run(model: Any, images, seed: int, summary: dict, lines: list, extra: dict, dense: Equation):
+def add_to_run(model: Any, images, seed: int, summary: dict, lines: list, extra: dict, dense: Equation,
+               where: str = "the test images"):
     """The readout in a classification run's results: ``summary["readout"]``, ``summary["equation_explains_little"]``,
     its printout after the dense equation's ``lines``, the dense equation in ``extra``. Returns the equation to write
     (the sparse readout; the dense one when the readout could not run or selected nothing)."""
     from .errors import PdelearnError
 
-    extra["dense_equation"] = {"equation": str(dense), "terms": dense.to_dict().get("terms")}
+    extra["dense_equation"] = {"equation": str(dense), "terms": dense.to_dict().get("terms"),
+                               "r2_test": summary.get("equation_fit_r2")}
     try:
-        r = readout(model, images, seed=seed, where="the test images")
+        r = readout(model, images, seed=seed, where=where)
     except PdelearnError as exc:
         summary["readout"], summary["equation_explains_little"] = {"skipped": str(exc)}, None
         lines.insert(2, f"no sparse readout: {exc}")

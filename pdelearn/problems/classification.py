@@ -524,7 +524,8 @@ class ClassificationProblem(Problem):
                      "coefficients": model.equation.coefficients.detach().cpu().double().reshape(-1).tolist()}
             lines.insert(0, f"learned equation of the PDE block (dense, L1-trained; R^2 of h_t on test batches {fit:.3f}):")
             lines.insert(1, f"  {equation}")
-            equation = add_readout(model, self.data.test, ctx.seed, summary, lines, extra, equation)
+            equation = add_readout(model, self.data.test, ctx.seed, summary, lines, extra, equation,
+                                   f"the test images of {info.name}")
             if ctx.folder is not None and ctx.is_main:
                 plot_coefficients(model.equation.library.names, extra["coefficients"], ctx.folder / "coefficients.png",
                                   title=f"PR-Net on {info.name}: coefficients of h_t = sum a_k term_k")

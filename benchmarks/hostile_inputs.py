@@ -78,6 +78,10 @@ class Case:
     module: bool = False  # args start with a module to run with python -m (instead of pdelearn.cli)
     note: str = ""
     extended: bool = False  # only with --extended (kept out of the default run to bound its time)
+    #: Ctrl-C: SIGINT to the command once this path (relative to cwd) exists, this text is on its stderr
+    #: ("stderr:TEXT") or this many seconds have passed ("after:SECONDS"), then ``interrupt_delay`` more seconds
+    interrupt_when: Optional[str] = None
+    interrupt_delay: float = 0.0
 
 
 @dataclasses.dataclass
@@ -131,7 +135,8 @@ generate_unknown_system terms_1e999 radius_negative max_order_negative generate_
 recipe_scalar recipe_lr_nan recipe_domain_reversed recipe_missing set_python_tag set_bad_yaml
 resume_garbage_checkpoint joint_file_passwd bool_dtype values_1e300 field_1d inf_in_field time_is_field
 layout_wrong field_key_python threshold_negative bootstrap_negative terms_empty generate_noise_nan
-generate_seed_huge
+generate_seed_huge grid_at_limit_noise terms_3000 ok_fit_set fit_seed_negative out_name_newline
+dev_urandom_npz text_named_mat gzip_named_npz string_dtype compare_conditions_string resume_discover_run
 """.split())
 
 
@@ -924,6 +929,9 @@ case("compare_top1_nan", C, (0, 2), ["compare", "a", "b"],
 
 # ===== fresh: budgets on legal but large inputs, names that collide with the parser, special files in recipes =====
 C = "fresh:stress"
+case("grid_4M_noise", C, (2, 3), disc(), note="2000 x 1999 Gaussian noise (4M points, 32 MB)",
+     setup=lambda c: save_npz(c.work / "data.npz", u=np.random.default_rng(3).standard_normal((2000, 1999)),
+                              x=np.linspace(0, 1, 2000, endpoint=False), t=np.linspace(0, 1, 1999)))
 case("grid_at_limit_noise", C, (2, 3), disc(), note="4000 x 3999 Gaussian noise (16M points, 128 MB)",
      setup=lambda c: save_npz(c.work / "data.npz", u=np.random.default_rng(3).standard_normal((4000, 3999)),
                               x=np.linspace(0, 1, 4000, endpoint=False), t=np.linspace(0, 1, 3999)))
@@ -976,6 +984,27 @@ case("out_name_newline", C, (0, 2), disc(out="run\nError: fake"), setup=copy_dat
 case("out_parent_is_file", C, 2, disc(out="notes.md/run"), setup=copy_data())
 case("out_via_link_to_proc", C, 2, disc(out="link/run"),
      setup=both(copy_data(), lambda c: os.symlink("/proc", c.work / "link")))
+
+# ===== fresh: Ctrl-C (SIGINT to the process group) =====
+C = "fresh:interrupt"
+LONG_FIT = forward_with(training="training: {steps: 1000000, lr: 1.0e-3, lbfgs_steps: 0, time_windows: 1, "
+                                 "hard_ic: true, dtype: float32, log_every: 100, checkpoint_every: 20}")
+case("fit_interrupted", C, (1, 2, 3, 130), ["fit", "recipe.yaml", "--out", "run"], out="run",
+     setup=yaml_recipe(LONG_FIT), interrupt_when="run/checkpoint.pt", interrupt_delay=0.5,
+     note="Ctrl-C after the first checkpoint: no traceback; what is left is marked as pdelearn's (resumable)")
+case("fit_interrupted_at_start", C, (1, 2, 3, 130), ["fit", "recipe.yaml", "--out", "run"], out="run",
+     setup=yaml_recipe(LONG_FIT), interrupt_when="run", interrupt_delay=0.0,
+     note="Ctrl-C as soon as the run folder appears")
+case("discover_interrupted", C, (1, 2, 3, 130), disc(), out="run", interrupt_when="after:10",
+     note="Ctrl-C during a long discover (16M points of noise): nothing left behind",
+     setup=lambda c: save_npz(c.work / "data.npz", u=np.random.default_rng(3).standard_normal((4000, 3999)),
+                              x=np.linspace(0, 1, 4000, endpoint=False), t=np.linspace(0, 1, 3999)))
+case("resume_after_interrupt", C, (0, 3), ["fit", "--resume", "run"], needs=("fwd_run",), out="run",
+     mutable=("run",), check=exists("run/summary.json"),
+     setup=copy_run("fwd_run"), note="control: --resume of a run folder with its checkpoint")
+case("resume_extend_steps", C, (0, 2), ["fit", "--resume", "run", "--set", "training.steps=8"], needs=("fwd_run",),
+     out="run", mutable=("run",), check=exists("run/summary.json"), setup=copy_run("fwd_run"),
+     note="more steps on resume: done, or refused with the differing key named")
 
 # ===== controls: legitimate use must keep working =====
 C = "control"
@@ -1253,8 +1282,11 @@ def baseline_address_space_mb(env: dict) -> float:
         return 4096.0
 
 
-def run_limited(cmd: list[str], cwd: Path, env: dict, timeout: float, as_limit_bytes: int, outdir: Path) -> Result:
+def run_limited(cmd: list[str], cwd: Path, env: dict, timeout: float, as_limit_bytes: int, outdir: Path,
+                interrupt_when: Optional[str] = None, interrupt_delay: float = 0.0) -> Result:
     def preexec() -> None:
+        # a harness started in the background (cmd &) ignores SIGINT, and children inherit that: restore Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         resource.setrlimit(resource.RLIMIT_AS, (as_limit_bytes, as_limit_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -1265,10 +1297,28 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, timeout: float, as_limit_b
                              preexec_fn=preexec, start_new_session=True)
         timed_out = False
         status, ru = 0, None
+        trigger_at: Optional[float] = None
+        interrupted = False
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid == p.pid:
                 break
+            if interrupt_when is not None and not interrupted:
+                if trigger_at is None:
+                    if interrupt_when.startswith("after:"):
+                        seen = time.perf_counter() - t0 >= float(interrupt_when[6:])
+                    elif interrupt_when.startswith("stderr:"):
+                        seen = interrupt_when[7:].encode() in err_path.read_bytes()
+                    else:
+                        seen = os.path.lexists(cwd / interrupt_when)
+                    if seen:
+                        trigger_at = time.perf_counter() + interrupt_delay
+                elif time.perf_counter() >= trigger_at:
+                    interrupted = True
+                    try:
+                        os.killpg(p.pid, signal.SIGINT)
+                    except ProcessLookupError:
+                        pass
             if time.perf_counter() - t0 > timeout:
                 timed_out = True
                 try:
@@ -1279,6 +1329,8 @@ def run_limited(cmd: list[str], cwd: Path, env: dict, timeout: float, as_limit_b
                 break
             time.sleep(0.05)
         p.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
+        if interrupted and p.returncode == -signal.SIGINT:
+            p.returncode = 130  # died of the Ctrl-C it was sent: what a shell reports
     seconds = time.perf_counter() - t0
     # anything the session left behind (it had its own process group)
     try:
@@ -1348,9 +1400,9 @@ def judge(c: Case, ctx: Ctx, r: Result, before: dict[str, str], after: dict[str,
                 notes.append("stdout not empty on exit 2")
             if errs and any(ord(ch) < 32 and ch != "\t" for ch in errs[0]):
                 reasons.append("control characters in the Error: line")
-        elif r.rc == 3:
+        elif r.rc in (1, 3, 130) and r.rc in c.expect:
             if not stderr_lines and not r.stdout.strip():
-                reasons.append("exit 3 without a line saying why")
+                reasons.append(f"exit {r.rc} without a line saying why")
         elif r.rc == 0 and 0 in c.expect and c.check is not None:
             why = c.check(ctx, r)
             if why:
@@ -1358,6 +1410,8 @@ def judge(c: Case, ctx: Ctx, r: Result, before: dict[str, str], after: dict[str,
                 wrong_answer = True
     # half-written: after a refusal nothing new; never a temporary hidden sibling outside the output folder
     outputs = [o for o in ([out_rel] if out_rel else []) + mutable]
+    if c.interrupt_when is not None and out_rel and os.path.lexists(ctx.tree / out_rel / ".pdelearn-run"):
+        mutable = mutable + [out_rel]  # an interrupted run's folder, marked as pdelearn's: --force/--resume can use it
     if r.rc not in (0, 3) or hang:
         stray = [p for p in new if not _under(p, mutable)]
         if stray:
@@ -1391,7 +1445,7 @@ def run_case(c: Case, base: Path, fixtures: dict[str, Path], env: dict, timeout:
         # safety: the working folder must be at least three levels inside our own temporary tree
         assert str(ctx.work).startswith(str(base)) and ctx.work.relative_to(tree).parts == ("home", "proj", "work")
         before = snapshot(tree)
-        r = run_limited(cmd, ctx.work, env, timeout, as_limit, logs)
+        r = run_limited(cmd, ctx.work, env, timeout, as_limit, logs, c.interrupt_when, c.interrupt_delay)
         after = snapshot(tree)
         row.update(judge(c, ctx, r, before, after, memory_mb, "home/proj/work"))
         row.update({"got": r.rc if not r.timed_out else "timeout", "seconds": round(r.seconds, 2),

@@ -22,7 +22,7 @@ import click
 
 from .errors import ConfigError, DataError, PdelearnError
 from .runfiles import output_folder, write_equation
-from .threads import set_threads
+from .threads import parse_threads, set_threads
 
 __all__ = ["main"]
 
@@ -129,17 +129,17 @@ def discover(data, out, fields, coords, time, layout, method, derivative, regres
     from .sparse import SparseRegression
     from .weak import WeakForm
 
-    used_threads = set_threads(threads)
+    parse_threads(threads)  # checked now; set (importing torch) only once the input has passed its checks
     if max_power < 0 or max_order < 1:
         raise ConfigError(f"--max-power must be >= 0 and --max-order >= 1; received {max_power} and {max_order}")
     if not Path(data).exists():
         raise DataError(f"data file {data!r} does not exist; pass the path of a .npz or .mat file")
     check_out_path(out)
     options = dict(click.get_current_context().params)  # every option, recorded in options.json
-    options["threads_used"] = used_threads
     with output_folder(out, force=force, inputs=[data]) as folder:
         load = {"fields": list(fields) or None, "coords": list(coords) or None, "time": time, "layout": layout}
         grid = load_grid_data(data, **load)
+        options["threads_used"] = set_threads(threads)
         weak = WeakForm() if radius is None else WeakForm(radius=radius)
         result = run_discover(
             grid,
@@ -377,7 +377,7 @@ def fit(recipe, out, overrides, device, seed, resume, threads, force):
     rank, world, local = launch_env()
     if world > 1:  # started by torchrun: one process per rank
         return _fit_distributed(recipe, out, extra, resume, force, rank, world, local)
-    set_threads(threads)
+    parse_threads(threads)
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise ConfigError("--resume continues in its own folder; drop --out (or pass the same folder)")
@@ -389,6 +389,7 @@ def fit(recipe, out, overrides, device, seed, resume, threads, force):
                 raise ConfigError(f"{recipe} differs from the recipe of the run in {resume} at {', '.join(diff)}; "
                                   "resume without RECIPE, or start a new run")
         select_device(resolved.device)
+        set_threads(threads)
         folder = Path(resume)
         outcome = _run(run_recipe, resolved, folder, echo, resume=True, command=_command_line())
     else:
@@ -396,6 +397,7 @@ def fit(recipe, out, overrides, device, seed, resume, threads, force):
             raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
         resolved = load_recipe(recipe, extra)
         select_device(resolved.device)
+        set_threads(threads)
         folder = Path(out) if out is not None else default_run_folder(recipe)
         check_out_path(folder)
         hint = None if force else existing_run_hint(folder)

@@ -262,13 +262,16 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self.last: dict[str, torch.Tensor] = {}
+        self._session: float | None = None  # start of this invocation's training: max_minutes counts from it
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, until: int | None = None) -> TrainResult:
         """Train from the current step to ``until`` (default: ``steps``); save a final checkpoint."""
         until = self.steps if until is None else min(int(until), self.steps)
-        session = time.perf_counter()
-        t0 = session - self.elapsed_s
+        if self._session is None:  # one budget for every run() call of this trainer (joint discovery calls it
+            self._session = time.perf_counter()  # once per sparsification period)
+        session = self._session
+        t0 = time.perf_counter() - self.elapsed_s
         bar = self._bar()
         stopped = None
         if self.folder is not None and self.is_main:

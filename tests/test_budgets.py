@@ -115,3 +115,22 @@ def test_the_inverse_problem_stops_at_its_budget_with_the_last_estimate(tmp_path
     bad = CliRunner().invoke(main, ["fit", str(root / "recipes" / "burgers_inverse.yaml"), "--out",
                                     str(tmp_path / "b"), "--set", "output_error.budget=0"])
     assert bad.exit_code == 2 and "budget" in bad.output and not (tmp_path / "b").exists()
+
+
+def test_joint_discovery_max_minutes_counts_over_all_its_training_calls(tmp_path):
+    """Joint discovery calls its trainer once per sparsification period; the budget spans all of them (it used to
+    restart with each call, so a run with max_minutes 0.02 trained 15,000 steps for a minute)."""
+    import time
+    from pathlib import Path
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("problem: joint_discovery\ndata: {system: burgers, samples: 200, noise: 0.0}\n"
+                      "library: {max_power: 1, max_order: 2}\nmodel: {width: 8, depth: 2}\n"
+                      "training: {warmup: 5, max_steps: 1000000, log_every: 10, max_minutes: 0.02}\n"
+                      "sparsity: {every: 10, patience: 1000, prune_steps: 5}\nuncertainty: {ensemble: 0, bootstrap: 5}\n")
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(main, ["fit", str(recipe), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 3, result.output
+    assert "training stopped at training.max_minutes = 0.02" in result.output
+    assert time.perf_counter() - t0 < 30
+    assert Path(tmp_path / "run" / "summary.json").is_file()

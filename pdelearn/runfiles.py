@@ -21,7 +21,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .limits import MAX_JSON_BYTES
 
-__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "write_json", "write_text", "read_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "foreign_files", "WRITTEN_PATTERNS", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "write_json", "write_text", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -170,6 +170,27 @@ def check_replaceable(target: str | os.PathLike, *, inputs: Sequence[str | os.Pa
     return path
 
 
+#: The kinds of file pdelearn writes into its folders; ``--force`` keeps a folder holding anything else.
+WRITTEN_PATTERNS = ("*.json", "*.jsonl", "*.tex", "*.png", "*.pt", "*.npz", "*.yaml", MARKER, ".*.tmp")
+
+
+def foreign_files(folder: str | os.PathLike, depth: int = 3) -> list[str]:
+    """Entries below ``folder`` (``depth`` levels) that pdelearn does not write (:data:`WRITTEN_PATTERNS`): files
+    a user added to a run folder, such as notes, which ``--force`` must not delete."""
+    import fnmatch
+
+    out: list[str] = []
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+            out.append(entry.name)
+        elif entry.is_dir():
+            inner = foreign_files(entry, depth - 1) if depth > 1 else [entry.name]
+            out += [f"{entry.name}/{name}" for name in inner]
+        elif not any(fnmatch.fnmatch(entry.name, pattern) for pattern in WRITTEN_PATTERNS):
+            out.append(entry.name)
+    return out
+
+
 def made_by_pdelearn(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is a folder pdelearn made (it holds :data:`MARKER`)."""
     folder = Path(folder)
@@ -198,6 +219,11 @@ def output_folder(path: str | os.PathLike, force: bool = False,
         if not force:
             raise ConfigError(f"output folder {name!r} already exists (an earlier pdelearn run); pass --force to "
                               "replace it, or another --out")
+        added = foreign_files(target)
+        if added:
+            shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+            raise ConfigError(f"output folder {name!r} is an earlier pdelearn run, but it also holds files pdelearn does "
+                              f"not write ({shown}); --force will not delete them: move them out, or pass another --out")
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
         yield from _replace_folder(target, parent)
@@ -221,7 +247,7 @@ def _replace_folder(target: Path, parent: Path) -> Iterator[Path]:
         raise
     old = None
     if target.exists() and (not target.is_dir() or target.is_symlink()
-                            or (any(target.iterdir()) and not made_by_pdelearn(target))):
+                            or (any(target.iterdir()) and (not made_by_pdelearn(target) or foreign_files(target)))):
         shutil.rmtree(tmp, ignore_errors=True)  # something else took the path during the run: leave it alone
         raise ConfigError(f"{str(target)!r} was created by something else while pdelearn ran; it was left as it is "
                           "and nothing was written: run again with another --out")
@@ -261,12 +287,15 @@ def replaceable_file(target: str | os.PathLike, force: bool, made_by_us, what: s
     path = check_replaceable(target, what=what)
     if path.is_dir():
         raise ConfigError(f"{what} {str(target)!r} is a folder; pass a file name")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{what} {str(target)!r} exists and is not a regular file (a pipe, socket or device); "
+                          f"pass another {what}")
     if path.exists():
+        if not force:
+            raise ConfigError(f"{str(target)!r} already exists; pass --force or another {what}")
         if not made_by_us(path):
             raise ConfigError(f"{str(target)!r} already exists and was not written by pdelearn; pdelearn does not "
                               f"replace files it did not write: pass another {what}")
-        if not force:
-            raise ConfigError(f"{str(target)!r} already exists; pass --force or another {what}")
     return path
 
 

@@ -50,7 +50,7 @@ def parse_threads(value: str | int | None) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return None
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ConfigError(f"--threads must be auto or a whole number >= 1, received {value!r}; e.g. --threads 1")
     if int(text) > 4 * usable_cores():
         raise ConfigError(f"--threads {text} is more than 4x the {usable_cores()} cores this process may use; "
@@ -66,6 +66,6 @@ def set_threads(value: str | int | None = "auto") -> int:
     n = parse_threads(value)
     if n is None:
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        n = int(env) if env.isdigit() and int(env) > 0 else auto_threads()
+        n = int(env) if env.isascii() and env.isdigit() and int(env) > 0 else auto_threads()
     torch.set_num_threads(n)
     return n

@@ -34,7 +34,7 @@ def snapshot(folder: Path) -> dict[str, str]:
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = str(p.relative_to(folder))
-        out[rel] = "<dir>" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        out[rel] = "<dir>" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<special>"
     return out
 
 
@@ -180,10 +180,28 @@ def test_output_folder_refuses_in_python_too(tmp_path, monkeypatch):
 
 def test_a_failed_block_restores_nothing_and_leaves_the_old_run(tmp_path):
     with output_folder(tmp_path / "run") as folder:
-        (folder / "result.txt").write_text("1")
+        (folder / "result.json").write_text("1")
     with pytest.raises(RuntimeError):
         with output_folder(tmp_path / "run", force=True) as folder:
-            (folder / "result.txt").write_text("2")
+            (folder / "result.json").write_text("2")
             raise RuntimeError("boom")
-    assert (tmp_path / "run" / "result.txt").read_text() == "1"
+    assert (tmp_path / "run" / "result.json").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_force_keeps_files_a_user_added_to_a_pdelearn_folder(precious):
+    work = precious / "home" / "work"
+    assert invoke("discover", "data.npz", "--out", "run", "--max-order", "2").exit_code == 0
+    (work / "run" / "my_notes.txt").write_text("what I saw\n")
+    before = snapshot(precious)
+    assert_refused(invoke("discover", "data.npz", "--out", "run", "--force", "--max-order", "2"),
+                   "files pdelearn does not write", "my_notes.txt")
+    assert snapshot(precious) == before
+
+
+def test_generate_never_opens_a_special_file(precious):
+    os.mkfifo("g.npz")
+    before = snapshot(precious)
+    for extra in ([], ["--force"]):
+        assert_refused(invoke("generate", "burgers", "--out", "g.npz", *extra), "not a regular file")
+    assert snapshot(precious) == before

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["StrictModel", "RecipeBase", "RunContext", "Outcome", "Problem"]
 
@@ -46,7 +46,7 @@ class RecipeBase(StrictModel):
 
     problem: str
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)  #: torch and numpy take seeds in this range
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def check(self) -> None:

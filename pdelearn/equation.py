@@ -79,9 +79,6 @@ class Equation:
         field = _lhs_field(lhs)
         MAX_LIBRARY_TERMS.check(len(coefficients), f"the number of terms of equation {lhs!r}", ParseError)
         fields = tuple(fields) if fields is not None else (field,)
-        if coords is not None and set(fields) & set(coords):
-            raise ParseError(f"a name cannot be a field and a coordinate at once: {sorted(set(fields) & set(coords))} "
-                             f"(fields {list(fields)}, coordinates {list(coords)}); rename the field")
         if field not in fields:
             raise ParseError(f"left-hand side {lhs!r} is not the time derivative of a field in {list(fields)}")
         coords = tuple(coords) if coords is not None else _infer_coords(

@@ -208,25 +208,35 @@ def output_folder(path: str | os.PathLike, force: bool = False,
     The new folder holds :data:`MARKER`.
     """
     target = check_replaceable(path, inputs=inputs)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        name = str(path)
-        if not target.is_dir():
-            raise ConfigError(f"output folder {name!r} exists as a file; pdelearn does not replace files it did not "
-                              "write: pass another --out")
-        if not made_by_pdelearn(target):
-            raise ConfigError(f"output folder {name!r} already exists, is not empty and was not made by pdelearn (no "
-                              f"{MARKER} file); --force only replaces folders pdelearn made: pass another --out")
-        if not force:
-            raise ConfigError(f"output folder {name!r} already exists (an earlier pdelearn run); pass --force to "
-                              "replace it, or another --out")
-        added = foreign_files(target)
-        if added:
-            shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
-            raise ConfigError(f"output folder {name!r} is an earlier pdelearn run, but it also holds files pdelearn does "
-                              f"not write ({shown}); --force will not delete them: move them out, or pass another --out")
+    refusal = _refusal(target, str(path), force)
+    if refusal:
+        raise ConfigError(refusal)
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
         yield from _replace_folder(target, parent)
+
+
+def _refusal(target: Path, name: str, force: bool) -> str | None:
+    """Why the existing ``target`` may not be replaced (None: it is new, an empty folder, or with ``force`` a folder
+    pdelearn made that holds only kinds of file pdelearn writes). Checked before the run and again before the
+    rename, so a folder something else made meanwhile is left alone."""
+    if not target.exists() or (target.is_dir() and not target.is_symlink() and not any(target.iterdir())):
+        return None
+    if not target.is_dir() or target.is_symlink():
+        return (f"output folder {name!r} exists as a file or link; pdelearn does not replace what it did not write: "
+                "pass another --out")
+    if not made_by_pdelearn(target):
+        return (f"output folder {name!r} already exists, is not empty and was not made by pdelearn (no {MARKER} "
+                "file); --force only replaces folders pdelearn made: pass another --out")
+    if not force:
+        return (f"output folder {name!r} already exists (an earlier pdelearn run); pass --force to replace it, or "
+                "another --out")
+    added = foreign_files(target)
+    if added:
+        shown = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        return (f"output folder {name!r} is an earlier pdelearn run, but it also holds files pdelearn does not write "
+                f"({shown}); --force will not delete them: move them out, or pass another --out")
+    return None
 
 
 def _replace_folder(target: Path, parent: Path) -> Iterator[Path]:
@@ -246,8 +256,7 @@ def _replace_folder(target: Path, parent: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
-    if target.exists() and (not target.is_dir() or target.is_symlink()
-                            or (any(target.iterdir()) and (not made_by_pdelearn(target) or foreign_files(target)))):
+    if _refusal(target, str(target), force=True):
         shutil.rmtree(tmp, ignore_errors=True)  # something else took the path during the run: leave it alone
         raise ConfigError(f"{str(target)!r} was created by something else while pdelearn ran; it was left as it is "
                           "and nothing was written: run again with another --out")

@@ -27,8 +27,9 @@ from .gls import GLSFit, left_out_scores, refit as gls_refit
 from .grid import METHODS, differentiate
 from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, no_space_derivative, refine as oe_refine,
                      uncertain)
-from .reliability import (WIDE_SCALE, explained as _explained, interchangeable_warnings, refit_check, scale_drops,
-                          stability_warnings, static_field, term_shares, term_warnings, wide_rows)
+from .reliability import (REFIT_AGREEMENT, WIDE_SCALE, explained as _explained, interchangeable_warnings,
+                          refit_agrees, refit_check, scale_drops, stability_warnings, static_field, term_shares,
+                          term_warnings, wide_rows)
 from .runfiles import write_equation
 from .sparse import SparseRegression, SparseResult, lstsq_on
 from .terms import Derivative, Term, TermLibrary, polynomial_library
@@ -400,6 +401,8 @@ def discover(
                             accept=refit_check(G, b[:, j], support, fit.rss, allowed, rejected))
             if gls is not None:
                 coef = gls.coefficients
+            elif rejected and not regression.noise_limited(fit) and refit_agrees(coef, rejected):
+                notes.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected, agrees=True))
             elif rejected:
                 warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
         # doubts of the weak form (see pdelearn.reliability); an output-error refinement can settle them
@@ -532,13 +535,22 @@ def _without(fit: SparseResult, G: np.ndarray, b: np.ndarray, drop: Sequence[int
     return replace(fit, coefficients=w, support=support, rss=float(r @ r))
 
 
-def _refit_warning(lhs: str, names, coef, rejected) -> str:
-    """Say that the GLS refit disagreed with the selection, naming the term it moved most."""
+def _refit_warning(lhs: str, names, coef, rejected, agrees: bool = False) -> str:
+    """Say that the GLS refit disagreed with the selection, naming the term it moved most.
+
+    ``agrees``: the data are not noise-limited and no coefficient moved by more than
+    :data:`pdelearn.reliability.REFIT_AGREEMENT` of it (a note, not a warning).
+    """
     fit, discrepancy = max(rejected, key=lambda r: r[1])
     k = int(np.argmax(np.abs(fit.coefficients - coef) / np.maximum(fit.std, 1e-300)))
-    return (f"{lhs}: the GLS refit disagrees with the selected fit beyond its noise level (it would change "
-            f"{names[k]} from {coef[k]:.4g} to {fit.coefficients[k]:.4g} +- {fit.std[k]:.2g}, {discrepancy:.3g} times "
-            "the selection's tolerance); the least-squares coefficients are reported")
+    moved = (f"{names[k]} from {coef[k]:.4g} to {fit.coefficients[k]:.4g} +- {fit.std[k]:.2g}, {discrepancy:.3g} times "
+             "the selection's tolerance")
+    if agrees:
+        return (f"{lhs}: the GLS refit was not used: the residual is discretisation error, not noise, and the refit "
+                f"would change {moved}, every coefficient by at most {100 * REFIT_AGREEMENT:g} %; the least-squares "
+                "coefficients are reported")
+    return (f"{lhs}: the GLS refit disagrees with the selected fit beyond its noise level (it would change {moved}); "
+            "the least-squares coefficients are reported")
 
 
 def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 from .sparse import addition_gains, lstsq_on
 
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained", "term_shares",
-           "term_warnings", "refit_check", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "WIDE_NEAR_MISS",
+           "term_warnings", "refit_check", "REFIT_AGREEMENT", "refit_agrees", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "WIDE_NEAR_MISS",
            "stability_warnings",
            "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows",
            "UNINFORMED", "DYNAMICS_ALPHA", "uninformed", "inverse_warnings", "selection_findings", "finding_text",
@@ -45,6 +45,7 @@ MAX_RELATIVE_RESIDUAL = 0.5  #: above this ``||b - G a|| / ||b||`` no equation i
 NEGLIGIBLE_SHARE = 0.002  #: a term with ``|a_k| ||G_k|| / ||b||`` below this is flagged as negligible
 MIN_T_STATISTIC = 3.0  #: a refitted term with ``|a_k| / std_k`` below this is flagged as not significant
 REFIT_TOLERANCE = 1.0  #: largest allowed refit discrepancy, in units of the selection's tolerance
+REFIT_AGREEMENT = 0.01  #: on data not limited by noise, a refused refit moving no coefficient by more than this share agrees
 IMPRECISE = 0.1  #: a coefficient whose 95 % interval half-width exceeds this fraction of it is flagged as imprecise
 
 
@@ -138,6 +139,18 @@ def refit_check(G: np.ndarray, b: np.ndarray, support: Sequence[int], rss: float
         return False
 
     return accept
+
+
+def refit_agrees(coef: np.ndarray, rejected: list) -> bool:
+    """Whether every refused refit moves each coefficient by at most :data:`REFIT_AGREEMENT` of it.
+
+    Used only where the selection's tolerance is set by the relative tolerance, not by noise: there the
+    residual is discretisation error, which the GLS noise model does not describe, and a refit that
+    moves a coefficient by a fraction of a percent says nothing about the terms.
+    """
+    coef = np.asarray(coef, dtype=float)
+    return all(np.all(np.abs(np.asarray(fit.coefficients) - coef) <= REFIT_AGREEMENT * np.abs(coef))
+               for fit, _ in rejected)
 
 
 def _near_misses(G: np.ndarray, b: np.ndarray, support: np.ndarray, allowed: float) -> list[tuple[int, float]]:

@@ -128,7 +128,7 @@ def test_refit_check_refuses_a_refit_that_fits_the_selection_rows_worse():
     from types import SimpleNamespace
 
     from pdelearn.discovery import _refit_warning
-    from pdelearn.reliability import refit_check
+    from pdelearn.reliability import refit_agrees, refit_check
 
     rng = np.random.default_rng(0)
     G = rng.standard_normal((200, 3))
@@ -143,6 +143,36 @@ def test_refit_check_refuses_a_refit_that_fits_the_selection_rows_worse():
     assert not accept(inflated) and rejected[0][0] is inflated and rejected[0][1] > 1e3
     warning = _refit_warning("u_t", ["u_xx", "u"], a, rejected)
     assert warning.startswith("u_t: the GLS refit disagrees with the selected fit beyond its noise level") and "0.105" in warning
+    assert not refit_agrees(a, rejected)  # a term inflated 250-fold: a warning, whatever the noise level
+
+
+def test_refit_agrees_within_one_percent_only():
+    """pdelearn.reliability.refit_agrees: a refused refit agrees when no coefficient moves by more than 1 %."""
+    from types import SimpleNamespace
+
+    from pdelearn.reliability import refit_agrees
+
+    coef = np.array([0.1, 0.1])
+    near = SimpleNamespace(coefficients=np.array([0.1003, 0.09998]))
+    far = SimpleNamespace(coefficients=np.array([0.1003, 0.0985]))
+    assert refit_agrees(coef, [(near, 5.0)])
+    assert not refit_agrees(coef, [(near, 5.0), (far, 6.0)])
+
+
+def test_noise_free_2d_heat_is_exit_0(tmp_path):
+    """u_t = 0.1 (u_xx + u_yy) on a clean 32 x 32 x 21 grid: the right equation; the GLS refit (a 0.3 % change on
+    discretisation error, not noise) is a note, not a reason for exit 3 (it was one: a false alarm)."""
+    n, D = 32, 0.1
+    x = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    t = np.linspace(0, 1, 21)
+    X, Y, T = np.meshgrid(x, x, t, indexing="ij")
+    u = (np.exp(-2 * D * T) * np.sin(X) * np.sin(Y) + 0.5 * np.exp(-5 * D * T) * np.sin(2 * X) * np.cos(Y)
+         + 0.3 * np.exp(-10 * D * T) * np.sin(X) * np.cos(3 * Y))
+    np.savez(tmp_path / "d.npz", u=u, x=x, y=x.copy(), t=t)
+    result = run_cli("discover", tmp_path / "d.npz", "--layout", "xyt", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "u_t = 0.09998 u_xx + 0.1 u_yy"
+    assert "Note: u_t: the GLS refit was not used: the residual is discretisation error" in result.stderr
 
 
 # -- item 5: coordinates and fields of any name ----------------------------------------------------------------------

@@ -18,18 +18,24 @@ pdelearn.errors.ConfigError: the refinement's budget must be a number of seconds
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Optional
 
 from .errors import ConfigError, PdelearnError
 
-__all__ = ["Budget", "BudgetExceeded", "check_budget", "REFINE_BUDGET", "JOINT_REFINE_BUDGET"]
+__all__ = ["Budget", "BudgetExceeded", "check_budget", "larger_budget", "seconds_from_env", "REFINE_BUDGET",
+           "JOINT_REFINE_BUDGET", "RENDEZVOUS_TIMEOUT"]
 
 #: seconds ``discover`` allows its output-error refinement (one equation); measured 4-23 s on the benchmarks on a
 #: free core, up to 4x that on a busy one (a forced Allen-Cahn refinement took 238 s at load 4-5)
 REFINE_BUDGET = 300.0
 #: seconds a joint discovery's output-error refinement may take (KdV at 50 % noise measured 48-487 s)
 JOINT_REFINE_BUDGET = 900.0
+#: seconds the processes of a distributed run (torchrun) wait for each other when they start
+#: (:func:`pdelearn.distributed.process_group`; torchrun starts them within seconds of each other); the environment
+#: variable ``PDELEARN_RENDEZVOUS_TIMEOUT`` overrides it
+RENDEZVOUS_TIMEOUT = 30.0
 
 
 def check_budget(value: Any, what: str = "budget") -> Optional[float]:
@@ -40,6 +46,34 @@ def check_budget(value: Any, what: str = "budget") -> Optional[float]:
     if not ok:
         raise ConfigError(f"{what} must be a number of seconds > 0, received {value!r}")
     return float(value)
+
+
+def seconds_from_env(name: str, default: float, environ=None) -> float:
+    """Seconds from the environment variable ``name`` when it is set (a number > 0), else ``default``.
+
+    >>> seconds_from_env("PDELEARN_RENDEZVOUS_TIMEOUT", 60.0, {"PDELEARN_RENDEZVOUS_TIMEOUT": "120"})
+    120.0
+    """
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"environment variable {name} must be a number of seconds > 0, received {raw!r}; unset it "
+                          f"to use the default {default:g} s")
+    return value
+
+
+def larger_budget(seconds: Optional[float]) -> str:
+    """A larger budget to suggest after ``seconds`` ran out: five times it, rounded up to a whole minute.
+
+    >>> larger_budget(300.0)
+    '1500'
+    """
+    return f"{60 * math.ceil(5 * (seconds or 0) / 60):g}"
 
 
 class BudgetExceeded(PdelearnError):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from .budget import BudgetExceeded
 from .errors import ConfigError, DataError, PdelearnError
 from .runfiles import output_folder, write_equation
 from .threads import parse_threads, set_threads
@@ -29,11 +30,15 @@ __all__ = ["main"]
 
 def _user_errors(fn):
     """One ``Error:`` line and no traceback: bad input and unusable paths exit 2, anything unexpected 1
-    (``PDELEARN_DEBUG=1`` shows its traceback)."""
+    (``PDELEARN_DEBUG=1`` shows its traceback); a computation past its time budget, with nothing to report, one
+    ``Stopped:`` line (what was done, how to continue) and exit 3."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except BudgetExceeded as exc:
+            click.echo("Stopped: " + " ".join(str(exc).split()), err=True)
+            sys.exit(3)
         except PdelearnError as exc:
             _error(str(exc), 2)
         except OSError as exc:  # a path the file system refuses (permissions, name length, a full disk, ...)
@@ -114,8 +119,8 @@ THREADS_HELP = ("CPU threads of torch: a number, or auto (the usable cores minus
               help="Extra candidate terms, comma-separated, e.g. 'u*u_x, sin(u)' (names: fields, x/y/z, u_xx...).")
 @click.option("--terms-only", is_flag=True, help="Use only the --terms, not the default polynomial library.")
 @click.option("--budget", type=float, default=300.0, show_default=True, metavar="SECONDS",
-              help="Time budget of the output-error refinement; past it the best equation so far is reported as "
-                   "unreliable (exit 3).")
+              help="Time budget of the term selection and of the output-error refinement; past it the best "
+                   "equation so far is reported as unreliable, or none (exit 3).")
 @click.option("--threads", default="auto", show_default=True, metavar="N|auto",
               help=THREADS_HELP)
 @click.option("--force", is_flag=True, help="Replace an existing output folder (only one pdelearn made).")

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .budget import REFINE_BUDGET, check_budget
+from .budget import REFINE_BUDGET, Budget, BudgetExceeded, check_budget, larger_budget
 from .data import GridData, from_arrays
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, TrainingError
@@ -31,7 +31,7 @@ from .reliability import (REFIT_AGREEMENT, WIDE_SCALE, explained as _explained, 
                           refit_agrees, refit_check, scale_drops, stability_warnings, static_field, term_shares,
                           term_warnings, wide_rows)
 from .runfiles import write_equation
-from .sparse import SparseRegression, SparseResult, lstsq_on
+from .sparse import QUICK_WORK, SparseRegression, SparseResult, lstsq_on
 from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
 
@@ -313,9 +313,13 @@ def discover(
         ``Discovery.notes`` says what changed. ``"output-error"``: always refine (an error when the
         data do not suit a simulation). ``"none"``: never.
     budget
-        Seconds each output-error refinement may take (default :data:`~pdelearn.budget.REFINE_BUDGET`, 300 s;
-        None: no limit). Past it the refinement stops with its best equation so far, which is reported with a
-        warning (``Discovery.reliable`` is False; the command line exits 3 and names a larger ``--budget``).
+        Seconds the term selection may take, and each output-error refinement (default
+        :data:`~pdelearn.budget.REFINE_BUDGET`, 300 s; None: no limit). Past it the refinement stops with its best
+        equation so far, which is reported with a warning (``Discovery.reliable`` is False; the command line exits 3
+        and names a larger ``--budget``); a selection of more than about a second's work
+        (:data:`~pdelearn.sparse.QUICK_WORK`) raises :class:`~pdelearn.budget.BudgetExceeded` (the command line
+        exits 3, writing nothing). A selection whose estimated work is above
+        :data:`~pdelearn.limits.MAX_SELECTION_WORK` is refused before the regression is built.
 
     Returns
     -------
@@ -356,11 +360,12 @@ def discover(
         why = applicable(data, lib)
         if why:
             raise DataError(f"refine='output-error' cannot run: {why}; use refine='auto' or 'none'")
-    budget = check_budget(budget, "budget (seconds of the output-error refinement)")
+    budget = check_budget(budget, "budget (seconds of the term selection and of each output-error refinement)")
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
     weak = weak or WeakForm()
     regression = regression or SparseRegression()
+    regression.check_work(None, len(lib))  # the selection's work that does not depend on the rows, before building them
     lhs = [f"{f}_{data.time}" for f in lib.fields]
     say = progress or (lambda message: None)
     say(f"building the {method}-form regression of {', '.join(lhs)} on {len(lib)} candidate terms")
@@ -374,7 +379,7 @@ def discover(
         raise DataError(f"the term(s) {', '.join(bad)} are NaN or inf on the data (e.g. log or sqrt of a negative "
                         "value, division by zero); remove them from the library or shift the data")
     say(f"selecting terms ({G.shape[0]} rows)")
-    fits = [regression.fit(G, b[:, j], n_eff=n_eff) for j in range(b.shape[1])]
+    fits = _select_terms(regression, G, b, n_eff, lhs, budget)
     wide = wide_rows(data.fields, data.coords, lib, lhs, weak, data.time)  # for the scale check (weak form)
     eqs, refits, unexplained, warns, refinements, notes = [], [], [], [], [], []
     for j, (l, fit) in enumerate(zip(lhs, fits)):
@@ -464,6 +469,23 @@ def discover(
     equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
     return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original,
                      refinements, notes)
+
+
+def _select_terms(regression: SparseRegression, G, b, n_eff, lhs, budget: float | None) -> list[SparseResult]:
+    """The sparse selection of every equation, within ``budget`` seconds together (None: no limit) when its work is
+    above :data:`~pdelearn.sparse.QUICK_WORK` (below it, about a second or less, the work limit bounds it)."""
+    quick = regression.work(G.shape[0], G.shape[1]) * b.shape[1] <= QUICK_WORK
+    clock = Budget(None if quick else budget, "the term selection")
+    fits: list[SparseResult] = []
+    try:
+        for j in range(b.shape[1]):
+            clock.what = f"the term selection of {lhs[j]} ({G.shape[1]} candidate terms, {G.shape[0]} rows)"
+            fits.append(regression.fit(G, b[:, j], n_eff=n_eff, budget=clock))
+    except BudgetExceeded as exc:
+        more = larger_budget(clock.seconds)
+        raise BudgetExceeded(f"{exc}; no equation was selected: rerun with a larger budget (pdelearn discover --budget "
+                             f"{more}, or discover(budget={more})), or with fewer candidate terms") from None
+    return fits
 
 
 def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged,

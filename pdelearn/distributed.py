@@ -9,7 +9,10 @@ hooks, which assume one forward and one backward per step (the alternating group
 several, and a group with ``fresh=False`` back-propagates through a graph another group made).
 
 The launcher's variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) are
-read by :func:`launch_env`; :func:`process_group` starts gloo (CPU) or nccl (CUDA).
+read by :func:`launch_env` and :func:`master_env`; :func:`process_group` starts gloo (CPU) or nccl (CUDA). Its
+processes wait for each other at most :data:`~pdelearn.budget.RENDEZVOUS_TIMEOUT` seconds when they start
+(``PDELEARN_RENDEZVOUS_TIMEOUT`` overrides it): a rank whose peers never come (torchrun's variables left in a
+shell, a rank that died) ends with one error line instead of waiting for torch's 30 minutes.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import torch
 from torch import nn
 
+from .budget import RENDEZVOUS_TIMEOUT, seconds_from_env
 from .errors import ConfigError
 
 __all__ = ["active", "all_ok", "average_gradients", "average_values", "broadcast_module", "launch_env",
-           "process_group"]
+           "master_env", "process_group"]
+
+TORCHRUN = "torchrun --nproc_per_node N -m pdelearn.cli fit ..."  #: how distributed runs are started
 
 
 def launch_env(environ: dict | None = None) -> tuple[int, int, int]:
@@ -44,15 +51,52 @@ def launch_env(environ: dict | None = None) -> tuple[int, int, int]:
     return rank, world, local
 
 
+def master_env(environ: dict | None = None) -> tuple[str, int]:
+    """``(MASTER_ADDR, MASTER_PORT)``, where the processes of a distributed run meet; a :class:`ConfigError`
+    naming what is missing or malformed (torchrun sets both, beside ``RANK`` and ``WORLD_SIZE``)."""
+    env = os.environ if environ is None else environ
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not env.get(name, "").strip()]
+    if missing:
+        given = ", ".join(f"{k}={env[k]}" for k in ("WORLD_SIZE", "RANK") if k in env)
+        raise ConfigError(f"{given or 'the environment'} asks for a distributed run, but {' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} not set; torchrun sets them: start the run with "
+                          f"{TORCHRUN}, or unset WORLD_SIZE and RANK to train in one process")
+    addr, port = env["MASTER_ADDR"].strip(), env["MASTER_PORT"].strip()
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ConfigError(f"environment variable MASTER_PORT must be a port number in 1..65535, received {port[:40]!r}; "
+                          f"start distributed runs with {TORCHRUN}, which sets it")
+    return addr, int(port)
+
+
 @contextmanager
 def process_group(world_size: int, backend: str) -> Iterator[None]:
-    """Start the default process group for ``world_size > 1`` (``env://``) and tear it down afterwards."""
+    """Start the default process group for ``world_size > 1`` (``env://``) and tear it down afterwards.
+
+    The ranks meet within :data:`~pdelearn.budget.RENDEZVOUS_TIMEOUT` seconds (``PDELEARN_RENDEZVOUS_TIMEOUT``),
+    or a :class:`ConfigError` says which rank waited where; the collectives keep torch's default timeout.
+    """
     if world_size <= 1:
         yield
         return
     if not torch.distributed.is_available():
         raise ConfigError("distributed training needs torch.distributed, which this torch build lacks")
-    torch.distributed.init_process_group(backend, init_method="env://")
+    addr, port = master_env()
+    seconds = seconds_from_env("PDELEARN_RENDEZVOUS_TIMEOUT", RENDEZVOUS_TIMEOUT)
+    try:
+        store, rank, world = next(torch.distributed.rendezvous("env://", timeout=timedelta(seconds=seconds)))
+        # as init_process_group(init_method="env://") does, but the wait for the peers (here, and while the backend
+        # connects them) is bounded by `seconds`, not by the collectives' timeout
+        torch.distributed.init_process_group(backend, store=torch.distributed.PrefixStore("default_pg", store),
+                                             rank=rank, world_size=world)
+    except (RuntimeError, ValueError) as exc:  # torch's DistStoreError, DistNetworkError, ... are RuntimeErrors
+        what = " ".join(str(exc).split())
+        raise ConfigError(f"the {world_size} processes of the distributed run did not meet at {addr}:{port} within "
+                          f"{seconds:g} s (this is rank {os.environ.get('RANK', '?')}; {what[:200]}); start every rank "
+                          f"with {TORCHRUN}, or unset WORLD_SIZE and RANK to train in one process; to wait longer "
+                          "set PDELEARN_RENDEZVOUS_TIMEOUT") from None
+    from torch.distributed import constants
+
+    store.set_timeout(constants.default_pg_nccl_timeout if backend == "nccl" else constants.default_pg_timeout)
     try:
         yield
     finally:

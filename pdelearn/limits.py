@@ -24,7 +24,7 @@ from .errors import ConfigError, DataError, LibraryError, ParseError
 __all__ = ["Limit", "LIMITS", "ENV_PREFIX"] + [
     "MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_ALIASES", "MAX_YAML_NODES",
     "MAX_EXPRESSION_CHARS", "MAX_EXPANDED_TERMS", "MAX_EXPANSION_WORK", "MAX_EXPONENT", "MAX_LITERAL",
-    "MAX_LIBRARY_TERMS", "MAX_DERIVATIVE_ORDER", "MAX_POLYNOMIAL_POWER", "MAX_BOOTSTRAP",
+    "MAX_LIBRARY_TERMS", "MAX_SELECTION_WORK", "MAX_DERIVATIVE_ORDER", "MAX_POLYNOMIAL_POWER", "MAX_BOOTSTRAP",
     "MAX_DATA_BYTES", "MAX_GRID_POINTS", "MIN_FIELD_SCALE", "MAX_FIELD_SCALE", "MAX_JSON_BYTES", "MAX_IDX_BYTES",
     "MAX_BATCH_POINTS", "MAX_NETWORK_WIDTH", "MAX_NETWORK_DEPTH", "MAX_GRID_SIDE", "MAX_TRAINING_STEPS",
     "RECIPE_SIZE_KEYS", "check_recipe_sizes",
@@ -119,6 +119,11 @@ MAX_LITERAL = Limit("MAX_LITERAL", 1e300, "", "magnitude of a number or constant
 #: Candidate terms of one library, or terms of one equation (a 2-field, 2-D, power-3, order-4 library has 290).
 MAX_LIBRARY_TERMS = Limit("MAX_LIBRARY_TERMS", 1000, "terms", "terms of one library or equation", LibraryError,
                           fix="use a smaller max_power or max_order, or fewer terms")
+#: Estimated multiply-adds of one sparse selection (``SparseRegression.work``): the backward path grows as the fourth
+#: power of the candidate terms (290 terms on 2000 rows: 6.9e9, a few seconds; 999 terms: over 2.5e11, minutes).
+MAX_SELECTION_WORK = Limit("MAX_SELECTION_WORK", 1e11, "multiply-adds", "estimated work of one sparse selection",
+                           LibraryError, fix="use fewer candidate terms (the work grows as the fourth power of their "
+                           "number): a smaller --max-power or --max-order, or fewer --terms")
 #: Order of a space derivative (libraries use 4 to 6; finite differences of higher orders are noise).
 MAX_DERIVATIVE_ORDER = Limit("MAX_DERIVATIVE_ORDER", 8, "", "order of a derivative", LibraryError,
                              fix="use a smaller max_order")

@@ -22,17 +22,30 @@ the rows (finite-difference truncation, smoothed noise), which an F-test counts 
 samples, cannot make a spurious term look predictive. The rule is scale-free: scaling a column (``1e-4 u_xx``) or ``b`` does
 not change it, which is what lets one setting serve data sets whose coefficients differ by orders
 of magnitude.
+
+The work of a selection grows as the fourth power of the number of terms (the backward path takes ``K`` steps,
+each a ``k x k`` inverse); :meth:`SparseRegression.work` estimates it and :meth:`SparseRegression.fit` refuses,
+before any of it, a problem above :data:`~pdelearn.limits.MAX_SELECTION_WORK`. ``fit(..., budget=Budget(...))``
+checks a time budget between the steps of every loop and raises :class:`~pdelearn.budget.BudgetExceeded`
+(naming the stage) past it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import numpy as np
 
+from .budget import Budget, BudgetExceeded
 from .errors import ConfigError, DataError, ShapeError
+from .limits import MAX_SELECTION_WORK
 
-__all__ = ["SparseRegression", "SparseResult", "lstsq_on", "addition_gains"]
+__all__ = ["SparseRegression", "SparseResult", "lstsq_on", "addition_gains", "QUICK_WORK"]
+
+#: multiply-adds of a selection that takes about a second (about 150 terms; the default libraries of one field are far
+#: below): ``discover`` holds only larger selections to its time budget
+QUICK_WORK = 1e9
 
 
 def lstsq_on(G: np.ndarray, b: np.ndarray, support) -> np.ndarray:
@@ -124,14 +137,57 @@ class SparseRegression:
         ):
             raise ConfigError(f"threshold must be > 0 or None (automatic), received {self.threshold!r}")
 
-    def fit(self, G: np.ndarray, b: np.ndarray, n_eff: float | None = None) -> SparseResult:
-        """Fit one equation. ``G``: ``(n, K)``; ``b``: ``(n,)``."""
+    def work(self, n_rows: int | None, n_terms: int) -> float:
+        """Estimated multiply-adds of :meth:`fit` on ``n_rows x n_terms`` (``n_rows=None``: the part that does not
+        depend on the rows, a lower bound). One core does 1e9 to 3e9 a second.
+
+        ``"backward"``: ``K`` steps, the step with ``k`` terms an inverse of ``k x k`` and products of ``m x k``
+        (``m = min(n, K + 1)`` rows once the QR factorisation has reduced them), so ``sum_k (k^3 + 2 m k^2)``; a
+        cross-validation of ``B`` blocks adds ``B k^3`` per step. ``"stlsq"``: at most ``max_iter`` solves of
+        ``m x K`` per threshold. Then the swaps of the sizes up to ``max_swap_size``, and the QR of ``n x K``.
+
+        >>> f"{SparseRegression().work(None, 999):.2g}", f"{SparseRegression().work(2000, 290):.2g}"
+        ('2.5e+11', '6.9e+09')
+        """
+        K = float(n_terms)
+        n = 0.0 if n_rows is None else float(n_rows)
+        m = min(n, K + 1)
+        s2 = K * (K + 1) * (2 * K + 1) / 6  # sum of k^2 over 1..K
+        s3 = (K * (K + 1) / 2) ** 2  # sum of k^3
+        sweep = 1 if self.threshold is not None else _THRESHOLDS.size
+        if self.method == "stlsq":
+            path, sizes = sweep * self.max_iter * m * K * min(m, K), min(sweep, K) * K**3
+        else:
+            path, sizes = s3 + 2 * m * s2, s3
+        swaps = 10 * sum(k * k for k in range(1, self.max_swap_size + 1)) * m * K
+        cv = self.cv_blocks * sizes + n * K if self.cv_blocks else 0.0
+        qr = n * K * K if n > K + 1 else 0.0
+        return path + swaps + cv + qr
+
+    def check_work(self, n_rows: int | None, n_terms: int) -> None:
+        """Refuse (:class:`~pdelearn.errors.LibraryError`) a selection whose :meth:`work` is above
+        :data:`~pdelearn.limits.MAX_SELECTION_WORK`, naming the terms, the rows and what to change."""
+        rows = "" if n_rows is None else f" on {n_rows} rows"
+        MAX_SELECTION_WORK.check(self.work(n_rows, n_terms),
+                                 f"the estimated work of the sparse selection ({self.method}) of {n_terms} candidate "
+                                 f"terms{rows}")
+
+    def fit(self, G: np.ndarray, b: np.ndarray, n_eff: float | None = None,
+            budget: Optional[Budget] = None) -> SparseResult:
+        """Fit one equation. ``G``: ``(n, K)``; ``b``: ``(n,)``.
+
+        A problem whose :meth:`work` is above :data:`~pdelearn.limits.MAX_SELECTION_WORK` is refused before
+        any work. With ``budget``, :class:`~pdelearn.budget.BudgetExceeded` is raised past its deadline (checked
+        between the steps of every loop), its message naming the stage reached.
+        """
         G = np.asarray(G, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         if G.ndim != 2 or b.ndim != 1 or G.shape[0] != b.shape[0]:
             raise ShapeError(f"expected G (n, K) and b (n,), received {G.shape} and {b.shape}")
+        self.check_work(G.shape[0], G.shape[1])
         if not (np.all(np.isfinite(G)) and np.all(np.isfinite(b))):
             raise DataError("the regression problem has NaN or inf entries; check the data and the derivatives")
+        tick = _ticker(budget)
         n, K = G.shape
         norms = np.linalg.norm(G, axis=0)
         norms[norms == 0] = 1.0
@@ -146,7 +202,7 @@ class SparseRegression:
             qb = Q.T @ b
             r0 = b - Q @ qb
             Gn, b = np.vstack([R, np.zeros((1, K))]), np.append(qb, np.sqrt(r0 @ r0))
-        path = self._stlsq_path(Gn, b) if self.method == "stlsq" else self._backward_path(Gn, b)
+        path = self._stlsq_path(Gn, b, tick) if self.method == "stlsq" else self._backward_path(Gn, b, tick)
         full = np.ones(K, bool)
         rss_full = _rss(Gn, b, full)
         n_eff = float(n if n_eff is None else min(n_eff, n))
@@ -154,7 +210,7 @@ class SparseRegression:
         if self.method == "stlsq" and self.threshold is not None:
             chosen = path[-1][0]
         else:
-            chosen = self._select(Gn, b, path, max(self.f_crit * sigma2, self.tol**2 * bn2), blocks)
+            chosen = self._select(Gn, b, path, max(self.f_crit * sigma2, self.tol**2 * bn2), blocks, tick)
         w = lstsq_on(Gn, b, chosen) / norms
         return SparseResult(w, chosen, path, rss_full, sigma2, bn2, _rss(Gn, b, chosen))
 
@@ -167,7 +223,7 @@ class SparseRegression:
         """Whether the noise term ``f_crit sigma^2``, not the relative tolerance, sets :meth:`tolerance`."""
         return self.f_crit * result.sigma2 > self.tol**2 * result.b_norm2
 
-    def _select(self, Gn, b, path, allowed, blocks=None):
+    def _select(self, Gn, b, path, allowed, blocks=None, tick=None):
         """Smallest size after which no single added term lowers the RSS by more than ``allowed``.
 
         The best support of each size on the path is first improved by swapping one term in for
@@ -180,24 +236,30 @@ class SparseRegression:
             k = int(s.sum())
             if k not in best or rss < best[k][1]:
                 best[k] = (s, rss)
+        tick = tick or _ticker(None)
         sizes = sorted(best)
         for k in sizes:
             if k <= self.max_swap_size:
-                best[k] = _swap_refine(Gn, b, *best[k])
+                best[k] = _swap_refine(Gn, b, *best[k], tick=lambda: tick(f"the swaps of the supports of {k} terms"))
         gains = [best[k0][1] - best[k1][1] > allowed for k0, k1 in zip(sizes[:-1], sizes[1:])]
         if blocks is not None:
-            cv = [blocks.cv_error(best[k][0]) for k in sizes]
+            cv = []
+            for i, k in enumerate(sizes):
+                tick(f"the cross-validation of the supports, after {i} of {len(sizes)} sizes")
+                cv.append(blocks.cv_error(best[k][0]))
             gains = [g and c1 < (1 - self.cv_tol) * c0 for g, c0, c1 in zip(gains, cv[:-1], cv[1:])]
         for i, k in enumerate(sizes):
             if not any(gains[i:]):
                 return best[k][0]
         return best[sizes[-1]][0]
 
-    def _backward_path(self, Gn, b):
+    def _backward_path(self, Gn, b, tick=None):
+        tick = tick or _ticker(None)
         K = Gn.shape[1]
         s = np.ones(K, bool)
         path = [(s.copy(), _rss(Gn, b, s))]
         while s.sum() > 1:
+            tick(f"the backward elimination, after {len(path) - 1} of {K - 1} steps")
             idx = np.flatnonzero(s)
             A = Gn[:, idx]
             AtA_inv = np.linalg.pinv(A.T @ A)
@@ -207,11 +269,13 @@ class SparseRegression:
             path.append((s.copy(), _rss(Gn, b, s)))
         return path
 
-    def _stlsq(self, Gn, b, thr):
+    def _stlsq(self, Gn, b, thr, tick=None):
+        tick = tick or (lambda: None)
         K = Gn.shape[1]
         s = np.ones(K, bool)
         bnorm = np.linalg.norm(b) or 1.0
         for _ in range(self.max_iter):
+            tick()
             idx = np.flatnonzero(s)
             if not idx.size:
                 break
@@ -227,11 +291,13 @@ class SparseRegression:
             s = new
         return s
 
-    def _stlsq_path(self, Gn, b):
-        thresholds = [self.threshold] if self.threshold is not None else np.logspace(-6, 0, 61)
+    def _stlsq_path(self, Gn, b, tick=None):
+        tick = tick or _ticker(None)
+        thresholds = [self.threshold] if self.threshold is not None else _THRESHOLDS
         seen, path = set(), []
-        for thr in thresholds:
-            s = self._stlsq(Gn, b, thr)
+        for i, thr in enumerate(thresholds):
+            s = self._stlsq(Gn, b, thr, lambda: tick(f"the thresholded least squares, at threshold {i + 1} of "
+                                                      f"{len(thresholds)}"))
             key = s.tobytes()
             if key not in seen and s.any():
                 seen.add(key)
@@ -239,7 +305,19 @@ class SparseRegression:
         return path or [(np.ones(Gn.shape[1], bool), _rss(Gn, b, np.ones(Gn.shape[1], bool)))]
 
 
-def _swap_refine(Gn, b, s, rss, max_rounds: int = 10):
+_THRESHOLDS = np.logspace(-6, 0, 61)  #: the thresholds an automatic "stlsq" selection sweeps
+
+
+def _ticker(budget: Optional[Budget]) -> Callable[[str], None]:
+    """``tick(stage)``: raise :class:`BudgetExceeded` naming ``stage`` once ``budget`` has expired (never without one)."""
+    def tick(stage: str) -> None:
+        if budget is not None and budget.expired():
+            raise BudgetExceeded(f"{budget.what} ran past its time budget of {budget.seconds:g} s in {stage}")
+
+    return tick
+
+
+def _swap_refine(Gn, b, s, rss, max_rounds: int = 10, tick: Callable[[], None] = lambda: None):
     """Best-improvement swaps of one selected for one unselected column.
 
     For each column ``i`` taken out, one least-squares solve on the remaining columns gives the
@@ -249,6 +327,7 @@ def _swap_refine(Gn, b, s, rss, max_rounds: int = 10):
     """
     s = s.copy()
     for _ in range(max_rounds):
+        tick()
         best = (rss, None, None)
         out = np.flatnonzero(~s)
         if out.size == 0:

@@ -166,20 +166,24 @@ def compare_runs(paths: Sequence[str | os.PathLike], latex: bool = False) -> str
                               "mean and std over runs: pass each run folder once")
         seen[key] = str(p)
     evs = [load_evaluation(p) for p in paths]
-    columns: list[str] = []
+    columns: dict[str, None] = {}  # in order of first appearance; a dict, so that each lookup is O(1)
     groups: dict[str, list[dict]] = {}
     for ev in evs:
         for r in ev["conditions"]:
-            if "skipped" not in r and r["name"] not in columns:
-                columns.append(r["name"])
+            if "skipped" not in r:
+                columns.setdefault(r["name"], None)
         groups.setdefault(f"{ev['model']} ({ev['dataset']})", []).append(ev)
     header = ["model", *columns, "s / iter", "memory MiB", "runs"]
     rows = []
     for label, group in groups.items():
+        top1: dict[str, list[float]] = {}  # condition -> its top-1 over the group's runs: one pass, not one per column
+        for ev in group:
+            for r in ev["conditions"]:
+                if "top1" in r and "skipped" not in r:
+                    top1.setdefault(r["name"], []).append(r["top1"])
         row = [label]
         for c in columns:
-            row.append(_cell([r["top1"] for ev in group for r in ev["conditions"] if r["name"] == c and "top1" in r],
-                             100.0, 2, latex))
+            row.append(_cell(top1.get(c, []), 100.0, 2, latex))
         for key, digits in (("train_s_per_iteration", 4), ("peak_memory_mb", 0)):
             row.append(_cell([ev["overhead"][key] for ev in group if ev.get("overhead") and key in ev["overhead"]],
                              1.0, digits, latex))

@@ -19,7 +19,7 @@ from .sampling import make_samples
 from .solvers.systems import SYSTEMS, solve_system, system
 from .errors import ConfigError, DataError, LibraryError, ParseError, PdelearnError, ShapeError, TrainingError
 from .sparse import SparseRegression
-from .terms import Derivative, Term, TermLibrary, polynomial_library
+from .terms import Derivative, Term, TermLibrary, polynomial_library, register_bridge as _register_bridge
 from .weak import WeakForm
 
 __version__ = "0.1.0"
@@ -108,6 +108,16 @@ _LAZY = {
     "Readout": "sparse_readout",
     "readout_run": "run_readout",
 }
+
+# The core (terms, equation) imports no bridge: the package plugs the PySINDy bridge into it here, imported on the
+# first call of ``TermLibrary.to_pysindy`` / ``from_pysindy`` or ``Equation.from_pysindy`` (PySINDy is optional).
+def _pysindy_bridge():
+    import importlib
+
+    return importlib.import_module("pdelearn.pysindy")
+
+
+_register_bridge("pysindy", _pysindy_bridge)
 
 
 def __getattr__(name: str):

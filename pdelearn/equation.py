@@ -18,7 +18,7 @@ import sympy
 from .errors import LibraryError, ParseError
 from .limits import MAX_LIBRARY_TERMS
 from .parsing import ExpansionBudget, safe_expr, split_equation, split_summands
-from .terms import Term, TermLibrary, symbol_table
+from .terms import Term, TermLibrary, bridge, placeholder_coord, symbol_table
 
 __all__ = ["Equation", "EquationSystem", "parse_equation", "load_equation", "format_number"]
 
@@ -84,6 +84,7 @@ class Equation:
         coords = tuple(coords) if coords is not None else _infer_coords(
             [k.key if isinstance(k, Term) else k for k in coefficients], fields
         )
+        _check_distinct(fields, coords)
         self.lhs = lhs
         self.fields = fields
         self.coords = coords
@@ -115,6 +116,7 @@ class Equation:
         if coords is None:
             names = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)?", rhs)
             coords = _infer_coords(names, fields)
+        _check_distinct(fields, coords)
         table = symbol_table(fields, coords, max_order=6)
         coefficients: dict[Term, float] = {}
         budget = ExpansionBudget(f"equation {text[:60]!r}")  # one budget for all summands, spent before expanding
@@ -161,7 +163,7 @@ class Equation:
 
         See :func:`pdelearn.pysindy.equation_from_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
         """
-        return _bridge().equation_from_pysindy(model, fields, coords, custom)
+        return bridge("pysindy").equation_from_pysindy(model, fields, coords, custom)
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -367,8 +369,17 @@ def _lhs_field(lhs: str) -> str:
     return m.group(1)
 
 
+def _check_distinct(fields: Sequence[str], coords: Sequence[str]) -> None:
+    """A name is a field or a coordinate, not both (``x_t = 0.1 x_xx`` over the coordinate ``x`` is refused)."""
+    shared = [c for c in coords if c in fields]
+    if shared:
+        raise ParseError(f"a name cannot be a field and a coordinate at once: expected different names, received "
+                         f"{shared} in fields {list(fields)} and coordinates {list(coords)}; rename the field")
+
+
 def _infer_coords(names: Sequence[str], fields: Sequence[str]) -> tuple[str, ...]:
-    """Coordinates from derivative names (``u_xy`` -> x, y); ``("x",)`` when there are none."""
+    """Coordinates from derivative names (``u_xy`` -> x, y); one placeholder (:func:`~pdelearn.terms.placeholder_coord`:
+    ``x``, or ``s`` when ``x`` is a field) when there are none."""
     found: list[str] = []
     for name in names:
         for piece in re.findall(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)?", name):
@@ -376,7 +387,7 @@ def _infer_coords(names: Sequence[str], fields: Sequence[str]) -> tuple[str, ...
             if sep and f in fields:
                 found.extend(ch for ch in rest if ch not in found)
     found = [c for c in found if c != "t"]
-    return tuple(sorted(found)) if found else ("x",)
+    return tuple(sorted(found)) if found else (placeholder_coord(fields),)
 
 
 def coefficient_array(eq: Equation, library: TermLibrary) -> np.ndarray:
@@ -385,10 +396,3 @@ def coefficient_array(eq: Equation, library: TermLibrary) -> np.ndarray:
     for t, c in eq.terms.items():
         out[library.index(t.key)] = c
     return out
-
-
-def _bridge():
-    """The optional PySINDy bridge, loaded on use (it builds on this module, so it is not imported here)."""
-    import importlib
-
-    return importlib.import_module("pdelearn.pysindy")

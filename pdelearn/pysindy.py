@@ -36,7 +36,7 @@ from .parsing import safe_expr
 from .reliability import SELECTION_ALPHA, WIDE_NEAR_MISS, finding_text, selection_findings
 from .runfiles import MARKER, made_by_pdelearn, write_equation, write_json
 from .sparse import SparseRegression
-from .terms import Derivative, TermLibrary, symbol_table
+from .terms import Derivative, TermLibrary, placeholder_coord, symbol_table
 
 try:
     import pysindy as ps
@@ -59,7 +59,6 @@ __all__ = [
 
 _FACTOR = re.compile(r"x(\d+)(?:_(\d+))?(?:\^(\d+))?")
 _FOURIER = re.compile(r"^(sin|cos)\((\d+) x(\d+)\)$")
-_ODE_COORDS = ("x", "s", "r", "q", "xi")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,7 +235,7 @@ def _spatial_dims(lib) -> int:
 
 def _default_coords(n_dims: int, fields: Sequence[str]) -> tuple[str, ...]:
     if n_dims == 0:  # ODEs: pdelearn's libraries name one coordinate, which no term uses
-        return (next(c for c in _ODE_COORDS if c not in fields),)
+        return (placeholder_coord(fields),)
     names = ("x", "y", "z")[:n_dims]
     if len(names) < n_dims or set(names) & set(fields):
         raise LibraryError(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import sympy
 
@@ -22,7 +23,8 @@ from .errors import LibraryError, ParseError
 from .limits import MAX_DERIVATIVE_ORDER, MAX_EXPANSION_WORK, MAX_LIBRARY_TERMS, MAX_POLYNOMIAL_POWER
 from .parsing import FUNCTIONS, expansion_cost, safe_expr
 
-__all__ = ["Derivative", "Term", "TermLibrary", "polynomial_library", "derivative_symbol"]
+__all__ = ["Derivative", "Term", "TermLibrary", "polynomial_library", "derivative_symbol", "placeholder_coord",
+           "register_bridge", "bridge"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _RESERVED = frozenset(FUNCTIONS) | {"t", "I", "S", "N", "O", "Q"}
@@ -427,12 +429,12 @@ class TermLibrary:
 
         See :func:`pdelearn.pysindy.library_to_pysindy` (needs ``pip install 'pdelearn[pysindy]'``).
         """
-        return _bridge().library_to_pysindy(self, spatial_grid, spatiotemporal_grid, **kwargs)
+        return bridge("pysindy").library_to_pysindy(self, spatial_grid, spatiotemporal_grid, **kwargs)
 
     @classmethod
     def from_pysindy(cls, lib, fields=None, coords=None, custom=None) -> "TermLibrary":
         """A fitted PySINDy feature library as a TermLibrary (see :func:`pdelearn.pysindy.library_from_pysindy`)."""
-        return _bridge().library_from_pysindy(lib, fields, coords, custom)
+        return bridge("pysindy").library_from_pysindy(lib, fields, coords, custom)
 
     def symbols(self, max_order: int | None = None) -> dict[str, sympy.Symbol]:
         """Names -> symbols usable in expressions over this library's variables."""
@@ -498,8 +500,33 @@ def polynomial_library(
     return TermLibrary(terms, fields, coords)
 
 
-def _bridge():
-    """The optional PySINDy bridge, loaded on use (it builds on this module, so it is not imported here)."""
-    import importlib
+#: Coordinate names for a system without space derivatives (ODEs), in order of preference: pdelearn's libraries and
+#: equations still name one coordinate, the first of these that is not a field (``s`` for the states x, y, z).
+PLACEHOLDER_COORDS = ("x", "s", "r", "q", "xi")
 
-    return importlib.import_module("pdelearn.pysindy")
+
+def placeholder_coord(fields: Sequence[str]) -> str:
+    """The coordinate of an equation or library with no space derivative: the first of :data:`PLACEHOLDER_COORDS`
+    (then ``s0, s1, ...``) that is not among ``fields``, so that no name is a field and a coordinate at once."""
+    more = (f"s{i}" for i in itertools.count())
+    return next(c for c in itertools.chain(PLACEHOLDER_COORDS, more) if c not in fields)
+
+
+# Bridges to other libraries' objects (``TermLibrary.to_pysindy``, ``Equation.from_pysindy``). The core imports
+# no bridge: a layer above it registers a loader here (the package's ``__init__`` plugs in ``pdelearn.pysindy``,
+# loaded on first use), and the core only calls what was registered.
+_BRIDGES: dict[str, Callable[[], Any]] = {}
+
+
+def register_bridge(name: str, load: Callable[[], Any]) -> None:
+    """Offer the bridge ``name``: ``load()`` returns an object (a module) holding the bridge's functions; it is
+    called each time a method of the core needs them, so an optional dependency is imported on first use."""
+    _BRIDGES[name] = load
+
+
+def bridge(name: str) -> Any:
+    """The functions of the bridge ``name`` (see :func:`register_bridge`)."""
+    load = _BRIDGES.get(name)
+    if load is None:
+        raise ImportError(f"no {name} bridge is registered; import pdelearn.{name} first")
+    return load()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .runfiles import atomic_write
+
 __all__ = ["new_figure", "save_figure", "plot_solution", "plot_losses", "plot_extrapolation", "plot_trajectory",
            "plot_coefficients"]
 
@@ -24,11 +26,8 @@ def new_figure(width: float, height: float):
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
-    """Save ``fig`` as PNG atomically (temporary file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    """Save ``fig`` as PNG atomically (:func:`pdelearn.runfiles.atomic_write`)."""
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
 
 
 def plot_solution(x: np.ndarray, t: np.ndarray, pred: np.ndarray, ref: np.ndarray, path: str | os.PathLike,

@@ -1,8 +1,9 @@
-"""Run-folder input and output shared by every command and problem type.
+"""Files: the one way pdelearn writes a file, and the run-folder rules shared by every command and problem type.
 
-Atomic writes (a temporary sibling renamed into place), the JSON conversion of numpy values, the
-equation files (``equation.json`` / ``equation.tex``), the atomic output folder and the device
-choice. Nothing here imports torch at module level, and nothing imports the CLI.
+:class:`AtomicFile` / :func:`atomic_write` (a new temporary sibling renamed into place) write every file the tool
+writes: JSON, text, ``.npz``, PNG, ``torch.save``. Also the JSON conversion of numpy values, the equation files
+(``equation.json`` / ``equation.tex``), the atomic output folder, the ``--force`` rules and the device choice.
+A low layer (docs/architecture.md): it imports only ``errors`` and ``limits``; nothing imports torch at module level.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .errors import ConfigError, DataError
 from .limits import MAX_JSON_BYTES
 
-__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "foreign_files", "WRITTEN_PATTERNS", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "write_json", "write_text", "read_json", "jsonable", "write_equation", "latex_document",
+__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "foreign_files", "WRITTEN_PATTERNS", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "AtomicFile", "atomic_write", "write_json", "write_text", "write_npz", "save_npz", "read_json", "jsonable", "write_equation", "latex_document",
            "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
@@ -37,21 +39,77 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def write_json(path: str | os.PathLike, data: Any, indent: int = 2) -> None:
-    """Write ``data`` as JSON atomically (temporary file + rename)."""
-    write_text(path, json.dumps(data, indent=indent, default=jsonable) + "\n")
+class AtomicFile:
+    """The one way pdelearn writes a file: into a new temporary sibling, renamed over ``path`` when the block succeeds.
+
+    The temporary file (``.<name>.<random>.tmp``, permissions as for any new file) is created on construction, with
+    ``O_EXCL``: never through a symbolic link, and an unwritable folder fails before any work. The rename replaces
+    a link at ``path`` instead of writing through it. If the block raises, the temporary file is removed and
+    ``path`` is left as it was. The block receives the file open for binary reading and writing::
+
+        with AtomicFile(folder / "data.npz") as fh:
+            np.savez(fh, u=u)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        for _ in range(100):
+            self.tmp = self.path.with_name(f".{self.path.name[:40]}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 random names taken
+            raise FileExistsError(f"no free temporary name beside {str(self.path)!r}")
+        self.file: BinaryIO = os.fdopen(fd, "w+b")
+
+    def __enter__(self) -> BinaryIO:
+        return self.file
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            self.file.close()
+            if kind is None:
+                os.replace(self.tmp, self.path)
+                return
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        self.tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Write ``path`` by ``write(fh)`` on an :class:`AtomicFile` (e.g. ``lambda fh: torch.save(state, fh)``)."""
+    with AtomicFile(path) as fh:
+        write(fh)
+
+
+def write_json(path: str | os.PathLike, data: Any, indent: int = 2, default: Callable[[Any], Any] = jsonable) -> None:
+    """Write ``data`` as JSON atomically (``default`` converts what JSON lacks: :func:`jsonable`)."""
+    write_text(path, json.dumps(data, indent=indent, default=default) + "\n")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` atomically (temporary file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``text`` atomically (UTF-8)."""
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, Any], compressed: bool = False,
+              comment: bytes | None = None) -> None:
+    """Write ``arrays`` as an ``.npz`` atomically; ``comment`` becomes the zip comment (see :data:`NPZ_MARKER`)."""
+    atomic_write(path, lambda fh: save_npz(fh, arrays, compressed, comment))
+
+
+def save_npz(fh: BinaryIO, arrays: Mapping[str, Any], compressed: bool = False, comment: bytes | None = None) -> None:
+    """Save ``arrays`` into the open file ``fh`` of an :class:`AtomicFile` (what :func:`write_npz` writes)."""
+    (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+    if comment is not None:
+        import zipfile
+
+        fh.seek(0)
+        with zipfile.ZipFile(fh, "a") as archive:
+            archive.comment = comment
 
 
 def read_json(path: str | os.PathLike, name: str, missing: str) -> Any:

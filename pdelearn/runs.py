@@ -27,7 +27,7 @@ from .problems.base import Outcome, RecipeBase, RunContext
 from .problems.registry import problem_class
 from .recipes import load_recipe
 from .runfiles import (RECIPE, SUMMARY, device_name, missing_parents, output_folder, select_device, write_equation,
-                       write_json)
+                       write_json, write_text)
 
 __all__ = ["run_recipe", "new_run", "load_run_recipe", "default_run_folder", "RECIPE", "SUMMARY"]
 
@@ -36,7 +36,8 @@ _log = logging.getLogger(__name__)
 
 def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: bool = False,
                progress: bool | None = None, echo: Callable[[str], None] | None = None,
-               rank: int = 0, world_size: int = 1, local_rank: int = 0, command: str | None = None) -> Outcome:
+               rank: int = 0, world_size: int = 1, local_rank: int = 0, command: str | None = None,
+               device: Any = None) -> Outcome:
     """Train ``recipe`` and write its results into ``folder`` (None: nothing is written).
 
     Parameters
@@ -58,6 +59,9 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     command
         The command line that started the run (``pdelearn fit ...``), recorded in ``summary.json`` with the
         working folder and the versions of Python and the packages (:func:`pdelearn.provenance.versions`).
+    device
+        The run's device, chosen once by the caller (``pdelearn fit`` checks it before making the run folder);
+        None: chosen here from ``recipe.device`` (:func:`pdelearn.runfiles.select_device`).
 
     Returns
     -------
@@ -73,7 +77,7 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     if world_size > 1 and not cls.distributed:
         raise ConfigError(f"{recipe.problem} runs cannot be trained by several processes (torchrun); run them in one "
                           "process")
-    device = select_device(recipe.device)
+    device = select_device(recipe.device) if device is None else device
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
@@ -101,7 +105,7 @@ def run_recipe(recipe: RecipeBase, folder: str | os.PathLike | None, *, resume: 
     summary["cwd"] = os.getcwd()
     summary["versions"] = versions()
     if folder is not None and ctx.is_main:
-        (folder / RECIPE).write_text(recipe.to_yaml())
+        write_text(folder / RECIPE, recipe.to_yaml())
         if outcome.equation is not None:
             write_equation(folder, outcome.equation, outcome.equation_extra)
         from .plots import plot_losses
@@ -152,7 +156,7 @@ def new_run(out: str | os.PathLike, recipe: RecipeBase, *, force: bool = False,
     folder = Path(out)
     made = missing_parents(folder)
     with output_folder(out, force=force, inputs=[*inputs, *recipe_inputs(recipe)]) as tmp:
-        (tmp / RECIPE).write_text(recipe.to_yaml())
+        write_text(tmp / RECIPE, recipe.to_yaml())
     try:
         yield folder
     except BaseException:

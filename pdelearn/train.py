@@ -40,6 +40,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from .errors import ConfigError, TrainingError
+from .runfiles import atomic_write, write_text
 
 __all__ = ["ParamGroup", "Trainer", "TrainResult", "load_checkpoint", "CHECKPOINT", "METRICS"]
 
@@ -356,9 +357,8 @@ class Trainer:
                     self.best["epoch"] = at
                 self._best_state = {k: copy.deepcopy(obj.state_dict()) for k, obj in self.state.items()}
                 if self.folder is not None and self.is_main:
-                    tmp = self.folder / ".best.pt.tmp"
-                    torch.save({"best": self.best, "state": self._best_state}, tmp)
-                    os.replace(tmp, self.folder / "best.pt")
+                    best = {"best": self.best, "state": self._best_state}
+                    atomic_write(self.folder / "best.pt", lambda fh: torch.save(best, fh))
             line["best"] = dict(self.best)
         _log.info("validation at step %d: %s", self.step, values)
         if self.folder is not None and self.is_main:
@@ -538,9 +538,7 @@ class Trainer:
             return None
         data = self.checkpoint()
         target = self.folder / CHECKPOINT
-        tmp = self.folder / f".{CHECKPOINT}.tmp"
-        torch.save(data, tmp)
-        os.replace(tmp, target)
+        atomic_write(target, lambda fh: torch.save(data, fh))
         self._wrote_step = self.step
         return target
 
@@ -625,4 +623,4 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:
             continue
-    path.write_text("".join(k + "\n" for k in keep))
+    write_text(path, "".join(k + "\n" for k in keep))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runfiles import SUMMARY, write_json
+from ..runfiles import SUMMARY, write_json, write_npz
 from .base import Outcome, Problem, RunContext
 from .conditions import parse_conditions
 from .forward_recipe import Recipe
@@ -164,7 +164,7 @@ class ForwardRun(Problem):
             summary["reference"] = ref.source
             summary["prediction"] = pred
             if folder is not None:
-                np.savez_compressed(folder / "prediction.npz", x=ref.x, t=ref.t, u=pred, reference=ref.u)
+                write_npz(folder / "prediction.npz", dict(x=ref.x, t=ref.t, u=pred, reference=ref.u), compressed=True)
                 plot_solution(ref.x, ref.t, pred, ref.u, folder / "solution.png", title=str(self.conditions.equation),
                               t_train=t_end)
         else:

@@ -20,7 +20,7 @@ import torch
 from ..errors import ConfigError, DataError, TrainingError
 from ..parametrized import ParametrizedEquation, parametrize
 from ..reliability import inverse_warnings, static_field, uninformed
-from ..runfiles import write_json
+from ..runfiles import write_json, write_npz
 from .base import Outcome, Problem, RunContext
 from .inverse_recipe import InverseRecipe
 
@@ -163,7 +163,7 @@ class InverseProblem(Problem):
         else:
             samples = make_samples(x, t, u, n, recipe.data.noise, ctx.seed)
         if ctx.folder is not None and ctx.is_main:
-            np.savez_compressed(ctx.folder / "samples.npz", **samples)
+            write_npz(ctx.folder / "samples.npz", samples, compressed=True)
         ctx.echo(f"inverse problem: {recipe.equation} from {samples['u'].size} points of {source} "
                  f"(noise {recipe.data.noise:.1%}), estimator {recipe.estimator}")
         return cls(recipe, form, samples, source, static)
@@ -191,7 +191,7 @@ class InverseProblem(Problem):
             fit.message = (f"{fit.message}; raise output_error.budget (now {o.budget:g} s) to let it finish, e.g. "
                            f"--set output_error.budget={5 * o.budget:g}")
         if ctx.folder is not None and ctx.is_main:
-            np.savez_compressed(ctx.folder / "initial_state.npz", x=fit.x, u0=fit.u0)
+            write_npz(ctx.folder / "initial_state.npz", dict(x=fit.x, u0=fit.u0), compressed=True)
         from ..inverse import evidence
 
         found = evidence(fit, self.samples, self.form, ic_modes=o.ic_modes, length=o.length, nx=o.nx)

@@ -22,7 +22,6 @@ import gzip
 import os
 import struct
 import sys
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from ..errors import DataError, PdelearnError
 from ..limits import MAX_IDX_BYTES
+from ..runfiles import atomic_write
 
 __all__ = ["MNIST_FILES", "find_mnist_source", "install_mnist", "main"]
 
@@ -221,15 +221,7 @@ def install_mnist(to: str | os.PathLike, source: str | os.PathLike | None = None
         if target.exists() and not overwrite:
             _check_kept(target, payload)
             continue
-        fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{base}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are readable like any other
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, lambda fh: fh.write(payload))
     return out
 
 

@@ -18,6 +18,7 @@ PICTURE_DT = 1e-2  #: largest time step of the picture's simulation (``pdelearn 
 def _simulate(discovery):
     """``(simulation (nx, nt), note)``; the simulation is ``None`` when no solver applies or it fails."""
     from .equation import Equation
+    from .output_error.policy import divided_step
     from .solvers.equation import simulate_equation
 
     grid, eq = discovery.data, discovery.equation
@@ -25,7 +26,7 @@ def _simulate(discovery):
         return None, "no simulation (the solver handles one field in one space dimension)"
     x, t = grid.coords[grid.space[0]], grid.coords[grid.time]
     spacing = t[1] - t[0]
-    dt = spacing / np.ceil(spacing / PICTURE_DT)  # coarser than `pdelearn simulate` (1e-3): a picture, in ~0.3 s
+    dt = divided_step(spacing, spacing / PICTURE_DT, slack=0.0)  # coarser than `pdelearn simulate`: a picture
     steps = (t[-1] - t[0]) / dt
     if steps * x.size > MAX_SIMULATION_WORK:
         return None, f"no simulation (about {steps * x.size:.1g} point-steps; run pdelearn simulate)"

@@ -1,37 +1,9 @@
-"""Output-error refinement of grid discovery: settle doubtful selections by simulating the equation.
+"""Output-error refinement of grid discovery: settle doubtful weak-form selections by simulating the equation.
 
-The weak form sees a term through integrals against test functions. A term whose coefficient is small
-but which still shapes the solution (the ``1e-4 u_xx`` that sets the width of Allen-Cahn's fronts) can
-sit below the noise of those integrals and be dropped, while a simulation of the equation without it
-cannot reproduce the data. :func:`refine` decides such cases by **output-error fits**
-(:func:`pdelearn.inverse.fit_output_error`): the selected equation is simulated from a fitted initial
-state and its coefficients fitted to the data; then
-
-* every dropped candidate term is **put back** by a score test: the sensitivities of the simulated
-  field to each candidate's coefficient (forward-mode derivatives through the solver, at coefficient
-  zero) give, in one batched solve, the misfit reduction one Gauss-Newton step would bring. The best
-  candidate is fitted for real and kept when the extra-sum-of-squares F-test says it is needed;
-* every kept term is **taken out** when its Wald statistic ``(c / se)^2`` from the fit is small and the
-  F-test of the fit without it agrees.
-
-A term changes the support only when it is significant (F above the chi-square quantile at
-:data:`ALPHA`, Bonferroni-corrected over the candidates) **and** changes the simulated field by at least
-:data:`OE_TOL` of its norm (the output-error twin of the selection's relative tolerance: simulation and
-initial-state errors can make any term "significant" on clean data). Where the data are noisy enough
-that the fit's misfit is mostly white noise (at least :data:`WHITE_SHARE` of it, judged from the residual's
-spatial spectrum), a term that the F-test
-finds significant but that stays below the floor is **unresolved**: the support is not changed, and
-``Refinement.unresolved`` names it so that ``discover`` can flag the result rather than settle the doubt.
-Once the support is settled, the initial state's Fourier modes grow while the F-test says the record needs
-them (:data:`MAX_IC_MODES`), so that the final coefficients do not absorb a truncated initial state; an
-equation left without any space derivative gets the detection limit of each one (``Refinement.blind``).
-
-:func:`uncertain` is the rule of ``discover(refine="auto")``: the refinement runs when the weak-form
-selection is close to its threshold (the weakest kept term lowers the residual by less than
-:data:`MARGIN` times the amount the selection allows) or
-when it selected no space derivative at all on a field that varies in space (the case of a diffusion
-hidden below the noise). It applies to one field on a periodic 1-D grid with constant-coefficient terms
-(:func:`applicable`).
+:func:`uncertain` says when ``discover(refine="auto")`` runs it, :func:`applicable` whether it can (one field,
+periodic 1-D grid, constant-coefficient terms); :func:`refine` puts back dropped terms by score tests and takes
+out kept ones by Wald/F-tests on output-error fits of the :mod:`pdelearn.output_error` engine, acting only on
+changes of at least :data:`OE_TOL` of the field (docs/discover.md step 5, docs/output_error.md).
 """
 
 from __future__ import annotations
@@ -44,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .budget import Budget, BudgetExceeded
+from .budget import Budget, BudgetExceeded, larger_budget
 from .data import GridData
 from .equation import Equation
 from .errors import ConfigError, DataError, TrainingError
+from .output_error.policy import (ALPHA, MAX_IC_MODES, chi2_crit, modes_above_floor, pure_order,
+                                  resolved_wavenumber, stable_step, upper_band)
 from .reliability import NEGLIGIBLE_SHARE
 from .sparse import SparseRegression, SparseResult
-from .terms import Term, TermLibrary
+from .terms import TermLibrary
 
 __all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA",
            "OE_TOL", "MAX_WORK", "WHITE_SHARE", "MAX_IC_MODES"]
@@ -58,18 +32,17 @@ __all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
 BLIND = 0.05  #: auto: a selection whose threshold lets a left-out term of this share of ||u_t|| go unseen is checked
-ALPHA = 0.01  #: significance level of the score and F-tests (Bonferroni-corrected over candidates for additions)
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
 DETECTABLE = NEGLIGIBLE_SHARE  #: a left-out space derivative that could hide only below this share of u_t is not reported
 WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F-test; significant terms below the floor are unresolved
-MAX_IC_MODES = 64  #: the initial state grows to at most this many Fourier modes (:meth:`_Problem.grow`)
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
-FD_STEP = 1e-6  #: finite-difference step of a candidate, relative to the support's rate of change
 TRIALS = 2  #: candidates fitted per round (the best scores)
 TIE = 0.8  #: a runner-up is fitted too when its score is at least this fraction of the best's
 MAX_ROUNDS = 4  #: rounds of (add the best candidate, else drop the weakest term)
 PERIODIC_JUMP = 2.0  #: periodic when the wrap-around jump is at most this times the largest neighbour step
+FIT = {"max_iter": 20, "ftol": 1e-7}  #: Levenberg-Marquardt limits of every fit
+_ic_modes = modes_above_floor  # the first snapshot's modes (old name, used by benchmarks/information_limit.py)
 
 
 @dataclass
@@ -246,101 +219,48 @@ def no_space_derivative(names: Sequence[str], library: TermLibrary, data: GridDa
 # the refinement
 # ---------------------------------------------------------------------------------------------------
 
-def _chi2(p: float) -> float:
-    from scipy.stats import chi2
-
-    return float(chi2.ppf(1.0 - p, 1))
-
-
-def _ic_modes(u0: np.ndarray) -> int:
-    """Fourier modes of the initial state: 1.25 x those above 25 x the noise floor of the first snapshot, in [16, 32].
-
-    At least 16: modes hidden by the noise of one snapshot still shape the early solution, and an initial
-    state that cannot follow them leaves a misfit that spurious terms would explain.
-    """
-    power = np.abs(np.fft.rfft(u0)) ** 2
-    floor = float(np.median(power[power.size // 2:])) + np.finfo(float).tiny
-    strong = np.flatnonzero(power > 25.0 * floor)
-    need = int(math.ceil(1.25 * (strong.max() + 1))) if strong.size else 1
-    return int(min(max(need, 16), 32, u0.size // 4))
-
-
-def _pure_order(term: Term) -> int:
-    """The order of a term that is one derivative alone (``u_x`` 1, ``u_xxxx`` 4; ``u`` 0), else -1."""
-    if len(term.derivatives) != 1:
-        return -1
-    d = next(iter(term.derivatives))
-    return d.order if term.expr == d.symbol else -1
-
-
-def _degree(term: Term) -> int:
-    import sympy
-
-    symbols = [d.symbol for d in term.derivatives]
-    try:
-        return int(sympy.Poly(term.expr, *symbols).total_degree()) if symbols else 0
-    except sympy.PolynomialError:
-        return 2
-
-
-def _time_step(h: float, terms: Sequence[Term], coef: Sequence[float], scale: float, kmax: float) -> float:
-    """Largest ``h / n`` with ``dt * rate <= 0.5``; ``rate``: linearised rate of the explicit terms.
-
-    Pure derivative terms are integrated exactly (exponential); every other term contributes
-    ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U = max |u|``, ``k_max``: see
-    :func:`_resolved_wavenumber`). A fit whose first simulation still blows up is retried with a
-    quarter of the step.
-    """
-    rate = 0.0
-    for term, c in zip(terms, coef):
-        ders = term.derivatives
-        if len(ders) == 1 and term.expr == next(iter(ders)).symbol or term.is_constant:
-            continue
-        p = max(_degree(term), 1)
-        order = max((d.order for d in ders), default=0)
-        rate += abs(c) * p * scale ** (p - 1) * kmax**order
-    return h / max(1, math.ceil(h * rate / 0.5 - 1e-9))
-
-
-def _resolved_wavenumber(u: np.ndarray, length: float) -> float:
-    """Twice the largest wavenumber whose mean power over time exceeds 100 x the noise floor (``u``: ``(nx, nt)``),
-    at most the dealiased Nyquist wavenumber: the scale the explicit terms' rates are judged at."""
-    power = np.mean(np.abs(np.fft.rfft(u, axis=0)) ** 2, axis=1)
-    nyquist = math.pi * u.shape[0] / length * 2.0 / 3.0
-    floor = float(np.median(power[power.size // 2:]))
-    strong = np.flatnonzero(power > 100.0 * floor) if floor > 0 else np.array([], int)
-    return min(2.0 * 2.0 * math.pi * strong.max() / length, nyquist) if strong.size > 1 else nyquist
-
-
 class _Problem:
-    """The data, grid and settings shared by every fit of one refinement."""
+    """The data, grid and noise rules shared by every fit of one refinement (fits: the engine's)."""
 
     def __init__(self, data: GridData, library: TermLibrary, lhs: str, budget: Budget | None = None):
-        from .inverse import grid_layout
+        from .output_error.engine import Engine
+        from .output_error.model import grid_layout
 
-        self.library, self.lhs, self.budget = library, lhs, budget
-        name, u = next(iter(data.fields.items()))
+        self.library, self.lhs = library, lhs
+        u = next(iter(data.fields.values()))
         x, t = data.coords[data.space[0]], data.coords[data.time]
         stride = max(1, math.ceil(t.size / MAX_SNAPSHOTS))
         self.t = t[::stride] - t[0]
         self.x, self.u = x, u[:, ::stride]
-        self.data = {"x": self.x, "t": self.t, "u": self.u}
-        self.layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
-        self.modes = _ic_modes(self.u[:, 0])
-        self.scale = float(np.max(np.abs(self.u)))
-        self.kmax = _resolved_wavenumber(self.u, self.layout["length"])
+        layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
+        scale, kmax = float(np.max(np.abs(self.u))), resolved_wavenumber(self.u, layout["length"])
+        self.engine = Engine({"x": self.x, "t": self.t, "u": self.u}, layout, modes=modes_above_floor(self.u[:, 0]),
+                             step=lambda eq: stable_step(layout["dt_out"], list(eq.terms), list(eq.terms.values()),
+                                                         scale, kmax),
+                             retry=True, budget=budget, **FIT)
+        self.layout = layout
         self.floor = (OE_TOL * float(np.linalg.norm(self.u))) ** 2
-        self.fits = 0
 
-    def dt(self, idx: Sequence[int], coef: Sequence[float]) -> float:
-        return _time_step(self.layout["dt_out"], [self.library[i] for i in idx], coef, self.scale, self.kmax)
+    def equation(self, idx: Sequence[int], coef: Sequence[float]) -> Equation:
+        return Equation(self.lhs, {self.library[i]: float(c) for i, c in zip(idx, coef)}, self.library.fields,
+                        self.library.coords)
+
+    def fit(self, idx: Sequence[int], coef: Sequence[float], u0: np.ndarray | None):
+        return self.engine.fit(self.equation(idx, coef), u0)
+
+    def coef(self, fit, idx: Sequence[int]) -> list[float]:
+        return [fit.parameters[self.library[i].name] for i in idx]
+
+    def steps(self, idx, coef) -> int:
+        return int(round(self.t[-1] / self.engine.step(self.equation(idx, coef))))
+
+    def work(self, idx, coef, modes: int) -> int:
+        """Grid points x solver steps x fitted unknowns of a fit."""
+        return self.steps(idx, coef) * self.layout["nx"] * (len(idx) + 2 * modes - 1)
 
     def white(self, fit) -> tuple[float, float]:
-        """The share of ``fit``'s misfit that is white noise, and the standard error of that share.
-
-        White noise has the same power at every wavenumber; its level is the median power of the upper half of
-        the residual's spatial spectrum, where a resolved solution has none.
-        """
+        """The share of ``fit``'s misfit that is white noise (flat spectrum: its level is the noise floor of the
+        residual's spatial spectrum), and the standard error of that share."""
         R = np.asarray(fit.residuals, dtype=np.float64).reshape(self.u.shape)
         nx = R.shape[0]
         power = np.mean(np.abs(np.fft.rfft(R, axis=0)) ** 2, axis=1)
@@ -348,7 +268,7 @@ class _Problem:
         weight[0] = 1.0
         if nx % 2 == 0:
             weight[-1] = 1.0
-        upper = power[max(1, power.size // 2):-1] if power.size > 4 else power
+        upper = upper_band(power, ends=False)
         total = float(np.sum(weight * power))
         if not upper.size or not total > 0:
             return 0.0, 1.0
@@ -356,11 +276,10 @@ class _Problem:
 
     def floor_of(self, fit) -> tuple[float, bool]:
         """``(floor, noisy)`` for the larger model ``fit``: the smallest misfit change that may move the support,
-        and whether white noise makes up at least :data:`WHITE_SHARE` of the misfit (:meth:`white`).
+        and whether white noise makes up at least :data:`WHITE_SHARE` of the misfit.
 
-        :data:`OE_TOL`'s floor guards against systematic misfit (solver, initial-state and data errors), which
-        can make any term "significant" where the misfit is not noise. Where it is mostly noise, the floor
-        shrinks to the misfit's systematic part plus three standard errors of that estimate.
+        :data:`OE_TOL`'s floor guards against systematic misfit (solver, initial-state and data errors). Where the
+        misfit is mostly noise, the floor shrinks to its systematic part plus three standard errors of that estimate.
         """
         white, se = self.white(fit)
         if white < WHITE_SHARE:  # mostly systematic (clean data): keep the fixed floor
@@ -371,120 +290,19 @@ class _Problem:
         """A misfit change as the root of its size over ``||u||`` (comparable with :data:`OE_TOL`)."""
         return float(np.sqrt(max(drss, 0.0)) / max(np.linalg.norm(self.u), np.finfo(float).tiny))
 
-    def steps(self, idx, coef) -> int:
-        return int(round(self.t[-1] / self.dt(idx, coef)))
-
-    def fit(self, idx: Sequence[int], coef: Sequence[float], u0: np.ndarray | None):
-        from .inverse import fit_output_error
-
-        self.fits += 1
-        eq = Equation(self.lhs, {self.library[i]: float(c) for i, c in zip(idx, coef)}, self.library.fields,
-                      self.library.coords)
-        dt = self.dt(idx, coef)
-        try:
-            return fit_output_error(self.data, eq, dt=dt, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7,
-                                    budget=self.budget)
-        except TrainingError as exc:  # unstable at the first guess: once more with a quarter of the step
-            if getattr(exc, "partial", None) is not None or dt / 4 < self.layout["dt_out"] / 64:
-                raise
-            return fit_output_error(self.data, eq, dt=dt / 4, ic_modes=self.modes, u0=u0, max_iter=20, ftol=1e-7,
-                                    budget=self.budget)
-
     def grow(self, fit, idx: Sequence[int], max_work: float | None, say: Callable[[str], None]):
-        """``fit`` with more initial-state modes while they explain the data significantly better.
+        """``fit`` with more initial-state modes while the F-test says the record needs them (run once the support
+        is settled: a support that lacks a term leaves a misfit that more modes would also soak up).
 
-        :func:`_ic_modes` reads the first snapshot alone, where one snapshot's noise hides modes that the whole
-        record determines (a slope jump at the periodic boundary, as in ``AC.mat``'s ``x^2 cos(pi x)``, has modes
-        decaying as ``1/k^2``); an initial state that cannot follow them leaves a misfit that the coefficients
-        absorb. The modes are doubled (up to :data:`MAX_IC_MODES` and a quarter of the grid) while the F-test of
-        the larger initial state is significant at :data:`ALPHA` and the fit stays within ``max_work``. Run once the
-        support is settled: a support that lacks a term leaves a misfit that more modes would also soak up.
+        The first snapshot alone hides modes that the whole record determines (a slope jump at the periodic
+        boundary, as in ``AC.mat``); the modes double up to :data:`MAX_IC_MODES` and a quarter of the grid while
+        the fit stays within ``max_work``.
         """
-        from .inverse import f_test
-
-        cap = min(MAX_IC_MODES, self.layout["nx"] // 4)
-        while self.modes < cap:
-            modes, coef = min(2 * self.modes, cap), [fit.parameters[self.library[i].name] for i in idx]
-            if max_work is not None and self.steps(idx, coef) * self.layout["nx"] * (len(idx) + 2 * modes - 1) > max_work:
-                break
-            say(f"output-error fit with {modes} initial-state modes")
-            smaller, self.modes = self.modes, modes
-            try:
-                trial = self.fit(idx, coef, fit.u0)
-            except TrainingError:
-                trial = None
-            if trial is None or f_test(fit, trial)["p_value"] >= ALPHA:
-                self.modes = smaller
-                break
-            fit = trial
+        fit, self.engine.modes = self.engine.grow(
+            fit, lambda f: self.equation(idx, self.coef(f, idx)), min(MAX_IC_MODES, self.layout["nx"] // 4),
+            allowed=lambda m, f: max_work is None or self.work(idx, self.coef(f, idx), m) <= max_work,
+            tell=lambda m, test: say(f"output-error fit with {m} initial-state modes") if test is None else None)
         return fit
-
-    def scores(self, fit, idx: Sequence[int], candidates: Sequence[int], details: bool = False) -> tuple[np.ndarray, ...]:
-        """Score test of each candidate at the fit: ``(F, start coefficient)``, each ``(len(candidates),)``.
-
-        The sensitivities to the fit's own unknowns (its coefficients and initial-state modes) are the
-        fit's final Jacobian; those to a candidate's coefficient come from a finite difference: one plain
-        solve of the support plus the candidate at a small coefficient, at the fit's time step
-        (:data:`FD_STEP` of the support's rate of change on the initial state; small enough that an
-        anti-diffusive candidate cannot blow up within the data's time span).
-        A candidate's score is the misfit reduction of one Gauss-Newton step in its direction, beyond
-        what the fit's unknowns can do, in units of the noise variance. With ``details=True`` a third array
-        is returned: the standard error of each candidate's coefficient times its RMS size on the fitted
-        simulation, over the support's RMS rate there (the error of its contribution as a share of ``u_t``).
-        """
-        import torch
-
-        from .compile import CompiledLibrary
-        from .grid import differentiate
-        from .solvers.torch_etdrk4 import PeriodicSolver
-
-        lay = self.layout
-        ii, jj = torch.tensor(lay["i"]), torch.tensor(lay["j"])
-        support = [self.library[i] for i in idx]
-        coef = [fit.parameters[t.name] for t in support]
-        r, m = fit.residuals, fit.n_unknowns
-        base = r + self.u.ravel()
-        Q, _ = np.linalg.qr(fit.jacobian)
-        # rates of change on the fitted initial state set the finite-difference steps
-        h = lay["length"] / lay["nx"]
-        inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
-                  for d in self.library.derivatives}
-        inputs.update({c: fit.x for c in self.library.coords})
-        theta = CompiledLibrary(self.library).numpy(inputs)
-        rate = float(np.sqrt(np.mean((theta[:, list(idx)] @ np.asarray(coef)) ** 2)))
-        g = np.zeros((r.size, len(candidates)))
-        for col, k in enumerate(candidates):
-            if self.budget is not None:
-                self.budget.check()
-            term = self.library[k]
-            size = float(np.sqrt(np.mean(theta[:, k] ** 2)))
-            eps = FD_STEP * rate / size if size > 0 and rate > 0 else FD_STEP
-            if _pure_order(term) % 4 == 0:
-                eps = -eps  # u_xxxx: the dissipative sign
-            solver = PeriodicSolver(support + [term], lay["nx"], lay["length"])
-            try:
-                with torch.no_grad():
-                    moved = solver.solve(torch.tensor(coef + [eps]), torch.tensor(fit.u0), lay["t_eval"], fit.dt,
-                                         checkpoint_every=None)[ii, jj].numpy()
-            except TrainingError:  # the term destabilises the equation even at this size: not a candidate
-                continue
-            g[:, col] = (moved - base) / eps
-        g = g - Q @ (Q.T @ g)
-        gg = np.maximum(np.einsum("ij,ij->j", g, g), np.finfo(float).tiny)
-        gr = g.T @ r
-        sigma2 = float(r @ r) / max(r.size - m, 1)
-        if not details:
-            return gr**2 / gg / sigma2, -gr / gg
-        # shares over the fitted simulation at every snapshot (fronts sharpen: u_xx on the initial state understates it)
-        sim = base.reshape(self.u.shape)
-        path = {d.name: differentiate(sim, h, d.order, method="spectral", axis=0) if d.order else sim
-                for d in self.library.derivatives}
-        path.update({c: np.repeat(fit.x[:, None], sim.shape[1], axis=1) for c in self.library.coords})
-        cols = CompiledLibrary(self.library).numpy({k: v.ravel() for k, v in path.items()})
-        rate = float(np.sqrt(np.mean((cols[:, list(idx)] @ np.asarray(coef)) ** 2)))
-        sizes = np.sqrt(np.mean(cols[:, list(candidates)] ** 2, axis=0))
-        share = np.sqrt(sigma2 / gg) * sizes / max(rate, np.finfo(float).tiny)
-        return gr**2 / gg / sigma2, -gr / gg, np.where(np.any(g != 0, axis=0), share, np.inf)
 
 
 def refine(
@@ -514,9 +332,8 @@ def refine(
         Raise :class:`~pdelearn.errors.ConfigError` when a fit would need more grid points x solver steps
         x fitted unknowns (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
     budget
-        Seconds the refinement may take (None: no limit; ``discover`` passes its ``budget``, by default
-        :data:`~pdelearn.budget.REFINE_BUDGET`), checked before every solve of a fit and between the score tests' solves. Past it, the refinement stops
-        with the best fit so far and ``Refinement.stopped`` says so (a warning of ``discover``).
+        Seconds the refinement may take (None: no limit), checked before every solve. Past it, the refinement
+        stops with the best fit so far and ``Refinement.stopped`` says so (a warning of ``discover``).
 
     Raises
     ------
@@ -535,16 +352,17 @@ def refine(
     idx, coef = list(support), [float(c) for c in coefficients]
     if not idx:
         raise ConfigError("output-error refinement needs a selected term to start from")
-    work = prob.steps(idx, coef) * prob.layout["nx"] * (len(idx) + 2 * prob.modes - 1)
+    modes = prob.engine.modes
+    work = prob.work(idx, coef, modes)
     if max_work is not None and work > max_work:
         raise ConfigError(f"a fit would need {prob.steps(idx, coef)} solver steps on {prob.layout['nx']} points for "
-                          f"{len(idx) + 2 * prob.modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
+                          f"{len(idx) + 2 * modes - 1} unknowns ({work:.3g} > {max_work:.3g}, about "
                           f"{work / 3.7e6:.2g}x Allen-Cahn's 512 x 201 grid); run refine='output-error' to force it")
-    say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({prob.modes} initial-state modes)")
+    say(f"output-error fit of {lhs} = {' + '.join(library[i].name for i in idx)} ({modes} initial-state modes)")
     steps: list[dict] = []
     unresolved: dict[tuple[str, str], tuple[float, float]] = {}
     candidates = [i for i in range(len(library)) if i not in idx]
-    crit = _chi2(ALPHA / max(len(candidates), 1))  # Bonferroni over every candidate of the library
+    crit = chi2_crit(ALPHA / max(len(candidates), 1))  # Bonferroni over every candidate of the library
     stage, blind = "the first fit", []
     try:
         fit = prob.fit(idx, coef, None)
@@ -560,9 +378,9 @@ def refine(
     except BudgetExceeded as exc:
         fit = exc.partial if stage == "the first fit" else fit
         stopped = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s in {stage}, after "
-                   f"{prob.fits} fit(s) and {len(steps)} support change(s); the equation reported is its best so far "
-                   f"and not settled; rerun with a larger budget (pdelearn discover --budget {_more(clock.seconds)}, "
-                   f"or discover(budget={_more(clock.seconds)}))")
+                   f"{prob.engine.fits} fit(s) and {len(steps)} support change(s); the equation reported is its best "
+                   f"so far and not settled; rerun with a larger budget (pdelearn discover --budget "
+                   f"{larger_budget(clock.seconds)}, or discover(budget={larger_budget(clock.seconds)}))")
         say(stopped)
     final = [library[i].name for i in idx]
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
@@ -571,16 +389,11 @@ def refine(
                                library.coords, intervals={library[i].key: (fit.parameters[n] - 1.96 * fit.std_errors[n],
                                                                            fit.parameters[n] + 1.96 * fit.std_errors[n])
                                                           for i, n in zip(idx, final)}),
-                      fit.rel_misfit, prob.fits, time.perf_counter() - t0,
-                      {"ic_modes": prob.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL,
+                      fit.rel_misfit, prob.engine.fits, time.perf_counter() - t0,
+                      {"ic_modes": prob.engine.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL,
                        "budget_s": clock.seconds},
                       [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()
                        if (n in final) != (a == "add")], blind, stopped)  # a later round may have settled it
-
-
-def _more(seconds: float | None) -> str:
-    """A larger budget to suggest: five times ``seconds``, rounded up to a whole minute."""
-    return f"{60 * math.ceil(5 * (seconds or 0) / 60):g}"
 
 
 def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps: list, unresolved: dict,
@@ -589,28 +402,31 @@ def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps:
 
     Returns ``(fit, idx, candidates, moved)``; ``steps`` and ``unresolved`` are appended to.
     """
+    from .output_error.search import best_trial, scores
+
     library = prob.library
     moved = False
     candidates = [i for i in candidates if i not in idx]
     if candidates:
         say(f"score test of {len(candidates)} dropped terms")
-        F, c0 = prob.scores(fit, idx, candidates)
+        F, c0 = scores(prob.engine, library, fit, idx, candidates)
         # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
         significant = [candidates[k] for k in np.flatnonzero(F > crit)]
         # the best candidate by score is fitted for real, and a runner-up that scores alike (collinear
         # terms such as u_xx and u^2 u_xx): the actual misfit decides between them
-        trials = []
         order = np.argsort(-F)[:TRIALS]
-        for k in [k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]]:
-            new = idx + [candidates[k]]
+
+        def put_back(k):
             say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
             try:
-                trials.append((prob.fit(new, [fit.parameters[library[i].name] for i in idx] + [float(c0[k])],
-                                        fit.u0), k))
+                return prob.fit(idx + [candidates[k]], prob.coef(fit, idx) + [float(c0[k])], fit.u0), k
             except TrainingError:
-                continue
-        if trials:
-            trial, k = min(trials, key=lambda tk: tk[0].rss)
+                return None
+
+        best = best_trial([k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]], put_back,
+                          key=lambda tk: tk[0].rss)
+        if best is not None:
+            trial, k = best
             test = _f(fit, trial)
             floor, noisy = prob.floor_of(trial)
             if test > crit and fit.rss - trial.rss > floor:
@@ -621,27 +437,42 @@ def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps:
                 unresolved["add", library[candidates[k]].name] = (test, prob.change(fit.rss - trial.rss))
         candidates = significant
     if not moved and len(idx) > 1:
-        names = [library[i].name for i in idx]
-        wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
-                         for n in names])
-        j = int(np.argmin(wald))
-        keep_crit = _chi2(ALPHA)
-        floor, noisy = prob.floor_of(fit)
-        if wald[j] < keep_crit or wald[j] * fit.sigma**2 < floor:
-            rest = [i for i in idx if i != idx[j]]
-            say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
-            try:
-                trial = prob.fit(rest, [fit.parameters[library[i].name] for i in rest], fit.u0)
-                test = _f(trial, fit)
-            except TrainingError:
-                test, trial = math.inf, None
-            if trial is not None and (test < keep_crit or trial.rss - fit.rss < floor):
-                steps.append({"action": "drop", "term": names[j], "F": test,
-                              "misfit_change": (trial.rss - fit.rss) / fit.rss})
-                if test >= keep_crit and noisy:
-                    unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
-                idx, fit, moved = rest, trial, True
+        fit, idx, moved = _drop_weakest(prob, fit, idx, steps, unresolved, say)
     return fit, idx, candidates, moved
+
+
+def _drop_weakest(prob: _Problem, fit, idx: list, steps: list, unresolved: dict, say: Callable[[str], None]):
+    """Take out the kept term of smallest Wald statistic when the F-test of the fit without it agrees (or the misfit
+    change stays below the floor); ``(fit, idx, moved)``."""
+    from .output_error.search import best_trial
+
+    names = [prob.library[i].name for i in idx]
+    wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
+                     for n in names])
+    j = int(np.argmin(wald))
+    keep_crit = chi2_crit(ALPHA)
+    floor, noisy = prob.floor_of(fit)
+    if not (wald[j] < keep_crit or wald[j] * fit.sigma**2 < floor):
+        return fit, idx, False
+    rest = [i for i in idx if i != idx[j]]
+    say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
+
+    def without(_):
+        try:
+            trial = prob.fit(rest, prob.coef(fit, rest), fit.u0)
+            return trial, _f(trial, fit)
+        except TrainingError:
+            return None
+
+    best = best_trial([j], without, key=lambda tt: tt[1],
+                      accept=lambda tt: tt[1] < keep_crit or tt[0].rss - fit.rss < floor)
+    if best is None:
+        return fit, idx, False
+    trial, test = best
+    steps.append({"action": "drop", "term": names[j], "F": test, "misfit_change": (trial.rss - fit.rss) / fit.rss})
+    if test >= keep_crit and noisy:
+        unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
+    return trial, rest, True
 
 
 def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: float) -> list[dict]:
@@ -652,19 +483,21 @@ def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: 
     A left-out term's detection limit is ``sqrt(crit)`` standard errors of its coefficient (the score test's
     level), as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
     """
+    from .output_error.search import scores
+
     lib = prob.library
     if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []
-    pure = [i for i, t in enumerate(lib) if i not in idx and _pure_order(t) > 0]
+    pure = [i for i, t in enumerate(lib) if i not in idx and pure_order(t) > 0]
     if not pure:
         return []
-    F, _, share = prob.scores(fit, idx, pure, details=True)
+    F, _, share = scores(prob.engine, lib, fit, idx, pure, details=True)
     limit = math.sqrt(crit) * share
     return [{"term": lib[i].name, "F": float(F[k]), "detectable_share": float(limit[k])}
             for k, i in enumerate(pure) if limit[k] > DETECTABLE and F[k] <= crit]
 
 
 def _f(reduced, full) -> float:
-    from .inverse import f_test
+    from .output_error.fit import f_test
 
     return float(f_test(reduced, full)["F"])

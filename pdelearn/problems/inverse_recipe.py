@@ -21,6 +21,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
+from ..output_error.policy import MODES
 from ..solvers.systems import system_names
 from .base import RecipeBase, StrictModel
 
@@ -71,7 +72,7 @@ class OutputErrorOptions(StrictModel):
     nx: Optional[int] = Field(None, ge=4)  #: solver points per period (a multiple of the data grid's)
     length: Optional[float] = Field(None, gt=0)  #: period (default: grid points x spacing)
     dt: Optional[float] = Field(None, gt=0)
-    ic_modes: int = Field(16, ge=1)
+    ic_modes: int = Field(MODES, ge=1)
     max_iter: int = Field(30, ge=1)
     dealias: bool = True
     #: seconds the fit may take; past it the last estimate is reported as unreliable (exit 3)

@@ -68,6 +68,7 @@ from ..errors import ConfigError, did_you_mean
 from ..governing import NormalizedGoverningEquation
 from ..intervals import bootstrap_intervals, ensemble_intervals
 from ..models.mlp import JointModel
+from ..output_error.policy import ALPHA, F_CRIT
 from ..sampling import check_samples
 from ..sparse import SparseRegression, lstsq_on
 from ..terms import TermLibrary, polynomial_library
@@ -139,7 +140,7 @@ class JointConfig:
     final_weight_G: Optional[float] = None
     selection_tol: float = 0.02
     selection_tol_start: float = 0.1
-    f_crit: float = 4.0
+    f_crit: float = F_CRIT
     bootstrap: int = 100
     ensemble: int = 4
     ensemble_steps: int = 1000
@@ -148,7 +149,7 @@ class JointConfig:
     log_every: int = 100
     max_minutes: Optional[float] = None
     refine: str = "none"
-    refine_alpha: float = 0.01
+    refine_alpha: float = ALPHA
     refine_ic_modes: Optional[int] = None
     refine_dt: Optional[float] = None
     refine_restarts: int = 1

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..output_error.search import best_trial
 from ..stats import nested_f
 from ..train import ParamGroup, Trainer
 
@@ -62,13 +63,18 @@ def prune_terms(job: "JointJob", cfg, say: Callable[[str], None] = lambda m: Non
         ref = _trained_copy(job, cfg, support)
         base = ref.data_loss()
         trials, stats = {}, {}
-        for i in np.flatnonzero(support) if support.sum() > 1 else ():  # the last term is not tested
+
+        def without(i: int) -> int:
             reduced = support.copy()
             reduced[i] = False
             trials[i] = _trained_copy(job, cfg, reduced)
             stats[i] = nested_f(trials[i].data_loss(), base, job.n, int(support.sum()))
-        weakest = min(stats, key=stats.get) if stats else None
-        drop = weakest is not None and stats[weakest] < cfg.f_crit
+            return i
+
+        # the last term is not tested; the weakest is dropped when its F is below f_crit
+        weakest = best_trial(np.flatnonzero(support) if support.sum() > 1 else (), without, key=stats.get,
+                             accept=lambda i: stats[i] < cfg.f_crit)
+        drop = weakest is not None
         rounds.append({"support": [keys[i] for i in np.flatnonzero(support)], "data_loss": base,
                        "F": {keys[i]: float(f) for i, f in stats.items()},
                        "dropped": keys[weakest] if drop else None})

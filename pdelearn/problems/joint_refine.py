@@ -1,52 +1,9 @@
-"""Output-error refinement and check of a joint discovery's equation.
+"""Output-error refinement and check of a joint discovery's equation (docs/joint_refine.md).
 
-After :func:`~pdelearn.problems.joint.joint_discover` has selected a support, :func:`refine_support` fits
-that support's coefficients **and** the initial state to the samples by simulating the equation
-(:func:`pdelearn.inverse.fit_output_error`, maximum likelihood for Gaussian noise), starting from the
-network's coefficients and its ``u(x, t0)``. The fitted equation, with Fisher standard errors, becomes
-the run's equation.
-
-The same fit is a check that the equation explains the data. Under a right equation the fit's residual
-variance ``s_oe^2 = RSS / (n - m)`` (``m`` unknowns: coefficients and initial-state modes) estimates the
-noise variance. Two estimates that do not need the equation to be right give the reference: the network's
-mean squared data residual ``s_net^2`` (a flexible smoother of the same samples) and ``s_loc^2``, the
-leave-one-out error of local quadratic fits to neighbouring samples (:func:`local_noise_sigma`). The second
-guards the first: a network trained alongside a wrong equation, or a library that cannot explain the data,
-is pulled away from the samples, and its residual then overstates the noise (a 2 % noise run whose library
-lacks the true terms: network 0.092, noise 0.014, local fits 0.020); local fits err high only where the
-field curves within a few samples' spacing. The rule::
-
-    pass  <=>  s_oe^2 <= F(1 - alpha; n - m, n) * max(min(s_net, s_loc)^2, (1e-3 std(u))^2)
-
-i.e. a one-sided variance-ratio (F) test at level ``alpha`` (default 1 %) that the simulated equation
-fits the samples no worse than the better of the two smoothers; the floor keeps noise-free data from failing
-on the solver's own discretization error. The simulation must also be **resolved**: on a solver grid twice as
-fine (the fitted initial state interpolated spectrally) the simulated samples may change by at most
-:data:`RESOLVED` of the noise level (RMS). A support without the dissipation the data have can fit very
-noisy samples to their noise level while its solution steepens into fronts the grid cannot hold (Burgers,
-50 % noise, seed 5: ``0.163 u - 0.454 u^2 - 0.255 u_x - 0.497 u^2 u_x``, misfit 1.021 x noise level,
-changed by 0.03 noise levels on the finer grid; the true equation changes by 2e-10). Passing remains
-necessary evidence, not proof, of a right equation.
-
-The initial state starts with the fewest Fourier modes (at least :data:`MODES`) that represent the
-network's ``u(x, t0)`` to a tenth of the noise level, and the modes double while the extra-sum-of-squares
-F-test at ``alpha`` says the samples need them (before the check, for the selected support; after the
-backward elimination, for an alternative). More modes than the samples need let a wrong equation bend its
-initial state towards the data. The network's content above those modes, up to the fewest modes that represent
-its ``u(x, t0)`` to ``noise / sqrt(n)``, enters as one more shape with a single fitted amplitude (its *fine
-structure*): cutting it off biases dispersive equations (a soliton cut to 16 modes radiates waves whose phases
-move as ``k^3 t``: KdV at 50 % noise, seed 8, ``u_xxx`` 10 % off; with the fine structure 3 %), and fitting it
-mode by mode fits the noise into those phases instead.
-
-When the selected support fails, the alternatives are tried: the first selection's support (the
-selection with the loosest tolerance, usually a superset of the true terms), then nested supports of the
-selected one (accepted only where they fit no worse than the selected one, ``F < f_crit``: a failed
-selection may have stopped in a poor minimum, but a reduced support that fits significantly worse lacks
-what the samples need), and, from every candidate that passes, backward elimination by the
-extra-sum-of-squares F-test of nested output-error fits (:func:`pdelearn.inverse.f_test`: the term of
-largest p-value is dropped while ``F < f_crit`` and the reduced support still passes the check). If no
-candidate passes, the refinement reports ``status = "rejected"`` with every candidate and its misfit; the
-run is then marked unreliable.
+:func:`refine_support` fits the selected support's coefficients and the initial state to the samples with the
+:mod:`pdelearn.output_error` engine, starting from the network's coefficients and ``u(x, t0)``, and accepts the
+fit only when its misfit matches the noise level (an F-test at ``alpha``) on a grid that resolves it; when it
+fails, the alternatives and nested supports are tried and reduced by backward elimination (``F < f_crit``).
 """
 
 from __future__ import annotations
@@ -59,15 +16,17 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..budget import Budget, BudgetExceeded
+from ..budget import Budget, BudgetExceeded, larger_budget
 from ..equation import Equation
 from ..errors import ConfigError, DataError, TrainingError
+from ..output_error.policy import (ALPHA, F_CRIT, MAX_HALVINGS, MODES, RESOLVED, STEP_AGREE, f_quantile,
+                                   halving_step, modes_to_tolerance)
 
 __all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes", "local_noise_sigma", "MODES", "RESOLVED"]
 
-MODES = 16  #: fewest initial-state modes a refinement starts with (fewer on grids under 64 points)
 LOCAL_NEIGHBOURS = 24  #: samples in each local quadratic fit of :func:`local_noise_sigma`
-RESOLVED = 1e-2  #: largest RMS change (in noise levels) of a simulation on a grid twice as fine: else not resolved
+misfit_threshold = f_quantile  # the largest ratio s_oe^2 / s_ref^2 that passes (old name)
+auto_ic_modes = modes_to_tolerance  # old name
 
 
 @dataclass
@@ -129,26 +88,6 @@ class Refinement:
                 "attempts": self.attempts}
 
 
-def misfit_threshold(n: int, m: int, alpha: float) -> float:
-    """Upper ``1 - alpha`` quantile of ``F(n - m, n)``: the largest ratio ``s_oe^2 / s_net^2`` that passes."""
-    from scipy.stats import f as f_dist
-
-    return float(f_dist.isf(alpha, max(n - m, 1), max(n, 1)))
-
-
-def auto_ic_modes(u0: np.ndarray, scale: float, tol: float = 1e-3, lo: int = 8) -> int:
-    """Fourier modes that represent ``u0 (nx,)`` to an RMS error below ``tol * scale`` (at least ``lo``, at most nx/4)."""
-    u0 = np.asarray(u0, dtype=np.float64)
-    nx = u0.size
-    c = np.fft.rfft(u0) / nx
-    power = 2 * np.abs(c) ** 2
-    power[0] = np.abs(c[0]) ** 2
-    tail = np.cumsum(power[::-1])[::-1]  # tail[k]: mean square of modes >= k
-    ok = np.flatnonzero(tail <= (tol * scale) ** 2)
-    modes = int(ok[0]) if ok.size else power.size
-    return int(min(max(modes, lo), max(nx // 4, 1)))
-
-
 def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: int = LOCAL_NEIGHBOURS) -> Optional[float]:
     """Noise level of gridded samples without a model: leave-one-out error of local quadratic fits.
 
@@ -183,22 +122,6 @@ def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: i
     return float(np.sqrt(np.mean(r**2 / (1.0 + inv[:, 0, 0]))))
 
 
-def _choose_dt(solve: Callable[[float], np.ndarray], h: float, tol: float, max_halvings: int = 5) -> Optional[float]:
-    """Largest ``h / 2^k`` (``k <= max_halvings``) whose solution differs from the one at half the step by an RMS
-    below ``tol``; None when none does (the simulation blows up or is not resolved)."""
-    dt = h
-    prev = None
-    for _ in range(max_halvings + 1):
-        try:
-            cur = solve(dt / 2)
-        except TrainingError:
-            cur = None
-        if prev is not None and cur is not None and float(np.sqrt(np.mean((prev - cur) ** 2))) <= tol:
-            return dt
-        prev, dt = cur, dt / 2
-    return None
-
-
 def refine_support(
     samples: Mapping[str, np.ndarray],
     selected: Mapping[str, float],
@@ -209,8 +132,8 @@ def refine_support(
     period: float | None = None,
     ic_modes: int | None = None,
     dt: float | None = None,
-    alpha: float = 0.01,
-    f_crit: float = 4.0,
+    alpha: float = ALPHA,
+    f_crit: float = F_CRIT,
     max_iter: int = 30,
     say: Callable[[str], None] = lambda m: None,
     budget: float | None = None,
@@ -259,7 +182,10 @@ def refine_support(
     """
     import torch
 
-    from ..inverse import f_test, fit_output_error, grid_layout, smoothed_initial_state
+    from ..output_error.engine import Engine
+    from ..output_error.fit import f_test
+    from ..output_error.model import grid_layout, smoothed_initial_state, solver_grid
+    from ..output_error.search import backward, best_trial
     from ..solvers.torch_etdrk4 import PeriodicSolver
 
     start = time.perf_counter()
@@ -274,9 +200,8 @@ def refine_support(
     scale = float(np.std(u))
     s_local = local_noise_sigma(layout["i"], layout["j"], u, layout["nx"])  # layout: the data grid (nx not given)
     s_ref = max(min(float(network_sigma), s_local if s_local is not None else math.inf), 1e-3 * scale)
-    grid = layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
     if callable(u0):
-        u0 = u0(grid, layout["t0"])
+        u0 = u0(solver_grid(layout), layout["t0"])
     lo = min(MODES, max(layout["nx"] // 4, 1))
     if u0 is not None:
         u0 = np.asarray(u0, dtype=np.float64)
@@ -285,12 +210,8 @@ def refine_support(
         modes = ic_modes or lo
     modes = min(modes, layout["nx"] // 2)
     ii, jj = layout["i"], layout["j"]
-    # the network's fine structure: its u(x, t0) above the fitted modes, up to the fewest modes that represent it
-    # to noise / sqrt(n) (a truncation below that moves the misfit of all n samples by under one noise variance),
-    # added to the initial state with one fitted amplitude. Cutting it off biases dispersive equations (KdV, 50 %
-    # noise: the 16-mode truncation of a soliton radiates waves whose phases k^3 t set u_xxx, 10 % off on seed 8);
-    # fitting it mode by mode fits noise the same way; a network's u(x, t0) at high noise has a flat tail of small
-    # wiggles above it that would also set a far smaller time step for KdV
+    # the start state's fine structure: its modes above the fitted ones, up to the fewest that represent it to
+    # noise / sqrt(n), added with one fitted amplitude (docs/joint_refine.md)
     top = modes if u0 is None else max(modes, auto_ic_modes(u0, s_ref / math.sqrt(n), tol=1.0, lo=modes))
     if u0 is not None:  # the state the fits start from: u0's modes below `top`
         spec = np.fft.rfft(u0)
@@ -313,11 +234,15 @@ def refine_support(
         solver = PeriodicSolver(list(coefs), layout["nx"], layout["length"])
         coef = torch.tensor([list(coefs.values())], dtype=torch.float64)
 
-        def solve(step: float) -> np.ndarray:
-            with torch.no_grad():
-                return solver.solve(coef, start_state, layout["t_eval"], step, checkpoint_every=None)[0].numpy()[ii, jj]
+        def solve(step: float) -> Optional[np.ndarray]:
+            try:
+                with torch.no_grad():
+                    return solver.solve(coef, start_state, layout["t_eval"], step,
+                                        checkpoint_every=None)[0].numpy()[ii, jj]
+            except TrainingError:
+                return None
 
-        return _choose_dt(solve, layout["dt_out"], 1e-2 * s_ref)
+        return halving_step(solve, layout["dt_out"], STEP_AGREE * s_ref)
 
     settings = {"period": layout["length"], "nx": layout["nx"], "dt": dt if dt is not None else "automatic",
                 "ic_modes": modes, "fine_structure_modes": top if top > modes else None, "alpha": alpha,
@@ -326,6 +251,9 @@ def refine_support(
     say(f"output-error refinement: {layout['nx']} points per period {layout['length']:.6g}, {modes} initial-state "
         f"modes{fine}, noise level {s_ref:.4g} (network residual {float(network_sigma):.4g}, local fits "
         f"{'-' if s_local is None else format(s_local, '.4g')})")
+    engine = Engine({"x": x, "t": t, "u": u}, layout, modes=modes, step=step_for, shapes=fine_structure, alpha=alpha,
+                    budget=clock, length=layout["length"], nx=layout["nx"], max_iter=max_iter,
+                    ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
     candidates: list[dict[str, Any]] = []
     fits: dict[tuple, Any] = {}
 
@@ -340,12 +268,10 @@ def refine_support(
             step = step_for(coefs)
             if step is None:
                 raise TrainingError(f"the simulation does not settle as the time step is halved down to "
-                                    f"{layout['dt_out'] / 32:.3g} (it blows up or is not resolved on the grid)")
+                                    f"{layout['dt_out'] / 2 ** MAX_HALVINGS:.3g} (it blows up or is not resolved on "
+                                    f"the grid)")
             rec["dt"] = step
-            fit = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(coefs)), length=layout["length"],
-                                   nx=layout["nx"], dt=step, ic_modes=modes, u0=u0, ic_shapes=fine_structure(modes),
-                                   max_iter=max_iter, budget=clock,
-                                   ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
+            fit = engine.fit(Equation("u_t", dict(coefs)), u0, dt=step)
         except (TrainingError, ConfigError) as exc:  # ConfigError: a term the Fourier solver cannot take
             fit = getattr(exc, "partial", None)
             if fit is None:
@@ -361,31 +287,12 @@ def refine_support(
         fits[key] = fit
         return record(rec, fit, t0)
 
-    def grid_change(fit) -> float:
-        """RMS change of the simulated samples when the solver grid is doubled (the fitted initial state
-        interpolated spectrally), in units of the noise level ``s_ref``; inf when the finer simulation fails."""
-        nx2 = 2 * layout["nx"]
-        c = np.fft.rfft(fit.u0)
-        if layout["nx"] % 2 == 0:
-            c[-1] *= 0.5  # the coarse grid's Nyquist mode is a cosine of two modes on the finer one
-        fine = np.zeros(nx2 // 2 + 1, dtype=complex)
-        fine[:c.size] = c
-        coefs = fit.equation.coefficients
-        try:
-            with torch.no_grad():
-                sim = PeriodicSolver(list(coefs), nx2, layout["length"]).solve(
-                    torch.tensor([list(coefs.values())]), torch.tensor(np.fft.irfft(fine, nx2) * 2)[None],
-                    layout["t_eval"], fit.dt, checkpoint_every=None)[0].numpy()[2 * ii, jj]
-        except TrainingError:
-            return math.inf
-        return float(np.sqrt(np.mean((sim - (fit.residuals + u)) ** 2))) / s_ref
-
     def record(rec: dict, fit, t0: float) -> dict:
         """Fill a candidate's record from its fit (misfit, resolution, the check), keep it and say it."""
         ratio = fit.sigma**2 / s_ref**2
         thr = misfit_threshold(n, fit.n_unknowns, alpha)
         keys = list(fit.equation.coefficients)  # term keys, in the order of the fit's parameters
-        change = grid_change(fit)
+        change = engine.grid_change(fit, s_ref)
         resolved = change <= RESOLVED
         rec.update(coefficients=fit.equation.coefficients, std_errors=dict(zip(keys, fit.std_errors.values())),
                    sigma=fit.sigma, ratio=ratio, threshold=thr, grid_change=change, resolved=resolved,
@@ -403,20 +310,14 @@ def refine_support(
     def grow(rec: dict) -> dict:
         """The support of ``rec`` refitted with twice the initial-state modes while the F-test at ``alpha`` says
         the samples need them (up to a quarter of the grid); the last record, with its fit under ``"fit"``."""
-        fit, m, t0 = fits[tuple(sorted(rec["support"]))], modes, time.perf_counter()
-        while ic_modes is None and 2 * m <= layout["nx"] // 4:
-            try:
-                bigger = fit_output_error({"x": x, "t": t, "u": u}, Equation("u_t", dict(rec["coefficients"])),
-                                          length=layout["length"], nx=layout["nx"], dt=rec["dt"], ic_modes=2 * m,
-                                          u0=fit.u0, ic_shapes=fine_structure(2 * m), max_iter=max_iter,
-                                          ftol=0.01 / n, budget=clock)
-            except TrainingError:
-                break
-            test = f_test(fit, bigger)
-            say(f"  {rec['origin']} with {2 * m} initial-state modes: F = {test['F']:.3g} (p = {test['p_value']:.2g})")
-            if test["p_value"] >= alpha:
-                break
-            fit, m = bigger, 2 * m
+        t0 = time.perf_counter()
+        if ic_modes is not None:  # modes given: used as given
+            return rec
+        fit, m = engine.grow(fits[tuple(sorted(rec["support"]))], lambda f: Equation("u_t", dict(rec["coefficients"])),
+                             layout["nx"] // 4, clip=False, dt=rec["dt"],
+                             tell=lambda m, test: test is not None and say(
+                                 f"  {rec['origin']} with {m} initial-state modes: F = {test['F']:.3g} "
+                                 f"(p = {test['p_value']:.2g})"))
         if m == modes:
             return rec
         grown = record({"support": list(rec["support"]), "origin": f"{rec['origin']}, {m} initial-state modes",
@@ -425,18 +326,13 @@ def refine_support(
 
     def eliminate(rec: dict) -> dict:
         """Backward elimination by the output-error F-test among supports that pass the check."""
-        while len(rec["support"]) > 1:
+        def smaller(rec: dict) -> Optional[dict]:
             parent = tuple(sorted(rec["support"]))
-            trials = []
-            for k in rec["support"]:
-                reduced = {key: v for key, v in rec["coefficients"].items() if key != k}
-                r = evaluate(reduced, f"{rec['origin']} without {k}", parent)
-                if r is not None and r.get("passed") and r.get("F", math.inf) < f_crit:
-                    trials.append(r)
-            if not trials:
-                return rec
-            rec = min(trials, key=lambda r: r["F"])
-        return rec
+            return best_trial(rec["support"], lambda k: evaluate({key: v for key, v in rec["coefficients"].items()
+                                                                  if key != k}, f"{rec['origin']} without {k}", parent),
+                              key=lambda r: r["F"], accept=lambda r: r.get("passed") and r.get("F", math.inf) < f_crit)
+
+        return backward(rec, smaller, size=lambda r: len(r["support"]))
 
     try:
         chosen, first = _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say)
@@ -503,12 +399,12 @@ def _stopped(clock: Budget, candidates: list, fits: dict, settings: dict, s_ref:
     passed = next((c for c in candidates if c.get("passed") and fits.get(tuple(sorted(c["support"]))) is not None),
                   None)
     fit = None if passed is None else fits[tuple(sorted(passed["support"]))]
-    more = 60 * math.ceil(5 * clock.seconds / 60)
+    more = larger_budget(clock.seconds)
     note = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s after {len(candidates)} "
             f"candidate fit(s) ({', '.join(c['origin'] for c in candidates) or 'none finished'}); "
             + (f"the first that passed the check so far: {fit.equation}; " if fit is not None else
                "none passed the check so far; ")
-            + f"the equation is not settled; rerun with a larger budget (--set sparsity.refine_budget={more:g})")
+            + f"the equation is not settled; rerun with a larger budget (--set sparsity.refine_budget={more})")
     say(note)
     return Refinement("stopped", None if fit is None else fit.equation,
                       {} if passed is None else dict(passed["std_errors"]), candidates, s_ref,

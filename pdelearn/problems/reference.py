@@ -18,6 +18,7 @@ import numpy as np
 
 from ..compile import CompiledLibrary
 from ..errors import ConfigError, DataError
+from ..output_error.policy import divided_step
 from ..equation import Equation
 from ..terms import Derivative, parse_derivative_name
 from .conditions import Conditions
@@ -81,8 +82,7 @@ def _fit_dt(span: np.ndarray, dt: float) -> float:
     if span.size < 2:
         return dt
     h = float(span[1] - span[0])
-    n = max(1, int(np.ceil(h / dt - 1e-9)))
-    return h / n
+    return divided_step(h, h / dt)
 
 
 def finite_difference_reference(cond: Conditions, nx: int, t: np.ndarray, refine: int) -> ReferenceSolution:

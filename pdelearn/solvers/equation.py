@@ -15,6 +15,7 @@ import numpy as np
 from ..compile import CompiledLibrary
 from ..equation import Equation
 from ..errors import ConfigError, ShapeError
+from ..output_error.policy import DT_MAX, divided_step, pure_order
 from ..terms import Derivative, TermLibrary
 from .etdrk4 import solve_periodic_1d
 
@@ -25,9 +26,8 @@ def _split(equation: Equation):
     """(linear symbol pieces [(coef, order)], nonlinear terms {Term: coef})."""
     linear, nonlinear = [], {}
     for term, c in equation.terms.items():
-        derivs = term.derivatives
-        if len(derivs) == 1 and term.expr == next(iter(derivs)).symbol:
-            linear.append((c, next(iter(derivs)).order))
+        if pure_order(term) >= 0:
+            linear.append((c, pure_order(term)))
         else:
             nonlinear[term] = c
     return linear, nonlinear
@@ -82,8 +82,8 @@ def simulate_equation(
     dx = x[1] - x[0]
     length = float(length if length is not None else len(x) * dx)
     if dt is None:
-        step = float(np.min(np.diff(t))) if len(t) > 1 else 1e-3
-        dt = step / max(1, int(np.ceil(step / 1e-3 - 1e-9)))
+        step = float(np.min(np.diff(t))) if len(t) > 1 else DT_MAX
+        dt = divided_step(step, step / DT_MAX)
     linear, nonlinear = _split(equation)
     field, coord = equation.fields[0], equation.coords[0]
     lib = TermLibrary(list(nonlinear), equation.fields, equation.coords) if nonlinear else None

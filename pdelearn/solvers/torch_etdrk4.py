@@ -1,20 +1,8 @@
 """Differentiable Fourier-spectral ETDRK4 in torch for 1-D periodic equations ``u_t = sum_k c_k term_k``.
 
-The torch twin of :func:`pdelearn.solvers.simulate_equation`: the terms that are a constant times a
-derivative of the field (``nu u_xx``, ``-u_xxx``, ``5 u``) form the linear operator, diagonal in
-Fourier space and integrated exactly by the exponential; every other term is evaluated
-pseudo-spectrally (spectral derivatives, the compiled term library on the grid, optional 2/3
-dealiasing). The ETDRK4 coefficients (Kassam & Trefethen's contour means) are computed in torch from
-the linear coefficients, so the whole map ``(coefficients, u0) -> u(x, t)`` is differentiable:
-
-- reverse mode (``loss.backward()``): every step is recorded; with ``checkpoint_every`` steps per
-  segment only the segment boundaries are stored and each segment is recomputed in the backward pass
-  (:func:`torch.utils.checkpoint.checkpoint`), so memory grows with the number of segments, not steps;
-- forward mode (:mod:`torch.autograd.forward_ad`): dual inputs give Jacobian-vector products; a batch
-  of ``P`` copies with unit tangents gives a whole Jacobian in one pass (used by
-  :func:`pdelearn.inverse.fit_output_error`).
-
-Parameter sets are batched: ``coefficients (B, n_terms)`` and ``u0 (B, nx)`` give ``u (B, nx, nt)``.
+The torch twin of :func:`pdelearn.solvers.simulate_equation`, used by the output-error engine: the map
+``(coefficients, u0) -> u(x, t)`` is differentiable in reverse mode (checkpointed segments) and in forward mode
+(a batch of unit tangents gives a whole Jacobian in one pass); parameter sets are batched.
 """
 
 from __future__ import annotations
@@ -31,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from ..compile import CompiledLibrary
 from ..equation import Equation
 from ..errors import ConfigError, ShapeError, TrainingError
+from ..output_error.policy import pure_order
 from ..terms import Term, TermLibrary
 from .etdrk4 import CONTOUR_POINTS, _grid_size, _positive, _time_steps, phi_means
 
@@ -154,9 +143,8 @@ class PeriodicSolver:
         self.constant: list[int] = []
         nonlinear: list[int] = []
         for i, term in enumerate(self.terms):
-            derivs = term.derivatives
-            if len(derivs) == 1 and term.expr == next(iter(derivs)).symbol:
-                self.linear.append((i, next(iter(derivs)).order))
+            if pure_order(term) >= 0:
+                self.linear.append((i, pure_order(term)))
             elif term.is_constant:
                 self.constant.append(i)
             else:

@@ -1,0 +1,356 @@
+"""The output-error fit: an equation's parameters and its initial state fitted to data by simulating it.
+
+:func:`fit_output_error` simulates ``u_t = sum_k c_k(p) term_k`` with the differentiable Fourier solver from an
+initial state given by its lowest Fourier modes and minimises the squared difference to the observations by
+Levenberg-Marquardt (Jacobian by forward-mode differentiation through every solver step). At the optimum
+``J^T J / sigma^2`` gives Fisher standard errors; :func:`f_test` compares nested equations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.autograd import forward_ad
+
+from ..budget import Budget
+from ..equation import Equation
+from ..errors import ConfigError, ShapeError, TrainingError
+from ..parametrized import ParametrizedEquation, parametrize
+from ..solvers.torch_etdrk4 import PeriodicSolver
+from ..stats import f_pvalue, nested_f
+from .model import initial_modes, fourier_basis, grid_layout, observations, solver_grid
+from .policy import DT_MAX, MODES, divided_step
+
+__all__ = ["OutputErrorFit", "fit_output_error", "f_test", "evidence"]
+
+
+@dataclass
+class OutputErrorFit:
+    """Result of :func:`fit_output_error`.
+
+    Attributes
+    ----------
+    parameters, std_errors : dict
+        ``{name: value}`` and their standard errors (``sqrt(diag(sigma^2 (J^T J)^-1))``).
+    equation : Equation
+        The fitted equation with 95 % intervals (``c +- 1.96 se``).
+    u0 : ndarray, shape (nx,)
+        Fitted initial state on the solver grid ``x``.
+    rss : float
+        Residual sum of squares over the ``n`` observations; ``sigma = sqrt(rss / (n - n_unknowns))``.
+    n, n_unknowns : int
+        Observations, and fitted unknowns (parameters + initial-state modes).
+    converged : bool
+        False when the iteration limit was reached or no step reduced the misfit; ``message`` says why.
+    dt : float
+        Solver time step of the fit.
+    residuals, jacobian : ndarray, shapes (n,) and (n, n_unknowns)
+        Simulation minus data at the estimate and its Jacobian (columns: parameters, then the
+        initial-state modes and the amplitudes of ``ic_shapes``), for tests that build on the fit (e.g.
+        score tests of extra terms).
+    """
+
+    parameters: dict[str, float]
+    std_errors: dict[str, float]
+    equation: Equation
+    covariance: np.ndarray
+    u0: np.ndarray
+    x: np.ndarray
+    rss: float
+    n: int
+    n_unknowns: int
+    sigma: float
+    rel_misfit: float
+    iterations: int
+    converged: bool
+    message: str
+    history: list[float] = field(default_factory=list)
+    solves: int = 0
+    wall_time_s: float = 0.0
+    dt: float = 0.0
+    residuals: np.ndarray | None = field(default=None, repr=False)
+    jacobian: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {"parameters": self.parameters, "std_errors": self.std_errors, "equation": str(self.equation),
+                "rss": self.rss, "n": self.n, "n_unknowns": self.n_unknowns, "sigma": self.sigma,
+                "rel_misfit": self.rel_misfit, "iterations": self.iterations, "converged": self.converged,
+                "message": self.message, "solves": self.solves, "wall_time_s": round(self.wall_time_s, 2)}
+
+
+def fit_output_error(
+    data: Mapping[str, Any],
+    equation: str | Equation | ParametrizedEquation | Sequence[str],
+    parameters: Mapping[str, float] | None = None,
+    *,
+    length: float | None = None,
+    nx: int | None = None,
+    dt: float | None = None,
+    ic_modes: int = MODES,
+    fit_initial: bool = True,
+    u0: np.ndarray | None = None,
+    ic_shapes: Sequence[np.ndarray] = (),
+    dealias: bool = True,
+    max_iter: int = 30,
+    ftol: float = 1e-9,
+    xtol: float = 1e-8,
+    callback: Callable[[int, float, np.ndarray], None] | None = None,
+    budget: Budget | None = None,
+) -> OutputErrorFit:
+    """Fit the parameters of an equation (and its initial state) to data by simulating it.
+
+    Parameters
+    ----------
+    data
+        ``{"x", "t", "u"}``: a grid (``x (nx,)``, ``t (nt,)``, ``u (nx, nt)``) or samples (each ``(n,)``)
+        on a uniform periodic grid in ``x`` and a uniform grid in ``t`` (any subset of grid points).
+    equation
+        ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{"l1": guess, "l2": guess}``; or an
+        :class:`Equation` / equation string (each term's coefficient fitted, started at its value); or
+        a :class:`ParametrizedEquation`; or a list of term keys with ``parameters`` ``{key: guess}``.
+    length, nx
+        Period of the domain and solver grid points (see :func:`grid_layout`).
+    dt
+        Solver time step (default: the output spacing over ``ceil(spacing / 1e-3)``).
+    ic_modes
+        Fourier modes of the initial state (``2 ic_modes - 1`` real unknowns), started from a
+        least-squares fit to the earliest observations.
+    fit_initial
+        False keeps the initial state fixed (at ``u0`` or at that first fit).
+    u0
+        Initial state on the solver grid ``(nx,)`` to start from (projected on ``ic_modes`` modes when
+        ``fit_initial``); default: the smoothed first snapshot.
+    ic_shapes
+        Fixed shapes ``(nx,)`` added to the initial state's Fourier modes, each with one fitted amplitude
+        (started from the least-squares split of ``u0``, else at 0): fine structure that the modes leave
+        out but that should not be fitted mode by mode, e.g. a network's ``u(x, t0)`` above ``ic_modes``.
+    max_iter, ftol, xtol
+        Levenberg-Marquardt limits: iterations; stop when the misfit falls by less than ``ftol``
+        (relative) or every step is below ``xtol`` relative to its unknown.
+    callback
+        ``callback(iteration, rss, parameters)`` after each accepted step.
+    budget
+        A :class:`~pdelearn.budget.Budget` checked before every solve of the iteration; past it,
+        :class:`~pdelearn.budget.BudgetExceeded` is raised with the last estimate (not converged) in ``partial``.
+
+    Returns
+    -------
+    OutputErrorFit
+
+    Raises
+    ------
+    DataError
+        Data not on a periodic grid (use the ``pinn`` estimator instead), NaN/inf, bad shapes.
+    ConfigError
+        Bad options, parameter names colliding with fields/derivatives, equations the solver cannot take.
+    TrainingError
+        The simulation blows up at the initial guess, or at every step tried from an estimate; the
+        exception's ``partial`` attribute holds the last good estimate (an :class:`OutputErrorFit`).
+    BudgetExceeded
+        Past ``budget``; ``partial`` as above.
+    """
+    start = time.perf_counter()
+    if isinstance(equation, ParametrizedEquation):
+        form = equation
+    elif isinstance(equation, (list, tuple)):
+        if not parameters or set(parameters) != set(equation):
+            raise ConfigError(f"a support {list(equation)} needs parameters {{term: initial coefficient}} for each term")
+        form = parametrize(Equation("u_t", dict(parameters)))
+    else:
+        form = parametrize(equation, parameters)
+    x, t, u = observations(data)
+    layout = grid_layout(x, t, length=length, nx=nx)
+    solver = PeriodicSolver(list(form.terms), layout["nx"], layout["length"], dealias=dealias)
+    if isinstance(ic_modes, bool) or not isinstance(ic_modes, int) or not 1 <= ic_modes <= layout["nx"] // 2:
+        raise ConfigError(f"ic_modes must be an integer in [1, {layout['nx'] // 2}], received {ic_modes!r}")
+    h = layout["dt_out"]
+    dt = divided_step(h, h / DT_MAX) if dt is None else dt
+    grid = solver_grid(layout)
+    shapes = [np.asarray(v, dtype=np.float64) for v in ic_shapes]
+    if any(v.shape != grid.shape or not np.all(np.isfinite(v)) for v in shapes):
+        raise ShapeError(f"ic_shapes must be finite arrays with the solver grid's shape {grid.shape}, received "
+                         f"shapes {[v.shape for v in shapes]}")
+    basis = torch.tensor(np.column_stack([fourier_basis(grid, layout, ic_modes), *shapes]))  # (nx, n_ic)
+    if u0 is not None:
+        u0 = np.asarray(u0, dtype=np.float64)
+        if u0.shape != grid.shape or not np.all(np.isfinite(u0)):
+            raise ShapeError(f"u0 must be finite with the solver grid's shape {grid.shape}, received {u0.shape}")
+        ic = np.linalg.lstsq(basis.numpy(), u0, rcond=None)[0]
+    else:
+        ic = np.concatenate([initial_modes(x, t, u, layout, ic_modes), np.zeros(len(shapes))])
+    fixed_u0 = torch.tensor(u0) if (u0 is not None and not fit_initial) else None
+    n_p = len(form.names)
+    A, c0 = torch.tensor(form.matrix), torch.tensor(form.offset)
+    obs = torch.tensor(u)
+    ii, jj = torch.tensor(layout["i"]), torch.tensor(layout["j"])
+    t_eval = layout["t_eval"]
+    solves = 0
+
+    def simulate(theta: torch.Tensor) -> torch.Tensor:
+        """``theta (B, n_unknowns)`` -> predictions ``(B, n)``."""
+        nonlocal solves
+        solves += theta.shape[0]
+        coef = theta[:, :n_p] @ A.T + c0
+        start_state = fixed_u0 if fixed_u0 is not None else (
+            theta[:, n_p:] @ basis.T if fit_initial else (torch.tensor(ic) @ basis.T)[None])
+        return solver.solve(coef, start_state, t_eval, dt, checkpoint_every=None)[:, ii, jj]
+
+    def finite(*arrays: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not all(np.all(np.isfinite(a)) and float(np.abs(a).max(initial=0.0)) < 1e150 for a in arrays):
+                raise TrainingError("the simulated field or its sensitivities overflowed (|u| > 1e150); expected a "
+                                    "bounded solution")
+
+    def jacobian(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = theta.size
+        with forward_ad.dual_level(), torch.no_grad():
+            prim = torch.tensor(theta)[None].expand(m, m).contiguous()
+            pred = forward_ad.unpack_dual(simulate(forward_ad.make_dual(prim, torch.eye(m, dtype=torch.float64))))
+        r, J = (pred.primal[0] - obs).numpy(), pred.tangent.T.numpy()
+        finite(r, J)
+        return r, J
+
+    def residual(theta: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            r = (simulate(torch.tensor(theta)[None])[0] - obs).numpy()
+        finite(r)
+        return r
+
+    theta = np.concatenate([form.guesses, ic if fit_initial and fixed_u0 is None else []])
+    try:
+        r, J = jacobian(theta)
+    except TrainingError as exc:
+        raise TrainingError(f"simulating the initial guess {form.format(form.guesses)} failed: {exc}. Start from "
+                            f"better initial guesses or a smaller dt") from None
+    rss = float(r @ r)
+    lam, history, message, converged, it = 1e-3, [rss], "", False, 0
+    blowups = 0
+
+    def result(theta, r, J, rss, it, converged, message) -> OutputErrorFit:
+        n, m = obs.numel(), theta.size
+        sigma2 = rss / max(n - m, 1)
+        info = J.T @ J
+        cov = sigma2 * np.linalg.pinv(info, rcond=1e-14, hermitian=True)
+        cov_p = cov[:n_p, :n_p]
+        se = np.sqrt(np.maximum(np.diag(cov_p), 0.0))
+        p = theta[:n_p]
+        return OutputErrorFit(
+            dict(zip(form.names, map(float, p))), dict(zip(form.names, map(float, se))),
+            form.equation(p, cov_p), cov_p, (basis @ torch.tensor(theta[n_p:])).numpy() if theta.size > n_p
+            else (fixed_u0.numpy() if fixed_u0 is not None else (basis @ torch.tensor(ic)).numpy()), grid,
+            rss, n, m, math.sqrt(sigma2), math.sqrt(rss / max(float(obs @ obs), 1e-300)), it, converged, message,
+            history, solves, time.perf_counter() - start, dt, r, J)
+
+    while it < max_iter:
+        it += 1
+        g, H = J.T @ r, J.T @ J
+        D = np.maximum(np.diag(H), 1e-12 * max(np.diag(H).max(), 1e-300))
+        while True:
+            if budget is not None and budget.expired():
+                budget.check(result(theta, r, J, rss, it - 1, False,
+                                    f"stopped by the time budget of {budget.seconds:g} s"))
+            try:
+                step = -np.linalg.solve(H + lam * np.diag(D), g)
+            except np.linalg.LinAlgError:
+                step = None
+            if step is not None:
+                try:
+                    r_new = residual(theta + step)
+                    rss_new = float(r_new @ r_new)
+                except TrainingError:
+                    rss_new = math.inf
+                    blowups += 1
+                if rss_new < rss:
+                    break
+            lam *= 4.0
+            if lam > 1e12:
+                partial = result(theta, r, J, rss, it, False, "no step from the last estimate reduced the misfit")
+                if blowups and not math.isfinite(rss_new):
+                    err = TrainingError(f"the simulation blew up at every step tried from the estimate "
+                                        f"{form.format(theta[:n_p])} ({blowups} blow-ups); the last good estimate is "
+                                        f"kept in this error's 'partial' attribute. Try a smaller dt or better guesses")
+                    err.partial = partial
+                    raise err
+                return partial
+        small = np.all(np.abs(step) <= xtol * (np.abs(theta) + xtol))
+        drop = (rss - rss_new) / max(rss, 1e-300)
+        theta = theta + step
+        lam = max(lam / 3.0, 1e-12)
+        try:
+            r, J = jacobian(theta)
+        except TrainingError as exc:  # the residual at theta was finite; only the tangents can fail here
+            raise TrainingError(f"the Jacobian at {form.format(theta[:n_p])} could not be computed: {exc}") from None
+        rss = float(r @ r)
+        history.append(rss)
+        if callback is not None:
+            callback(it, rss, theta[:n_p].copy())
+        sigma2 = rss / max(obs.numel() - theta.size, 1)
+        se = np.sqrt(np.maximum(np.diag(np.linalg.pinv(J.T @ J, rcond=1e-14, hermitian=True)) * sigma2, 0.0))
+        settled = np.all(np.abs(step) <= 1e-3 * se)
+        exact = rss <= (1e-10 * float(obs @ obs) ** 0.5) ** 2
+        if drop < ftol or small or settled or exact:
+            converged = True
+            message = ("misfit decrease below ftol" if drop < ftol else "step below xtol" if small
+                       else "every step below 0.001 standard errors" if settled else "misfit at round-off level")
+            break
+    else:
+        message = f"stopped after max_iter = {max_iter} iterations (misfit still decreasing)"
+    return result(theta, r, J, rss, it, converged, message)
+
+
+def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:
+    """Extra-sum-of-squares F-test of a reduced equation nested in a full one, fitted to the same data.
+
+    Returns ``{"F", "q", "dof", "p_value"}``: a small p-value (large ``F``) says the dropped terms
+    are needed.
+    """
+    if reduced.n != full.n:
+        raise ConfigError(f"the two fits use different data ({reduced.n} and {full.n} observations); fit both to "
+                          f"the same data")
+    q = full.n_unknowns - reduced.n_unknowns
+    if q < 1:
+        raise ConfigError(f"the full fit must have more unknowns than the reduced one ({full.n_unknowns} vs "
+                          f"{reduced.n_unknowns}); pass (reduced, full) in that order")
+    f = nested_f(reduced.rss, full.rss, full.n, full.n_unknowns, q)
+    dof = max(full.n - full.n_unknowns, 1)
+    return {"F": f, "q": q, "dof": dof, "p_value": f_pvalue(f, q, dof)}
+
+
+def evidence(fit: OutputErrorFit, data: Mapping[str, Any], form: ParametrizedEquation, *, ic_modes: int,
+             length: float | None = None, nx: int | None = None) -> dict[str, Any]:
+    """What the data say about a fit of :func:`fit_output_error` (for :func:`pdelearn.reliability.inverse_warnings`).
+
+    * ``static_rss``, ``F``, ``p_value``: the extra-sum-of-squares F-test of the fitted equation against the best
+      field that does not change in time (``ic_modes`` Fourier modes in ``x``, least squares over the
+      observations), with ``q`` = the number of parameters; only when every parameter at 0 leaves ``u_t = 0``
+      (no fixed terms: the static field is then nested in the fit), else ``None``.
+    * ``sensitivity``: ``{name: ||J_k - P J_k|| s_k / ||u||}``, the change of the simulated observations when the
+      parameter moves by its own size ``s_k = max(|estimate|, |start|)`` (1 when both are 0) and the other unknowns
+      (parameters and initial state) adjust (``P``: projection on their Jacobian columns), over the data's norm.
+    """
+    x, t, u = observations(data)
+    layout = grid_layout(x, t, length=length, nx=nx)
+    n_p, J = len(form.names), np.asarray(fit.jacobian)
+    norm = max(float(np.linalg.norm(u)), 1e-300)
+    sens = {}
+    for k, name in enumerate(form.names):
+        others = np.delete(J, k, axis=1)
+        g = J[:, k] - others @ np.linalg.lstsq(others, J[:, k], rcond=None)[0] if others.shape[1] else J[:, k]
+        size = max(abs(fit.parameters[name]), abs(float(form.guesses[k]))) or 1.0
+        sens[name] = float(np.linalg.norm(g)) * size / norm
+    out: dict[str, Any] = {"sensitivity": sens, "static_rss": None, "F": None, "p_value": None, "q": n_p}
+    if not np.any(form.offset):
+        B = fourier_basis(x, layout, ic_modes)
+        r = u - B @ np.linalg.lstsq(B, u, rcond=None)[0]
+        out["static_rss"] = float(r @ r)
+        f = nested_f(out["static_rss"], fit.rss, fit.n, fit.n_unknowns, n_p) if fit.rss > 0 else (
+            math.inf if out["static_rss"] > 0 else 0.0)
+        out["F"], out["p_value"] = float(f), float(f_pvalue(f, n_p, max(fit.n - fit.n_unknowns, 1)) if f > 0 else 1.0)
+    return out

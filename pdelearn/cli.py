@@ -13,16 +13,14 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import click
 
 from .budget import BudgetExceeded
 from .errors import ConfigError, DataError, PdelearnError
-from .runfiles import output_folder, write_equation
+from .runfiles import output_folder
 from .threads import parse_threads, set_threads
 
 __all__ = ["main"]
@@ -217,7 +215,7 @@ def generate(system, out, noise, seed, force):
     import numpy as np
 
     from .cli_util import check_out_path
-    from .runfiles import NPZ_MARKER, created_parents, current_umask, npz_made_by_pdelearn, replaceable_file
+    from .runfiles import NPZ_MARKER, AtomicFile, created_parents, npz_made_by_pdelearn, replaceable_file, save_npz
     from .solvers.systems import solve_system
 
     if Path(out).suffix != ".npz":
@@ -231,13 +229,11 @@ def generate(system, out, noise, seed, force):
     parent = target.parent if str(target.parent) else Path(".")
     with created_parents(target):
         try:  # before the work: a folder that cannot hold the file fails now
-            fd, tmp = tempfile.mkstemp(prefix=".pdelearn-", suffix=".npz", dir=parent)
+            written = AtomicFile(target)
         except OSError as exc:
             raise ConfigError(f"cannot write {out!r}: {exc.strerror or exc} in {str(parent)!r}; choose a writable "
                               "--out") from None
-        os.close(fd)
-        try:
-            os.chmod(tmp, 0o666 & ~current_umask())
+        with written as fh:
             result = solve_system(system)
             rng = np.random.default_rng(seed)
             arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
@@ -246,13 +242,7 @@ def generate(system, out, noise, seed, force):
                     arrays[name] = arrays[name] + noise * arrays[name].std() * rng.standard_normal(arrays[name].shape)
             eq = result["equation"]
             arrays["equation"] = np.array(eq if isinstance(eq, str) else "; ".join(eq))
-            np.savez(tmp, **arrays)
-            with zipfile.ZipFile(tmp, "a") as archive:  # marks the file as ours: --force may replace it later
-                archive.comment = NPZ_MARKER
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            save_npz(fh, arrays, comment=NPZ_MARKER)  # the comment marks the file as ours: --force may replace it
         click.echo(f"wrote {out}: {', '.join(f'{k}{tuple(v.shape)}' for k, v in arrays.items() if v.ndim)}; {arrays['equation']}")
 
 
@@ -393,15 +383,15 @@ def fit(recipe, out, overrides, device, seed, resume, threads, force):
             if diff:
                 raise ConfigError(f"{recipe} differs from the recipe of the run in {resume} at {', '.join(diff)}; "
                                   "resume without RECIPE, or start a new run")
-        select_device(resolved.device)
+        run_device = select_device(resolved.device)
         set_threads(threads)
         folder = Path(resume)
-        outcome = _run(run_recipe, resolved, folder, echo, resume=True, command=_command_line())
+        outcome = _run(run_recipe, resolved, folder, echo, resume=True, device=run_device, command=_command_line())
     else:
         if recipe is None:
             raise ConfigError("give a RECIPE (e.g. recipes/allen_cahn.yaml) or --resume DIR")
         resolved = load_recipe(recipe, extra)
-        select_device(resolved.device)
+        run_device = select_device(resolved.device)  # the run's one device choice: a bad one fails before the folder
         set_threads(threads)
         folder = Path(out) if out is not None else default_run_folder(recipe)
         check_out_path(folder)
@@ -409,14 +399,8 @@ def fit(recipe, out, overrides, device, seed, resume, threads, force):
         if hint:
             raise ConfigError(hint)
         with new_run(folder, resolved, force=force, inputs=[recipe]):
-            outcome = _run(run_recipe, resolved, folder, echo, command=_command_line())
-    for line in outcome.lines:
-        click.echo(line)
-    s = outcome.summary
-    click.echo(f"wrote {folder} ({s['wall_time_s']:.1f} s, {s.get('steps', '?')} steps, {s['device']})", err=True)
-    if not outcome.reliable:
-        click.echo(f"Unreliable result: {outcome.message}", err=True)
-        sys.exit(3)
+            outcome = _run(run_recipe, resolved, folder, echo, device=run_device, command=_command_line())
+    _report(outcome, folder)
 
 
 def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, local: int) -> None:
@@ -427,7 +411,7 @@ def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, l
     from .distributed import all_ok, process_group
     from .recipes import load_recipe
     from .runfiles import select_device
-    from .runs import default_run_folder, load_run_recipe, new_run, run_recipe
+    from .runs import load_run_recipe, new_run, run_recipe
 
     main_rank = rank == 0
     echo = (lambda m: click.echo(m, err=True)) if main_rank else (lambda m: None)  # noqa: E731
@@ -455,14 +439,20 @@ def _fit_distributed(recipe, out, extra, resume, force, rank: int, world: int, l
                 raise error
             sys.exit(2)
         outcome = _run(run_recipe, resolved, folder, echo, resume=resume is not None, rank=rank, world_size=world,
-                       local_rank=local, command=_command_line())
-    if not main_rank:
-        return
+                       local_rank=local, device=device, command=_command_line())
+    if main_rank:
+        _report(outcome, folder, processes=world)
+
+
+def _report(outcome, folder: Path, processes: int = 1) -> None:
+    """What ``pdelearn fit`` prints once a run is done (the problem's lines, then where it wrote what); exit 3 when
+    the problem marked its result unreliable."""
     for line in outcome.lines:
         click.echo(line)
     s = outcome.summary
-    click.echo(f"wrote {folder} ({s['wall_time_s']:.1f} s, {s.get('steps', '?')} steps, {s['device']}, {world} "
-               "processes)", err=True)
+    ranks = f", {processes} processes" if processes > 1 else ""
+    click.echo(f"wrote {folder} ({s['wall_time_s']:.1f} s, {s.get('steps', '?')} steps, {s['device']}{ranks})",
+               err=True)
     if not outcome.reliable:
         click.echo(f"Unreliable result: {outcome.message}", err=True)
         sys.exit(3)

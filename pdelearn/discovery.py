@@ -30,7 +30,7 @@ from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, no_space_
 from .reliability import (REFIT_AGREEMENT, WIDE_SCALE, explained as _explained, interchangeable_warnings,
                           refit_agrees, refit_check, scale_drops, stability_warnings, static_field, term_shares,
                           term_warnings, wide_rows)
-from .runfiles import write_equation
+from .runfiles import write_equation, write_json, write_npz, write_text
 from .sparse import QUICK_WORK, SparseRegression, SparseResult, lstsq_on
 from .terms import Derivative, Term, TermLibrary, polynomial_library
 from .weak import WeakForm, weak_system
@@ -104,7 +104,7 @@ class Discovery:
         if source is None:
             if grid is None:
                 raise ConfigError("this Discovery holds no data; pass source=<the data file>")
-            np.savez(folder / "data.npz", **grid.fields, **grid.coords)
+            write_npz(folder / "data.npz", dict(**grid.fields, **grid.coords))
             source = "data.npz"
         else:
             source = str(Path(source).resolve())
@@ -115,13 +115,13 @@ class Discovery:
         if load is not None:
             options["load"] = dict(load)
         options.update(self._provenance(command, cli))
-        (folder / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
+        write_json(folder / "options.json", options, default=str)
         summary = {"wall_time_s": self.wall_time_s, "relative_residual": self.relative_residual,
                    "equation": str(self.equation), **verdict, "notes": self.notes,
                    "refinement": [None if r is None else r.summary() for r in self.refinements],
                    "gls_refit": [None if g is None else {"standard_errors": g.standard_errors, "rows": g.rows,
                                                          "radius": g.radius} for g in self.refits]}
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
         if grid is not None and picture:
             from .discovery_plot import plot_discovery
 

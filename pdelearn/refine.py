@@ -384,12 +384,7 @@ def refine(
         say(stopped)
     final = [library[i].name for i in idx]
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
-                      dict(fit.parameters), dict(fit.std_errors),
-                      Equation(lhs, {library[i]: fit.parameters[library[i].name] for i in idx}, library.fields,
-                               library.coords, intervals={library[i].key: (fit.parameters[n] - 1.96 * fit.std_errors[n],
-                                                                           fit.parameters[n] + 1.96 * fit.std_errors[n])
-                                                          for i, n in zip(idx, final)}),
-                      fit.rel_misfit, prob.engine.fits, time.perf_counter() - t0,
+                      dict(fit.parameters), dict(fit.std_errors), fit.equation, fit.rel_misfit, prob.engine.fits, time.perf_counter() - t0,
                       {"ic_modes": prob.engine.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL,
                        "budget_s": clock.seconds},
                       [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ShapeError
 
-__all__ = ["grid_layout", "smoothed_initial_state", "observations", "initial_modes", "fourier_basis", "solver_grid"]
+__all__ = ["grid_layout", "smoothed_initial_state", "observations", "initial_modes", "fourier_basis", "fourier_band", "solver_grid"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
 
@@ -133,3 +133,12 @@ def fourier_basis(x: np.ndarray, layout: dict, modes: int) -> np.ndarray:
 def solver_grid(layout: dict) -> np.ndarray:
     """The solver grid ``(nx,)`` of a :func:`grid_layout`."""
     return layout["x0"] + layout["length"] * np.arange(layout["nx"]) / layout["nx"]
+
+
+def fourier_band(u: np.ndarray, lo: int, hi: int | None = None) -> np.ndarray:
+    """The content of a periodic state ``u (nx,)`` in its Fourier modes ``lo .. hi - 1`` (``hi`` None: all above)."""
+    spec = np.fft.rfft(u)
+    spec[:lo] = 0.0
+    if hi is not None:
+        spec[hi:] = 0.0
+    return np.fft.irfft(spec, u.size)

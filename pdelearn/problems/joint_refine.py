@@ -184,7 +184,7 @@ def refine_support(
 
     from ..output_error.engine import Engine
     from ..output_error.fit import f_test
-    from ..output_error.model import grid_layout, smoothed_initial_state, solver_grid
+    from ..output_error.model import fourier_band, grid_layout, smoothed_initial_state, solver_grid
     from ..output_error.search import backward, best_trial
     from ..solvers.torch_etdrk4 import PeriodicSolver
 
@@ -213,18 +213,11 @@ def refine_support(
     # the start state's fine structure: its modes above the fitted ones, up to the fewest that represent it to
     # noise / sqrt(n), added with one fitted amplitude (docs/joint_refine.md)
     top = modes if u0 is None else max(modes, auto_ic_modes(u0, s_ref / math.sqrt(n), tol=1.0, lo=modes))
-    if u0 is not None:  # the state the fits start from: u0's modes below `top`
-        spec = np.fft.rfft(u0)
-        spec[top:] = 0.0
-        u0 = np.fft.irfft(spec, u0.size)
+    u0 = None if u0 is None else fourier_band(u0, 0, top)  # the state the fits start from: u0's modes below `top`
 
     def fine_structure(m: int) -> list:
         """``[u0's content in modes m .. top - 1]``, or ``[]`` when there is none."""
-        if u0 is None or m >= top:
-            return []
-        spec = np.fft.rfft(u0)
-        spec[:m] = 0.0
-        return [np.fft.irfft(spec, u0.size)]
+        return [] if u0 is None or m >= top else [fourier_band(u0, m)]
     start_state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
 
     def step_for(coefs: Mapping[str, float]) -> Optional[float]:

@@ -48,10 +48,11 @@ LAYERS: tuple[Layer, ...] = (
     Layer("bridges", ("pysindy.py",),
           "PySINDy both ways (`AutoSelect`, libraries, `Equation.from_pysindy`); plugged into the core by the "
           "package"),
-    Layer("models, trainer", ("models/", "vision/", "train.py", "distributed.py"),
+    Layer("models, trainer", ("models/", "vision/", "train.py", "checkpoints.py", "distributed.py"),
           "networks (PR-Net's block holds a `GoverningEquation`), image data sets, the alternating `Trainer` (steps or "
           "epochs over a loader, parameter groups with own optimizers and periods, checkpoints, metrics, validation "
-          "with keep-the-best), distributed training"),
+          "with keep-the-best), its files (`checkpoints.py`: `checkpoint.pt`, `best.pt`, `metrics.jsonl`, resume), "
+          "distributed training"),
     Layer("problems", ("problems/",),
           "one `Problem` subclass per kind of run, its recipe model, its registry line (`problems/joint_prune.py`: "
           "joint discovery's data-fit F-tests and null test)"),

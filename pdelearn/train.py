@@ -21,12 +21,12 @@ with ``keep_best`` the best state by that validation number is restored at the e
 the last good checkpoint is kept. A checkpoint is written only after a completed step (or at the end of a run), and
 never with non-finite parameters, so a run that fails at its first step leaves none. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
-with ``torch.load(..., weights_only=True)``; :meth:`Trainer.resume` continues a run bit for bit.
+with ``torch.load(..., weights_only=True)`` (the files: :mod:`pdelearn.checkpoints`); :meth:`Trainer.resume`
+continues a run bit for bit.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -39,13 +39,12 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from .checkpoints import (CHECKPOINT, METRICS, append_metrics, checkpoint_data, load_best_state, load_checkpoint,
+                          restore_checkpoint, save_best, truncate_metrics, write_checkpoint)
 from .errors import ConfigError, TrainingError
-from .runfiles import atomic_write, write_text
 
 __all__ = ["ParamGroup", "Trainer", "TrainResult", "load_checkpoint", "CHECKPOINT", "METRICS"]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
 _log = logging.getLogger(__name__)
 
 LossFn = Callable[[int, frozenset], Mapping[str, torch.Tensor]]
@@ -357,13 +356,11 @@ class Trainer:
                     self.best["epoch"] = at
                 self._best_state = {k: copy.deepcopy(obj.state_dict()) for k, obj in self.state.items()}
                 if self.folder is not None and self.is_main:
-                    best = {"best": self.best, "state": self._best_state}
-                    atomic_write(self.folder / "best.pt", lambda fh: torch.save(best, fh))
+                    save_best(self.folder, self.best, self._best_state)
             line["best"] = dict(self.best)
         _log.info("validation at step %d: %s", self.step, values)
         if self.folder is not None and self.is_main:
-            with open(self.folder / METRICS, "a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            append_metrics(self.folder, line)
 
     def _call_loss(self, g: ParamGroup, step: int, batch: Any) -> Mapping[str, torch.Tensor]:
         names = frozenset(g.losses)
@@ -504,8 +501,7 @@ class Trainer:
                 line["metrics"] = extra
         _log.info("step %d %s", self.step, line["losses"])
         if self.folder is not None and self.is_main:
-            with open(self.folder / METRICS, "a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            append_metrics(self.folder, line)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
@@ -515,30 +511,14 @@ class Trainer:
                 for pname, p in obj.named_parameters():
                     if not torch.isfinite(p.detach()).all():
                         raise self._diverged(f"parameter {name}.{pname}", "non-finite", self.step)
-        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
-            "format": 1,
-            "step": self.step,
-            "elapsed_s": self.elapsed_s,
-            "state": {k: v.state_dict() for k, v in self.state.items()},
-            "optimizers": {g.name: g.optimizer.state_dict() for g in self.groups},
-            "schedulers": {g.name: g.scheduler.state_dict() for g in self.groups if g.scheduler is not None},
-            "balance": {g.name: dict(g.balance_weights) for g in self.groups},
-            "rng": rng,
-            "best": dict(self.best) if self.best else {},
-            "scaler": self.grad_scaler.state_dict() if self.grad_scaler is not None else {},
-            "meta": self.meta,
-        }
+        return checkpoint_data(step=self.step, elapsed_s=self.elapsed_s, state=self.state, groups=self.groups,
+                               best=self.best, scaler=self.grad_scaler, meta=self.meta)
 
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoint.pt`` atomically (temporary file + rename)."""
         if self.folder is None or not self.is_main:
             return None
-        data = self.checkpoint()
-        target = self.folder / CHECKPOINT
-        atomic_write(target, lambda fh: torch.save(data, fh))
+        target = write_checkpoint(self.folder, self.checkpoint())
         self._wrote_step = self.step
         return target
 
@@ -551,39 +531,15 @@ class Trainer:
         if path is None:
             raise ConfigError("resume needs a checkpoint path or a run folder")
         data = load_checkpoint(path)
-        missing = [k for k in self.state if k not in data["state"]]
-        if missing:
-            raise TrainingError(f"checkpoint {str(path)!r} has no state for {missing}; was it written by this run?")
-        for g in self.groups:
-            if g.name not in data["optimizers"]:
-                raise TrainingError(f"checkpoint {str(path)!r} has no optimizer {g.name!r}; it belongs to another run")
-        try:  # a state of another shape (the recipe was edited since) fails here, not in the middle of training
-            for k, obj in self.state.items():
-                obj.load_state_dict(data["state"][k])
-            for g in self.groups:
-                g.optimizer.load_state_dict(data["optimizers"][g.name])
-                if g.scheduler is not None and g.name in data["schedulers"]:
-                    g.scheduler.load_state_dict(data["schedulers"][g.name])
-                g.balance_weights.update(data["balance"].get(g.name, {}))
-            if self.grad_scaler is not None and data.get("scaler"):
-                self.grad_scaler.load_state_dict(data["scaler"])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-            first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2]) or type(exc).__name__
-            raise ConfigError(f"the checkpoint in {str(path.parent)!r} does not fit the run built from its recipe "
-                              f"({first[:300]}); the recipe was changed after the checkpoint was written: undo the "
-                              "change, or start a new run with --out") from None
-        torch.set_rng_state(data["rng"]["torch"])
-        if "cuda" in data["rng"] and torch.cuda.is_available():
-            states = data["rng"]["cuda"]
-            if len(states) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(states)
+        restore_checkpoint(data, path, self.state, self.groups, self.grad_scaler)
         self.step = int(data["step"])
         self.elapsed_s = float(data["elapsed_s"])
         self.best = dict(data.get("best") or {}) or None
-        if self.best and self.folder is not None and (self.folder / "best.pt").exists():
-            self._best_state = torch.load(self.folder / "best.pt", map_location="cpu", weights_only=True)["state"]
+        best_state = load_best_state(self.folder) if self.best and self.folder is not None else None
+        if best_state is not None:
+            self._best_state = best_state
         if self.folder is not None and self.is_main and (self.folder / METRICS).exists():
-            _truncate_metrics(self.folder / METRICS, self.step)
+            truncate_metrics(self.folder / METRICS, self.step)
         return self.step
 
 
@@ -597,30 +553,3 @@ def _any_rank(flag: bool) -> bool:
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
 
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"no checkpoint at {str(path)!r}; pass the run folder of an earlier `pdelearn fit`")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several kinds for corrupt or foreign files
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        why = type(exc).__name__ + (f": {first}" if 0 < len(first) <= 100 else "")  # not torch's long advice
-        raise TrainingError(f"cannot read checkpoint {str(path)!r} ({why}); it is damaged or not a pdelearn "
-                            "checkpoint: start a new run with --out") from None
-    if not isinstance(data, dict) or data.get("format") != 1:
-        raise TrainingError(f"{str(path)!r} is not a pdelearn checkpoint")
-    return data
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    write_text(path, "".join(k + "\n" for k in keep))

@@ -21,7 +21,7 @@ import numpy as np
 from ..equation import Equation
 from ..errors import DataError
 from ..reliability import static_field
-from ..runfiles import SUMMARY, write_equation, write_json
+from ..runfiles import SUMMARY, write_equation, write_json, write_npz
 from .base import Outcome, Problem, RunContext
 from .joint import JointConfig, JointResult, joint_discover
 from .joint_recipe import JointRecipe, joint_config
@@ -75,8 +75,8 @@ class JointDiscovery(Problem):
         if cfg.period is None and dx.size and np.allclose(dx, dx[0], rtol=1e-6, atol=0):
             cfg.period = float(dx[0] * x.size)  # the grid's period, known even where the samples miss an end point
         if ctx.folder is not None and ctx.is_main:
-            np.savez_compressed(ctx.folder / "data.npz", x=x, t=t, u=u)
-            np.savez_compressed(ctx.folder / "samples.npz", **s)
+            write_npz(ctx.folder / "data.npz", {"x": x, "t": t, "u": u}, compressed=True)
+            write_npz(ctx.folder / "samples.npz", s, compressed=True)
             write_json(ctx.folder / "options.json", {"data": "data.npz", "source": source, "samples": cfg.samples,
                                                      "noise": cfg.noise, "seed": cfg.seed})
         library = TermLibrary(recipe.library.terms, ["u"], ["x"]) if recipe.library.terms else None

@@ -4,7 +4,8 @@ Fourier-spectral ETDRK4 (Kassam & Trefethen 2005) for periodic problems ``u_t = 
 
 - :func:`solve_periodic_1d`: any 1-D problem given the symbol of ``L`` and the FFT of ``N(u)``;
 - :func:`allen_cahn`, :func:`burgers`, :func:`kdv`, :func:`kuramoto_sivashinsky`: the standard
-  1-D data sets (space x time arrays, ``u[i, j] = u(x_i, t_j)``);
+  1-D data sets (space x time arrays, ``u[i, j] = u(x_i, t_j)``), their equations read from
+  :data:`~pdelearn.solvers.systems.SYSTEMS`;
 - :func:`reaction_diffusion`: the 2-D lambda-omega spiral-wave system (``u[i, j, k]``).
 
 :class:`~pdelearn.solvers.torch_etdrk4.PeriodicSolver` (torch, imported from its module) is the
@@ -19,8 +20,9 @@ Examples
 ((64, 3), 'u_t = -u*u_x + 0.1*u_xx')
 """
 
-from .etdrk4 import allen_cahn, burgers, kdv, kuramoto_sivashinsky, solve_periodic_1d
+from .builtin import allen_cahn, burgers, kdv, kuramoto_sivashinsky
 from .equation import simulate_equation
+from .etdrk4 import solve_periodic_1d
 from .reaction_diffusion import reaction_diffusion
 
 __all__ = [

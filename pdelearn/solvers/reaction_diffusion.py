@@ -1,43 +1,37 @@
 """Two-field lambda-omega reaction-diffusion system (spiral waves), Fourier-spectral ETDRK4.
 
-The system of PDE-FIND (Rudy et al. 2017) on the periodic square ``[-L/2, L/2)^2``::
-
-    u_t = d1 (u_xx + u_yy) + (1 - A^2) u + beta A^2 v
-    v_t = d2 (v_xx + v_yy) - beta A^2 u + (1 - A^2) v,      A^2 = u^2 + v^2
-
-with the one-armed spiral initial condition ``u0 = tanh(r) cos(theta - r)``,
-``v0 = tanh(r) sin(theta - r)`` (``r``, ``theta``: polar coordinates of ``(x, y)``), as in
-PDE-FIND's ``Datasets/reaction_diffusion.m``. The linear part ``d (ik)^2 + 1`` of each field is
-integrated exactly by the shared core :func:`pdelearn.solvers.etdrk4.etdrk4_diagonal`; the cubic
-terms are the nonlinear part. numpy only.
-
-The initial condition is not periodic: it jumps at the edges of the square (by up to ~2), as in
-PDE-FIND. Diffusion smooths the jump at once, but the solution near the edges depends on the grid
-(n = 64 and n = 256 differ by O(1) there). Away from the edges it converges fast: on
-``|x|, |y| < 6`` the default n = 64 agrees with n = 256 to 4e-4 (max abs) up to t = 10.
+The system of PDE-FIND (Rudy et al. 2017) on the periodic square ``[-L/2, L/2)^2``, with the one-armed spiral
+initial condition of PDE-FIND's ``Datasets/reaction_diffusion.m``. Its equations (terms, coefficients
+``d1``, ``d2``, ``beta``, the linear part ``d lap + 1`` integrated exactly by
+:func:`pdelearn.solvers.etdrk4.etdrk4_diagonal`) are those of the ``reaction_diffusion`` entry of
+:data:`~pdelearn.solvers.systems.SYSTEMS`; here are the grid, the initial condition and the cubic terms in
+factored form (:func:`lambda_omega`). The grid dependence near the edges:
+docs/architecture.md (Built-in systems). numpy only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .etdrk4 import _finite, _grid_size, _positive, _time_steps, etdrk4_diagonal, wavenumbers
+from ..errors import ConfigError
+from .etdrk4 import (
+    _finite,
+    _grid_size,
+    _positive,
+    _time_steps,
+    etdrk4_diagonal,
+    wavenumbers,
+)
+from .systems import system
 
-__all__ = ["reaction_diffusion", "reaction_diffusion_equations"]
+__all__ = ["reaction_diffusion", "reaction_diffusion_equations", "lambda_omega"]
+
+_SYSTEM = system("reaction_diffusion")
 
 
-def _coef(value: float):
-    """A float as a sympy number that prints the way it reads: 1.0 -> 1, 0.1 -> 0.1."""
-    import sympy
-
-    value = float(value)
-    if value == int(value) and abs(value) < 1e15:
-        return sympy.Integer(int(value))
-    return sympy.Float(format(value, ".15g"))
-
-
-def reaction_diffusion_equations(d1: float = 0.1, d2: float = 0.1, beta: float = 1.0) -> list[str]:
-    """The two right-hand sides, expanded with sympy, as ``["u_t = ...", "v_t = ..."]``.
+def reaction_diffusion_equations(d1: float = _SYSTEM.params["d1"], d2: float = _SYSTEM.params["d2"],
+                                 beta: float = _SYSTEM.params["beta"]) -> list[str]:
+    """The two right-hand sides of the table's system, as ``["u_t = ...", "v_t = ..."]``.
 
     Terms are ordered: diffusion, then by total degree, then by descending power of ``u``.
 
@@ -46,39 +40,39 @@ def reaction_diffusion_equations(d1: float = 0.1, d2: float = 0.1, beta: float =
     >>> reaction_diffusion_equations()[0]
     'u_t = 0.1*u_xx + 0.1*u_yy + u - u**3 + u**2*v - u*v**2 + v**3'
     """
-    import sympy
+    return list(_SYSTEM.text(d1=d1, d2=d2, beta=beta))
 
-    u, v = sympy.symbols("u v")
-    b = _coef(beta)
-    a2 = u**2 + v**2
-    reactions = {
-        "u": sympy.expand((1 - a2) * u + b * a2 * v),
-        "v": sympy.expand(-b * a2 * u + (1 - a2) * v),
-    }
-    diffusion = {"u": _coef(d1), "v": _coef(d2)}
-    out = []
-    for name in ("u", "v"):
-        d = sympy.Symbol(f"{name}_xx"), sympy.Symbol(f"{name}_yy")
-        coefficients = reactions[name].as_coefficients_dict()  # {monomial: number}
 
-        def order(monomial):
-            pu, pv = sympy.degree(monomial, u), sympy.degree(monomial, v)
-            return (pu + pv, -pu)
+def _isotropic_symbol(terms, field: str, k2: np.ndarray) -> np.ndarray:
+    """``r - d k^2`` of the linear terms ``r f + d f_xx + d f_yy`` (the same ``d`` in both directions)."""
+    c = {m: coef for coef, m in terms}
+    d = c.get(f"{field}_xx")
+    if set(c) != {field, f"{field}_xx", f"{field}_yy"} or c[f"{field}_yy"] != d:
+        raise ConfigError(f"the 2-D solver integrates r*{field} + d*({field}_xx + {field}_yy) exactly; the table "
+                          f"gives {sorted(c)}")
+    return c[field] - d * k2
 
-        terms = [diffusion[name] * d[0], diffusion[name] * d[1]]
-        terms += [coefficients[m] * m for m in sorted(coefficients, key=order)]
-        rhs = " + ".join(sympy.sstr(term) for term in terms if term != 0)
-        out.append(f"{name}_t = " + (rhs.replace("+ -", "- ") if rhs else "0"))
-    return out
+
+def lambda_omega(beta: float):
+    """The FFT of the table's cubic terms, ``(A^2 (beta v - u), -A^2 (beta u + v))`` with ``A^2 = u^2 + v^2``,
+    as a function of the stacked 2-D FFTs ``w`` of shape ``(2, n, n)`` (the factored form of the expanded terms)."""
+
+    def nonlinear(w: np.ndarray) -> np.ndarray:
+        uv = np.fft.ifft2(w, axes=(-2, -1)).real
+        u, v = uv[0], uv[1]
+        a2 = u * u + v * v
+        return np.fft.fft2(np.stack([a2 * (beta * v - u), -a2 * (beta * u + v)]), axes=(-2, -1))
+
+    return nonlinear
 
 
 def reaction_diffusion(
     n: int = 64,
     t=None,
     dt: float = 0.05,
-    d1: float = 0.1,
-    d2: float = 0.1,
-    beta: float = 1.0,
+    d1: float = _SYSTEM.params["d1"],
+    d2: float = _SYSTEM.params["d2"],
+    beta: float = _SYSTEM.params["beta"],
     L: float = 20.0,
 ) -> dict:
     """Spiral waves of the lambda-omega reaction-diffusion system on ``[-L/2, L/2)^2``.
@@ -138,16 +132,11 @@ def reaction_diffusion(
 
     k = wavenumbers(n, L)
     k2 = k[:, None] ** 2 + k[None, :] ** 2
-    lin = np.stack([1.0 - d1 * k2, 1.0 - d2 * k2])  # (2, n, n)
-
-    def nonlinear(w: np.ndarray) -> np.ndarray:
-        uv = np.fft.ifft2(w, axes=(-2, -1)).real
-        u, v = uv[0], uv[1]
-        a2 = u * u + v * v
-        return np.fft.fft2(np.stack([a2 * (beta * v - u), -a2 * (beta * u + v)]), axes=(-2, -1))
+    split = _SYSTEM.split(d1=d1, d2=d2, beta=beta)
+    lin = np.stack([_isotropic_symbol(split[f][0], f, k2) for f in ("u", "v")])  # (2, n, n)
 
     w0 = np.fft.fft2(np.stack([u0, v0]), axes=(-2, -1))
-    w = etdrk4_diagonal(lin, nonlinear, w0, dt, steps)  # (nt, 2, n, n)
+    w = etdrk4_diagonal(lin, lambda_omega(beta), w0, dt, steps)  # (nt, 2, n, n)
     uv = np.fft.ifft2(w, axes=(-2, -1)).real
     return {
         "x": x,

@@ -20,10 +20,11 @@ from .budget import Budget, BudgetExceeded, larger_budget
 from .data import GridData
 from .equation import Equation
 from .errors import ConfigError, DataError, TrainingError
-from .output_error.policy import (ALPHA, MAX_IC_MODES, chi2_crit, modes_above_floor, pure_order,
-                                  resolved_wavenumber, stable_step, upper_band)
+from .output_error.policy import (ALPHA, MAX_IC_MODES, modes_above_floor, pure_order, resolved_wavenumber,
+                                  stable_step, upper_band)
 from .reliability import NEGLIGIBLE_SHARE
 from .sparse import SparseRegression, SparseResult
+from .stats import chi2_crit
 from .terms import TermLibrary
 
 __all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA",
@@ -384,7 +385,8 @@ def refine(
         say(stopped)
     final = [library[i].name for i in idx]
     return Refinement(lhs, list(reasons), [library[i].name for i in support], final, steps,
-                      dict(fit.parameters), dict(fit.std_errors), fit.equation, fit.rel_misfit, prob.engine.fits, time.perf_counter() - t0,
+                      dict(fit.parameters), dict(fit.std_errors), fit.equation, fit.rel_misfit, prob.engine.fits,
+                      time.perf_counter() - t0,
                       {"ic_modes": prob.engine.modes, "snapshots": int(prob.t.size), "alpha": ALPHA, "oe_tol": OE_TOL,
                        "budget_s": clock.seconds},
                       [{"action": a, "term": n, "F": F, "field_change": c} for (a, n), (F, c) in unresolved.items()

@@ -1,7 +1,8 @@
 """Small statistics shared by the estimators (no torch).
 
 :func:`nested_f` is the extra-sum-of-squares F statistic of two nested least-squares models; the
-output-error fits (:func:`pdelearn.inverse.f_test`) and the joint discovery's term pruning use it.
+output-error fits (:func:`pdelearn.output_error.fit.f_test`) and the joint discovery's term pruning use it;
+:func:`chi2_crit` and :func:`f_quantile` are the critical values of the output-error engine's tests.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 
 from .errors import ConfigError
 
-__all__ = ["nested_f", "f_pvalue"]
+__all__ = ["nested_f", "f_pvalue", "chi2_crit", "f_quantile"]
 
 
 def nested_f(rss_reduced: float, rss_full: float, n: int, p_full: int, q: int = 1) -> float:
@@ -52,3 +53,17 @@ def f_pvalue(f: float, q: int, dof: int) -> float:
     from scipy.stats import f as f_dist
 
     return float(f_dist.sf(max(f, 0.0), q, max(dof, 1)))
+
+
+def chi2_crit(p: float) -> float:
+    """Upper ``p`` quantile of chi-square with one degree of freedom (score and Wald tests)."""
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(1.0 - p, 1))
+
+
+def f_quantile(n: int, m: int, alpha: float) -> float:
+    """Upper ``1 - alpha`` quantile of ``F(n - m, n)``: the largest misfit ratio ``s_oe^2 / s_ref^2`` that passes."""
+    from scipy.stats import f as f_dist
+
+    return float(f_dist.isf(alpha, max(n - m, 1), max(n, 1)))

@@ -11,7 +11,7 @@ Grid refinement (:mod:`pdelearn.refine`), joint refinement (:mod:`pdelearn.probl
 """
 
 _LAZY = {"fit_output_error": "fit", "OutputErrorFit": "fit", "f_test": "fit", "evidence": "fit",
-         "grid_layout": "model", "smoothed_initial_state": "model"}
+         "grid_layout": "model", "smoothed_initial_state": "model", "Engine": "engine"}
 
 __all__ = sorted(_LAZY)
 

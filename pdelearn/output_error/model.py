@@ -9,7 +9,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ShapeError
 
-__all__ = ["grid_layout", "smoothed_initial_state", "observations", "initial_modes", "fourier_basis", "fourier_band", "solver_grid"]
+__all__ = ["grid_layout", "smoothed_initial_state", "observations", "initial_modes", "fourier_basis", "fourier_band",
+           "solver_grid"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
 

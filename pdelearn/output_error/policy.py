@@ -14,8 +14,8 @@ from typing import Optional
 import numpy as np
 
 __all__ = ["ALPHA", "F_CRIT", "DT_MAX", "CFL", "MAX_IC_MODES", "MODES", "RESOLVED", "divided_step", "stable_step",
-           "halving_step", "retry_step", "pure_order", "upper_band", "upper_floor", "modes_above_floor", "modes_to_tolerance",
-           "resolved_wavenumber", "chi2_crit", "f_quantile"]
+           "halving_step", "retry_step", "pure_order", "upper_band", "upper_floor", "modes_above_floor",
+           "modes_to_tolerance", "resolved_wavenumber"]
 
 ALPHA = 0.01  #: level of the engine's score, F and misfit tests
 F_CRIT = 4.0  #: F below which a term is dropped by backward elimination (joint discovery)
@@ -137,17 +137,3 @@ def resolved_wavenumber(u: np.ndarray, length: float, factor: float = 100.0) -> 
     floor = upper_floor(power)
     strong = np.flatnonzero(power > factor * floor) if floor > 0 else np.array([], int)
     return min(2.0 * 2.0 * math.pi * strong.max() / length, nyquist) if strong.size > 1 else nyquist
-
-
-def chi2_crit(p: float) -> float:
-    """Upper ``p`` quantile of chi-square with one degree of freedom (score and Wald tests)."""
-    from scipy.stats import chi2
-
-    return float(chi2.ppf(1.0 - p, 1))
-
-
-def f_quantile(n: int, m: int, alpha: float) -> float:
-    """Upper ``1 - alpha`` quantile of ``F(n - m, n)``: the largest misfit ratio ``s_oe^2 / s_ref^2`` that passes."""
-    from scipy.stats import f as f_dist
-
-    return float(f_dist.isf(alpha, max(n - m, 1), max(n, 1)))

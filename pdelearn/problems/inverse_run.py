@@ -2,7 +2,7 @@
 
 Two estimators share the data and the report:
 
-- ``output_error``: :func:`pdelearn.inverse.fit_output_error` (simulate with the differentiable
+- ``output_error``: :func:`pdelearn.output_error.fit_output_error` (simulate with the differentiable
   Fourier solver, Levenberg-Marquardt over parameters and initial state, Fisher standard errors);
 - ``pinn``: Raissi et al.'s continuous-time identification: a network ``u(x, t)`` and the parameters
   trained together on ``mean (u - data)^2 + w mean (u_t - RHS)^2`` at the samples, Adam then L-BFGS.
@@ -176,7 +176,7 @@ class InverseProblem(Problem):
             return {"parameters": out["parameters"], "std_errors": None, "covariance": None, "converged": True,
                     "message": "", "details": {k: out[k] for k in ("L_D", "L_G", "steps", "history")}}
         from ..budget import Budget, BudgetExceeded
-        from ..inverse import fit_output_error
+        from ..output_error.fit import fit_output_error
 
         o = r.output_error
         try:
@@ -192,7 +192,7 @@ class InverseProblem(Problem):
                            f"--set output_error.budget={5 * o.budget:g}")
         if ctx.folder is not None and ctx.is_main:
             write_npz(ctx.folder / "initial_state.npz", dict(x=fit.x, u0=fit.u0), compressed=True)
-        from ..inverse import evidence
+        from ..output_error.fit import evidence
 
         found = evidence(fit, self.samples, self.form, ic_modes=o.ic_modes, length=o.length, nx=o.nx)
         return {"parameters": np.array(list(fit.parameters.values())), "std_errors": np.array(list(

@@ -114,7 +114,7 @@ def test_groups_follow_algorithm_1():
     assert ids["network"] == {id(q) for q in m.network_parameters()}
     assert ids["block"] == {id(q) for q in m.block.parameters()}
     assert ids["queries"] == {id(m.queries)} and ids["coefficients"] == {id(m.equation.coefficients)}
-    assert [tuple(x.losses) for x in g.values()] == [("L_T",), ("L_T", "L_I", "L_G"), ("L_T",), ("L_G_a", "R_G")]
+    assert [tuple(x.losses) for x in g.values()] == [("L_T",), ("L_T", "L_I", "L_G"), ("L_T_H",), ("L_G_a", "R_G")]
     assert g["block"].weights["L_G"] == 0.25 and g["coefficients"].weights["R_G"] == 0.5
     assert (g["queries"].every, g["coefficients"].every) == (2, 3)
     assert all(x.unit == "epoch" for x in g.values()) and not g["coefficients"].fresh
@@ -146,6 +146,33 @@ def test_losses_and_where_their_gradients_go():
     task = p.losses(0, frozenset({"L_T"}), batch)
     assert set(task) == {"L_T"}
     torch.testing.assert_close(task["L_T"], out["L_T"])
+    queries = p.losses(0, frozenset({"L_T_H"}), batch)  # the queries group: L_T with h(0) given, same value
+    assert set(queries) == {"L_T_H"}
+    torch.testing.assert_close(queries["L_T_H"], out["L_T"])
+    grads = torch.autograd.grad(queries["L_T_H"], [m.queries, m.extractor[0].weight], allow_unused=True)
+    assert grads[0].abs().max() > 0 and grads[1] is None  # H, not the extractor
+
+
+def test_features_are_computed_once_per_extractor_state_and_lg_samples_subsample():
+    p = problem(recipe())
+    batch = next(iter(p.train_batches))
+    x = batch[0]
+    h0 = p._features(x)
+    assert p._features(x) is h0  # reused by the groups after the network group's step
+    with torch.no_grad():
+        p.model.extractor[0].weight.add_(0.1)  # an optimizer step: the cached h(0) is stale
+    assert p._features(x) is not h0
+    full = p.losses(0, frozenset({"L_T", "L_I", "L_G"}), batch)
+    r = recipe(training={"lg_samples": 2})
+    q = problem(r)
+    q.model.load_state_dict(p.model.state_dict())
+    sub = q.losses(0, frozenset({"L_T", "L_I", "L_G"}), batch)
+    torch.testing.assert_close(sub["L_T"], full["L_T"])  # the task loss on the whole batch
+    torch.testing.assert_close(sub["L_I"], full["L_I"])
+    m = q.model
+    d = m.derivatives(q._features(x)[:2])
+    torch.testing.assert_close(sub["L_G"], m.residual(d).pow(2).mean())  # L_G on the first 2 images
+    torch.testing.assert_close(sub["L_G_a"], sub["L_G"])
 
 
 def test_two_epoch_smoke_run_trains_every_group_and_finishes(tmp_path):

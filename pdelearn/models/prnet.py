@@ -243,6 +243,16 @@ class PRNet(nn.Module):
         flat = {k: v.reshape(-1) for k, v in derivatives.items()}
         return self.equation.residual(flat)[:, 0]
 
+    def residuals(self, derivatives: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(g, g_a)``: :meth:`residual` with its graph, and the same values as a function of the coefficients
+        only (derivatives and terms detached); the library terms ``Theta`` are evaluated once for both."""
+        flat = {k: v.reshape(-1) for k, v in derivatives.items()}
+        eq = self.equation
+        theta = eq.features(flat)
+        coef = eq.active.to(dtype=theta.dtype)[:, 0]
+        lhs = flat[eq.lhs[0]]
+        return lhs - theta @ coef, lhs.detach() - theta.detach() @ coef
+
     def classify(self, h: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, n_classes)`` from ``h_task`` ``(B, C, s, s)``: the layers after the block, then the head."""
         return self.head(self.after(h))

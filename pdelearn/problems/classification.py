@@ -7,13 +7,17 @@ group           parameters                                losses                
 ==============  ========================================  ===========================  ==============
 network         extractor + block ``theta`` + head        ``L_T``                      every epoch
 block           ``theta``                                 ``L_T + L_I + L_G``          every epoch
-queries         the query points ``H``                    ``L_T``                      ``queries.every``
+queries         the query points ``H``                    ``L_T`` (as ``L_T_H``)       ``queries.every``
 coefficients    the equation's coefficients ``a``         ``L_G + l1 * sum |a|``       ``equation.every``
 ==============  ========================================  ===========================  ==============
 
 ``L_T`` is the cross-entropy of the logits, ``L_I`` the mean squared difference between
 ``f(h(0), d, 0)`` and ``h(0)`` on the grid, ``L_G`` the mean squared residual of the governing equation
-at the query points (per sample, channel and position). A baseline (``model.kind`` other than
+at the query points (per sample, channel and position; with ``training.lg_samples`` on that many images of the
+batch). ``L_T_H`` is ``L_T`` evaluated with the extractor's output ``h(0)`` taken as given: the queries group
+reaches ``H`` only, so its step back-propagates through the block and head, not the extractor. Within one
+step, ``h(0)`` (no graph) is computed once after the network group's update and reused by the block, queries
+and coefficient groups. A baseline (``model.kind`` other than
 ``prnet``) has the network group with ``L_T`` only. After every ``validate_every`` epochs the
 validation accuracy is measured and the best state is kept. The coefficients are not used at
 inference; the learned equation is the readout printed at the end.
@@ -384,44 +388,67 @@ class ClassificationProblem(Problem):
         return [
             group("network", optimizer(m.network_parameters()), ["L_T"], {"L_T": w["L_T"]}),
             group("block", optimizer(list(m.block.parameters())), ["L_T", "L_I", "L_G"], w),
-            group("queries", torch.optim.Adam([m.queries], lr=q.lr, weight_decay=q.weight_decay), ["L_T"],
-                  {"L_T": w["L_T"]}, q.every),
+            group("queries", torch.optim.Adam([m.queries], lr=q.lr, weight_decay=q.weight_decay), ["L_T_H"],
+                  {"L_T_H": w["L_T"]}, q.every),
             group("coefficients", torch.optim.Adam(m.equation.parameters(), lr=e.lr, weight_decay=e.weight_decay),
                   ["L_G_a", "R_G"], {"R_G": e.l1}, e.every, fresh=False),
         ]
 
     def losses(self, step: int, names: frozenset, batch: Any = None) -> dict[str, torch.Tensor]:
-        """``L_T``; for PR-Net also ``L_I``, ``L_G`` (graph through ``theta``), ``L_G_a`` (``L_G`` as a
-        function of the coefficients only: derivatives detached) and ``R_G = sum |a|``.
+        """``L_T``; for PR-Net also ``L_T_H`` (``L_T`` with ``h(0)`` given: the queries group's), ``L_I``,
+        ``L_G`` (graph through ``theta``), ``L_G_a`` (``L_G`` as a function of the coefficients only:
+        derivatives detached) and ``R_G = sum |a|``.
 
         The block group's evaluation returns ``L_G_a`` too, so the coefficient group (``fresh=False``
         semantics: same step, derivatives before the block's update) back-propagates through the
-        small residual only.
+        small residual only. With ``training.lg_samples = n`` the derivatives (``L_G``, ``L_G_a``) are
+        taken on the first ``n`` images of the batch and ``L_T`` on all of them.
         """
         x, y = batch
         smooth = self.recipe.training.label_smoothing
-        if not self.is_prnet or not names & {"L_I", "L_G", "L_G_a"}:
+        if not self.is_prnet or not names & {"L_I", "L_G", "L_G_a", "L_T_H"}:
             with self._autocast():
                 logits = self.model(x)
             return {"L_T": F.cross_entropy(logits.float(), y, label_smoothing=smooth)}
         m = self.model
-        out: dict[str, torch.Tensor] = {"R_G": m.equation.l1()}
-        with torch.no_grad(), self._autocast():
-            h0 = m.features(x)  # the block and coefficient groups do not train the extractor
-        if self.amp:
-            h0 = h0.float()  # the coordinate derivatives of the PDE block in float32 under mixed precision
-        if names & {"L_T", "L_I", "L_G"}:
-            d = m.derivatives(h0)
+        h0 = self._features(x)  # the block, queries and coefficient groups do not train the extractor
+        if not names & {"L_T", "L_I", "L_G", "L_G_a"}:  # the queries group: f at H, then the head
             with self._autocast():
-                logits = m.classify(d["h"])
+                logits = m.classify(m.task(h0))
+            return {"L_T_H": F.cross_entropy(logits.float(), y, label_smoothing=smooth)}
+        out: dict[str, torch.Tensor] = {"R_G": m.equation.l1()}
+        n = self.recipe.training.lg_samples
+        sub = h0 if n is None or n >= h0.shape[0] else h0[:n]
+        if names & {"L_T", "L_I", "L_G"}:
+            d = m.derivatives(sub)
+            h = d["h"] if sub is h0 else m.task(h0)
+            with self._autocast():
+                logits = m.classify(h)
             out["L_T"] = F.cross_entropy(logits.float(), y, label_smoothing=smooth)
             out["L_I"] = F.mse_loss(m.initial(h0), h0)
-            out["L_G"] = m.residual(d).pow(2).mean()
+            g, g_a = m.residuals(d)
+            out["L_G"], out["L_G_a"] = g.pow(2).mean(), g_a.pow(2).mean()
         else:  # the coefficient group alone (in an epoch without the block group): no graph to theta
             with torch.no_grad():
-                d = m.derivatives(h0)
-        out["L_G_a"] = m.residual({k: v.detach() for k, v in d.items()}).pow(2).mean()
+                d = m.derivatives(sub)
+            out["L_G_a"] = m.residual(d).pow(2).mean()
         return out
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """``h(0)`` of the batch ``x`` without a graph (float32 under mixed precision), computed once per
+        extractor state: the groups after the network group's step reuse it (the extractor's parameter
+        versions change with every in-place update, which makes it stale)."""
+        m = self.model
+        key = (id(x), tuple(p._version for p in m.extractor.parameters()))
+        cached = getattr(self, "_h0", None)
+        if cached is not None and cached[0] == key and cached[1] is x:
+            return cached[2]
+        with torch.no_grad(), self._autocast():
+            h0 = m.features(x)
+        if self.amp:
+            h0 = h0.float()  # the coordinate derivatives of the PDE block in float32 under mixed precision
+        self._h0 = (key, x, h0)
+        return h0
 
     def _autocast(self):
         """float16 autocast on CUDA with ``training.amp``; otherwise nothing changes."""

@@ -100,6 +100,9 @@ class ClassTraining(StrictModel):
     #: a run stopped by max_minutes counts as reliable only when its test top-1 accuracy meets this target
     target_top1: Optional[float] = Field(None, gt=0, le=1)
     amp: bool = False  #: mixed precision on CUDA (float16 autocast + GradScaler; PDE-block derivatives in float32)
+    #: L_G (and the coefficient group's L_G_a) on the first this-many images of each shuffled batch, i.e. a random
+    #: subsample, to make PR-Net's iteration cheaper (the Taylor pass is most of its cost); None: every image
+    lg_samples: Optional[int] = Field(None, ge=1)
 
     @field_validator("weights")
     @classmethod

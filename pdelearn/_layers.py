@@ -40,7 +40,7 @@ LAYERS: tuple[Layer, ...] = (
           "shared with the solvers"),
     Layer("estimators", ("data.py", "grid.py", "weak.py", "sparse.py", "gls.py", "intervals.py", "reliability.py",
                          "stats.py", "sampling.py", "budget.py", "parametrized.py", "output_error/", "inverse.py",
-                         "refine.py", "discovery.py", "discovery_plot.py", "sparse_readout.py"),
+                         "refine.py", "discovery.py", "discovery_stages.py", "discovery_plot.py", "sparse_readout.py"),
           "grid data, weak form, sparse selection and its checks, GLS refit, intervals, the output-error engine "
           "(`output_error/`) and its users (`inverse.py`, `refine.py`), `discover`, the sparse readout of a trained "
           "network (`pdelearn.readout`, `readout_arrays`); `budget.py`: the time budget of long computations "

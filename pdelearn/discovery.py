@@ -6,6 +6,9 @@ Two ways to build the regression problem from the same term library:
   (:mod:`pdelearn.weak`), so the data are never differentiated for the terms that matter;
 * ``method="strong"``: pointwise derivatives (finite differences, smoothed differences or
   spectral, :mod:`pdelearn.grid`), as PDE-FIND does.
+
+:func:`discover` composes the stages of :mod:`pdelearn.discovery_stages` (system, selector, checks, refit,
+verifier, intervals); :func:`stages_from_options` maps its option strings to them.
 """
 
 from __future__ import annotations
@@ -19,26 +22,23 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .budget import REFINE_BUDGET, Budget, BudgetExceeded, check_budget, larger_budget
+from .budget import REFINE_BUDGET, check_budget
 from .data import GridData, from_arrays
+from .discovery_stages import (GLS_ALPHA, BootstrapIntervals, EquationReport, Findings, GLSRefit, LinearSystem, Stages,
+                               StrongFormSystem, WeakFormSystem, build_system, report_equation, select_terms)
+from .discovery_stages import _refit_warning, _scale_conflict  # noqa: F401 - their former home, imported from here
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, TrainingError
-from .gls import GLSFit, left_out_scores, refit as gls_refit
-from .grid import METHODS, differentiate
-from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, no_space_derivative, refine as oe_refine,
+from .gls import GLSFit
+from .grid import METHODS, GridDerivative
+from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine,
                      uncertain)
-from .reliability import (REFIT_AGREEMENT, WIDE_SCALE, explained as _explained, interchangeable_warnings,
-                          refit_agrees, refit_check, scale_drops, stability_warnings, static_field, term_shares,
-                          term_warnings, wide_rows)
 from .runfiles import write_equation, write_json, write_npz, write_text
-from .sparse import QUICK_WORK, SparseRegression, SparseResult, lstsq_on
-from .terms import Derivative, Term, TermLibrary, polynomial_library
-from .weak import WeakForm, weak_system
+from .sparse import SparseRegression, SparseResult
+from .terms import Term, TermLibrary, polynomial_library
+from .weak import WeakForm
 
-__all__ = ["discover", "Discovery", "split_terms"]
-
-
-GLS_ALPHA = 0.01  #: level of the score test of left-out terms on the GLS rows (Bonferroni over the library)
+__all__ = ["discover", "Discovery", "split_terms", "stages_from_options", "OutputErrorCheck", "GLS_ALPHA"]
 
 
 def split_terms(terms) -> list[str]:
@@ -77,6 +77,18 @@ class Discovery:
     refinements: list[Optional[Refinement]] = field(repr=False, default_factory=list)
     #: what the user should know that does not make the result unreliable (e.g. a refinement changed the support)
     notes: list[str] = field(default_factory=list)
+    #: one report per equation (support, coefficients, intervals, warnings, notes); see pdelearn.discovery_stages
+    reports: list[EquationReport] = field(repr=False, default_factory=list)
+
+    @classmethod
+    def from_reports(cls, reports: Sequence[EquationReport], library: TermLibrary, options: dict[str, Any],
+                     data: GridData, wall_time_s: float) -> "Discovery":
+        """The discovery made of one report per equation (in the order of the library's fields)."""
+        eqs = [r.equation(library) for r in reports]
+        return cls(eqs[0] if len(eqs) == 1 else EquationSystem(eqs), library, options, [r.fit for r in reports],
+                   wall_time_s, [r.refit for r in reports], [r.unexplained for r in reports if r.unexplained],
+                   [w for r in reports for w in r.warnings], data, [r.refinement for r in reports],
+                   [n for r in reports for n in r.notes], list(reports))
 
     def __str__(self) -> str:
         return str(self.equation)
@@ -214,39 +226,6 @@ def _library_names(data: GridData) -> tuple[GridData, dict[str, str]]:
     return GridData(dict(data.fields), coords, time="t"), renamed
 
 
-def _strong_system(data: GridData, library: TermLibrary, lhs, derivative: str, trim: float, max_rows: int, seed: int):
-    axes = list(data.coords)
-    spacing = data.spacing
-    cache: dict[str, np.ndarray] = {}
-
-    def deriv(fieldname: str, wrt: tuple[str, ...]) -> np.ndarray:
-        key = Derivative(fieldname, wrt).name
-        if key not in cache:
-            out = data.fields[fieldname]
-            for c in dict.fromkeys(wrt):
-                # time is never periodic: spectral differences would wrap the last snapshot onto the first
-                how = "fd" if (derivative == "spectral" and c == data.time) else derivative
-                out = differentiate(out, spacing[c], wrt.count(c), axis=axes.index(c), method=how)
-            cache[key] = out
-        return cache[key]
-
-    inputs = {d.name: deriv(d.field, d.wrt) if d.wrt else data.fields[d.field] for d in library.derivatives}
-    mesh = np.meshgrid(*[data.coords[a] for a in axes], indexing="ij")
-    inputs.update({c: mesh[axes.index(c)] for c in library.coords})
-    lhs_vals = [deriv(l.rsplit("_", 1)[0], (data.time,)) for l in lhs]
-    # trim the edges of every axis, where differences are one-sided
-    sl = tuple(slice(int(trim * n), n - int(trim * n)) for n in data.shape)
-    from .compile import CompiledLibrary
-
-    theta = CompiledLibrary(library).numpy({k: v[sl] for k, v in inputs.items()})
-    G = theta.reshape(-1, len(library))
-    b = np.stack([v[sl].reshape(-1) for v in lhs_vals], axis=-1)
-    if G.shape[0] > max_rows:
-        idx = np.random.default_rng(seed).choice(G.shape[0], max_rows, replace=False)
-        G, b = G[idx], b[idx]
-    return G, b, float(G.shape[0])
-
-
 def discover(
     data: Union[GridData, Mapping[str, np.ndarray]],
     coords: Mapping[str, np.ndarray] | None = None,
@@ -280,10 +259,13 @@ def discover(
         Candidate terms; default: :func:`~pdelearn.terms.polynomial_library` of all fields with
         powers ``0..max_power`` and derivative orders ``0..max_order``.
     method
-        ``"weak"`` (default, robust to noise) or ``"strong"`` (pointwise derivatives).
+        ``"weak"`` (default, robust to noise) or ``"strong"`` (pointwise derivatives), or a system builder
+        (:class:`~pdelearn.discovery_stages.WeakFormSystem`, :class:`~pdelearn.discovery_stages.StrongFormSystem`
+        or your own; docs/discover.md, "Stages").
     derivative
         For ``method="strong"``: ``"fd"``, ``"smooth"`` or ``"spectral"`` space derivatives (``"spectral"``
-        needs periodic space axes; the time derivative then uses finite differences).
+        needs periodic space axes; the time derivative then uses finite differences), or a
+        :class:`~pdelearn.grid.Differentiator` object.
     weak, regression
         Settings of the test functions and of the sparse regression; the defaults are meant to
         work across data sets without tuning.
@@ -303,7 +285,7 @@ def discover(
         ``"gls"`` (default, weak form only): refit the coefficients of the selected terms by
         generalized least squares over several test-function sizes (:func:`pdelearn.gls.refit`:
         correlated rows weighted by their linearised noise covariance; sharp fronts resolved by
-        narrow test functions). ``"none"``: keep the least-squares fit of the selection.
+        narrow test functions). ``"none"``: keep the least-squares fit of the selection. Or a refit stage.
     refine
         ``"auto"`` (default): when the selection is uncertain (:func:`pdelearn.refine.uncertain`: close to
         its threshold, or no space derivative selected on a field that varies in space) and the data are
@@ -311,7 +293,8 @@ def discover(
         (:func:`pdelearn.refine.refine`: dropped terms put back by score tests, kept terms taken out
         by Wald/F-tests); the refined coefficients and their intervals are reported and
         ``Discovery.notes`` says what changed. ``"output-error"``: always refine (an error when the
-        data do not suit a simulation). ``"none"``: never.
+        data do not suit a simulation). ``"none"``: never. Or a verifier stage
+        (:class:`OutputErrorCheck` or your own).
     budget
         Seconds the term selection may take, and each output-error refinement (default
         :data:`~pdelearn.budget.REFINE_BUDGET`, 300 s; None: no limit). Past it the refinement stops with its best
@@ -343,149 +326,105 @@ def discover(
     if library is None:
         data, renamed = _library_names(data)
     lib = _library_for(data, library, max_power, max_order, terms, default_library)
-    if method not in ("weak", "strong"):
+    stages = stages_from_options(method=method, derivative=derivative, weak=weak, regression=regression, trim=trim,
+                                 max_rows=max_rows, seed=seed, bootstrap=bootstrap, refit=refit, refine=refine,
+                                 budget=budget)
+    _check_stages(stages, data, lib, weak)
+    lhs = [f"{f}_{data.time}" for f in lib.fields]
+    say = progress or (lambda message: None)
+    say(f"building the {stages.system.method}-form regression of {', '.join(lhs)} on {len(lib)} candidate terms")
+    system = build_system(stages.system, data, lib, lhs)
+    say(f"selecting terms ({system.G.shape[0]} rows)")
+    fits = select_terms(stages.selector, system, stages.budget)
+    reports = [report_equation(stages, system, j, fit, say) for j, fit in enumerate(fits)]
+    options = _options(stages, system, weak, max_power=max_power, max_order=max_order, renamed=renamed)
+    return Discovery.from_reports(reports, lib, options, original, _time.perf_counter() - t0)
+
+
+def stages_from_options(*, method="weak", derivative="fd", weak: WeakForm | None = None,
+                        regression: SparseRegression | None = None, trim: float = 0.05, max_rows: int = 100_000,
+                        seed: int = 0, bootstrap: int = 0, refit="gls", refine="auto",
+                        budget: float | None = REFINE_BUDGET) -> Stages:
+    """The stages of :func:`discover` from its options (the one place where option strings become objects).
+
+    ``method``: ``"weak"``, ``"strong"`` or a system builder; ``derivative``: one of :data:`pdelearn.grid.METHODS` or
+    a :class:`~pdelearn.grid.Differentiator`; ``refit``: ``"gls"``, ``"none"`` or a refit stage; ``refine``: one
+    of :data:`pdelearn.refine.REFINE_CHOICES` or a verifier stage (see :class:`~pdelearn.discovery_stages.Stages`).
+    """
+    if not (method in ("weak", "strong") if isinstance(method, str) else hasattr(method, "build")):
         raise ConfigError(f"method must be 'weak' or 'strong', received {method!r}")
-    if derivative not in METHODS:
+    if not (derivative in METHODS if isinstance(derivative, str) else callable(derivative)):
         raise ConfigError(f"derivative must be one of {METHODS}, received {derivative!r}")
     from .intervals import check_bootstrap  # an integer in 0..MAX_BOOTSTRAP (pdelearn.limits)
 
     bootstrap = check_bootstrap(bootstrap)
     if not (isinstance(trim, (int, float)) and 0 <= trim < 0.5):
         raise ConfigError(f"trim must be a fraction in [0, 0.5) of each axis, received {trim!r}")
-    if refit not in ("gls", "none"):
+    if not (refit in ("gls", "none") if isinstance(refit, str) else hasattr(refit, "refit")):
         raise ConfigError(f"refit must be 'gls' or 'none', received {refit!r}")
-    if refine not in REFINE_CHOICES:
+    if not (refine in REFINE_CHOICES if isinstance(refine, str) else hasattr(refine, "verify")):
         raise ConfigError(f"refine must be one of {list(REFINE_CHOICES)}, received {refine!r}")
-    if refine == "output-error":
-        why = applicable(data, lib)
-        if why:
-            raise DataError(f"refine='output-error' cannot run: {why}; use refine='auto' or 'none'")
     budget = check_budget(budget, "budget (seconds of the term selection and of each output-error refinement)")
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"max_rows must be an integer >= 1, received {max_rows!r}")
-    weak = weak or WeakForm()
-    regression = regression or SparseRegression()
-    regression.check_work(None, len(lib))  # the selection's work that does not depend on the rows, before building them
-    lhs = [f"{f}_{data.time}" for f in lib.fields]
-    say = progress or (lambda message: None)
-    say(f"building the {method}-form regression of {', '.join(lhs)} on {len(lib)} candidate terms")
-    with np.errstate(all="ignore"):  # a custom term such as log(u) may be undefined on the data: named below
-        if method == "weak":
-            G, b, n_eff = weak_system(data.fields, data.coords, lib, lhs, weak, time=data.time)
-        else:
-            G, b, n_eff = _strong_system(data, lib, lhs, derivative, trim, max_rows, seed)
-    bad = [lib[i].name for i in np.flatnonzero(~np.all(np.isfinite(G), axis=0))]
-    if bad:
-        raise DataError(f"the term(s) {', '.join(bad)} are NaN or inf on the data (e.g. log or sqrt of a negative "
-                        "value, division by zero); remove them from the library or shift the data")
-    say(f"selecting terms ({G.shape[0]} rows)")
-    fits = _select_terms(regression, G, b, n_eff, lhs, budget)
-    wide = wide_rows(data.fields, data.coords, lib, lhs, weak, data.time)  # for the scale check (weak form)
-    eqs, refits, unexplained, warns, refinements, notes = [], [], [], [], [], []
-    for j, (l, fit) in enumerate(zip(lhs, fits)):
-        reason = static_field(lib.fields[j], data.fields[lib.fields[j]]) or _explained(l, fit.relative_residual,
-                                                                                        int(fit.support.sum()))
-        dropped = scale_drops(G, b[:, j], fit, regression, lambda: wide(j)) if method == "weak" and not reason else []
-        if dropped:  # terms of one test-function scale only (discretisation error of the narrow rows)
-            fit = fits[j] = _without(fit, G, b[:, j], [k for k, _, _ in dropped])
-            gone = ", ".join(f"{lib[k].name} ({c:.4g}; {cw:.4g} on test functions {WIDE_SCALE:g} times as wide)"
-                             for k, c, cw in dropped)
-            notes.append(f"{l}: dropped {gone}: a term of the equation would not depend on the test functions' scale, "
-                         "and the wider ones fit as well without it (least-squares coefficients, no GLS refit on the "
-                         "narrow test functions)")
-        support = np.flatnonzero(fit.support)
-        coef = fit.coefficients[support]
-        gls = None
-        if reason:
-            unexplained.append(reason)
-        if method == "weak" and refit == "gls" and support.size and not reason and not dropped:
-            say(f"GLS refit of {l} ({support.size} terms)")
-            rejected: list = []
-            allowed = max(regression.f_crit * fit.sigma2 * support.size, regression.tol**2 * fit.b_norm2)
-            gls = gls_refit(data.fields, data.coords, lib.select([lib[i] for i in support]), l, weak, time=data.time,
-                            accept=refit_check(G, b[:, j], support, fit.rss, allowed, rejected))
-            if gls is not None:
-                coef = gls.coefficients
-            elif rejected and not regression.noise_limited(fit) and refit_agrees(coef, rejected):
-                notes.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected, agrees=True))
-            elif rejected:
-                warns.append(_refit_warning(l, [lib[i].name for i in support], coef, rejected))
-        # doubts of the weak form (see pdelearn.reliability); an output-error refinement can settle them
-        doubts = (stability_warnings(l, lib.names, G, b[:, j], fit, regression, lambda: wide(j),
-                                     [k for k, _, _ in dropped])
-                  if method == "weak" and not reason else [])
-        if gls is not None and regression.noise_limited(fit):
-            doubts += [_scale_conflict(l, lib, d) for d in gls.disagreements]
-            doubts += _gls_misses(data, lib, l, gls)
-        ref = None
-        if refine != "none" and support.size and not reason:
-            also = [f"{lib[k].name} was dropped as a term of one test-function scale" for k, _, _ in dropped]
-            ref = _refine(data, lib, l, support, coef, fit, regression, refine, say, warns, notes, doubts, also,
-                          budget)
-        std = None if gls is None else gls.std
-        if ref is not None:  # the output-error coefficients (maximum likelihood under white noise)
-            support = np.array([lib.names.index(n) for n in ref.final])
-            coef = np.array([ref.coefficients[n] for n in ref.final])
-            std = np.array([ref.std_errors[n] for n in ref.final])
-        refinements.append(ref)
-        if not reason:
-            names = [lib[i].name for i in support]
-            warns += term_warnings(l, names, term_shares(G, b[:, j], support, coef), coef, std)
-            if ref is None:  # the simulation settled the doubts when it ran
-                warns += doubts
-                local = no_space_derivative(names, lib, data) if regression.noise_limited(fit) else None
-                if local:
-                    warns.append(f"{l}: {local}; no output-error check settled it (refine={refine!r})")
-            if support.size:  # no simulation settles this one: it is a property of the data
-                warns += interchangeable_warnings(l, lib.names, G, b[:, j], support, fit, regression)
-        refits.append(gls)
-        intervals = _bootstrap_intervals(G, b[:, j], support, coef, bootstrap, n_eff, seed) if bootstrap else None
-        if ref is not None:
-            intervals = np.array([ref.equation.intervals[lib[i].key] for i in support])
-        eqs.append(
-            Equation(
-                l,
-                {lib[i]: float(c) for i, c in zip(support, coef)},
-                lib.fields,
-                lib.coords,
-                intervals={lib[i].key: iv for i, iv in zip(support, intervals)} if intervals is not None else None,
-            )
-        )
-    options = {
-        "method": method,
-        "derivative": derivative if method == "strong" else None,
-        "max_power": max_power,
-        "max_order": max_order,
-        "library_size": len(lib),
-        "rows": int(G.shape[0]),
-        "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak).items()},
-        "regression": asdict(regression),
-        "bootstrap": bootstrap,
-        "refit": refit if method == "weak" else "none",
-        "refine": refine,
-        "budget": budget,
-        "renamed_coords": renamed,
-    }
-    equation = eqs[0] if len(eqs) == 1 else EquationSystem(eqs)
-    return Discovery(equation, lib, options, fits, _time.perf_counter() - t0, refits, unexplained, warns, original,
-                     refinements, notes)
+    if method == "weak":
+        method = WeakFormSystem(weak)
+    elif method == "strong":
+        space = GridDerivative(derivative) if isinstance(derivative, str) else derivative
+        method = StrongFormSystem(space, trim=trim, max_rows=max_rows, seed=seed)
+    if isinstance(refit, str):
+        refit = GLSRefit() if refit == "gls" else None
+    if isinstance(refine, str):
+        refine = OutputErrorCheck(refine, budget) if refine != "none" else None
+    return Stages(method, regression or SparseRegression(), refit, refine,
+                  BootstrapIntervals(bootstrap, seed) if bootstrap else None, budget=budget)
 
 
-def _select_terms(regression: SparseRegression, G, b, n_eff, lhs, budget: float | None) -> list[SparseResult]:
-    """The sparse selection of every equation, within ``budget`` seconds together (None: no limit) when its work is
-    above :data:`~pdelearn.sparse.QUICK_WORK` (below it, about a second or less, the work limit bounds it)."""
-    quick = regression.work(G.shape[0], G.shape[1]) * b.shape[1] <= QUICK_WORK
-    clock = Budget(None if quick else budget, "the term selection")
-    fits: list[SparseResult] = []
-    try:
-        for j in range(b.shape[1]):
-            clock.what = f"the term selection of {lhs[j]} ({G.shape[1]} candidate terms, {G.shape[0]} rows)"
-            fits.append(regression.fit(G, b[:, j], n_eff=n_eff, budget=clock))
-    except BudgetExceeded as exc:
-        more = larger_budget(clock.seconds)
-        raise BudgetExceeded(f"{exc}; no equation was selected: rerun with a larger budget (pdelearn discover --budget "
-                             f"{more}, or discover(budget={more})), or with fewer candidate terms") from None
-    return fits
+def _check_stages(stages: Stages, data: GridData, lib: TermLibrary, weak: WeakForm | None) -> None:
+    """What the stages refuse before the system is built: a forced refinement that cannot run, a selection over its
+    work limit, a bad weak form given beside a strong-form system."""
+    if getattr(stages.verifier, "how", None) == "output-error":
+        why = applicable(data, lib)
+        if why:
+            raise DataError(f"refine='output-error' cannot run: {why}; use refine='auto' or 'none'")
+    stages.selector.check_work(None, len(lib))  # the selection's work that does not depend on the rows
+    if weak is not None and stages.system.method != "weak":
+        for axis in data.coords:
+            weak.radius_of(axis)
+
+
+def _name(stage, none: str = "none") -> str:
+    return none if stage is None else getattr(stage, "name", type(stage).__name__)
+
+
+def _options(stages: Stages, system: LinearSystem, weak: WeakForm | None, **given) -> dict[str, Any]:
+    """``Discovery.options``: what reproduces the run."""
+    weak_form = getattr(stages.system, "form", None) or weak or WeakForm()
+    is_weak = stages.system.method == "weak"
+    return {"method": stages.system.method, "derivative": getattr(stages.system, "derivative", None),
+            "max_power": given["max_power"], "max_order": given["max_order"], "library_size": len(system.library),
+            "rows": int(system.G.shape[0]),
+            "weak": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(weak_form).items()},
+            "regression": asdict(stages.selector), "bootstrap": stages.intervals.resamples if stages.intervals else 0,
+            "refit": _name(stages.refit) if is_weak or not isinstance(stages.refit, GLSRefit) else "none",
+            "refine": _name(stages.verifier),
+            "budget": stages.budget, "renamed_coords": given["renamed"]}
+
+
+class OutputErrorCheck:
+    """The verifier stage: the output-error refinement of one equation (:func:`pdelearn.refine.refine`), run when
+    ``how`` (``"auto"``: the selection is uncertain; ``"output-error"``: always) calls for it, within ``budget``
+    seconds. Returns the refinement (or None) and its findings."""
+
+    def __init__(self, how: str = "auto", budget: float | None = REFINE_BUDGET):
+        self.how, self.name, self.budget = how, how, budget
+
+    def verify(self, system: LinearSystem, j: int, report: EquationReport, doubts, also, selector, say
+               ) -> tuple[Optional[Refinement], Findings]:
+        found = Findings()
+        ref = _refine(system.data, system.library, report.lhs, report.support, report.coefficients, report.fit,
+                      selector, self.how, say, found.warnings, found.notes, doubts, also, self.budget)
+        return ref, found
 
 
 def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, notes, flagged,
@@ -517,72 +456,3 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
     notes.append(ref.note())
     warns += ref.unresolved_warnings()  # not settled: below what the simulation resolves, or past the time budget
     return ref
-
-
-def _gls_misses(data: GridData, lib: TermLibrary, lhs: str, gls: GLSFit) -> list[str]:
-    """The doubt of left-out terms that the GLS rows find significant (score test, Bonferroni over the library)."""
-    from scipy.stats import chi2
-
-    scores = left_out_scores(data.fields, data.coords, lib, lhs, gls, time=data.time)
-    if not scores:
-        return []
-    crit = float(chi2.isf(GLS_ALPHA / len(scores), 1))
-    hits = sorted(((f, k) for k, f in scores.items() if f > crit), reverse=True)
-    if not hits:
-        return []
-    names = {t.key: t.name for t in lib}
-    listed = ", ".join(f"{names[k]} (F = {f:.3g})" for f, k in hits[:3]) + (f" and {len(hits) - 3} more" if len(hits) > 3
-                                                                           else "")
-    return [f"{lhs}: on the GLS rows, left-out terms are significant: {listed}, above the {crit:.3g} of a "
-            f"{100 * GLS_ALPHA:g} % level over {len(scores)} candidates; the support may lack a term"]
-
-
-def _scale_conflict(lhs: str, lib: TermLibrary, d: dict) -> str:
-    """The doubt of a GLS refit contradicted by the refit on the other test-function size (noisy data)."""
-    name = next((t.name for t in lib if t.key == d["term"]), d["term"])
-    radius = ", ".join(f"{a} {r:g}" for a, r in d["other_radius"].items())
-    return (f"{lhs}: the GLS refits on two test-function sizes disagree on {name}: {d['coefficient']:.4g} +- {d['std']:.2g} "
-            f"against {d['other']:.4g} +- {d['other_std']:.2g} (radius {radius}), {d['z']:.3g} combined standard "
-            "errors apart; one of them carries an error its noise model does not describe")
-
-
-def _without(fit: SparseResult, G: np.ndarray, b: np.ndarray, drop: Sequence[int]) -> SparseResult:
-    """``fit`` with the columns ``drop`` taken out of its support (least squares on the rest)."""
-    from dataclasses import replace
-
-    support = fit.support.copy()
-    support[list(drop)] = False
-    w = lstsq_on(G, b, support)
-    r = b - G @ w
-    return replace(fit, coefficients=w, support=support, rss=float(r @ r))
-
-
-def _refit_warning(lhs: str, names, coef, rejected, agrees: bool = False) -> str:
-    """Say that the GLS refit disagreed with the selection, naming the term it moved most.
-
-    ``agrees``: the data are not noise-limited and no coefficient moved by more than
-    :data:`pdelearn.reliability.REFIT_AGREEMENT` of it (a note, not a warning).
-    """
-    fit, discrepancy = max(rejected, key=lambda r: r[1])
-    k = int(np.argmax(np.abs(fit.coefficients - coef) / np.maximum(fit.std, 1e-300)))
-    moved = (f"{names[k]} from {coef[k]:.4g} to {fit.coefficients[k]:.4g} +- {fit.std[k]:.2g}, {discrepancy:.3g} times "
-             "the selection's tolerance")
-    if agrees:
-        return (f"{lhs}: the GLS refit was not used: the residual is discretisation error, not noise, and the refit "
-                f"would change {moved}, every coefficient by at most {100 * REFIT_AGREEMENT:g} %; the least-squares "
-                "coefficients are reported")
-    return (f"{lhs}: the GLS refit disagrees with the selected fit beyond its noise level (it would change {moved}); "
-            "the least-squares coefficients are reported")
-
-
-def _bootstrap_intervals(G, b, support, centre, n_boot: int, n_eff: float, seed: int) -> np.ndarray:
-    """95 % percentile intervals ``(len(support), 2)`` of the refitted coefficients, about ``centre``."""
-    from .intervals import bootstrap_draws
-
-    n = G.shape[0]
-    A = G[:, support]
-    est = np.linalg.lstsq(A, b, rcond=None)[0]
-    draws = bootstrap_draws(A, b, n_boot, seed)
-    widen = np.sqrt(max(n / max(n_eff, 1.0), 1.0))
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
-    return np.stack([centre - widen * (est - lo), centre + widen * (hi - est)], axis=-1)

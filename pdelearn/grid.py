@@ -6,15 +6,48 @@ Grids must be uniform (checked by :mod:`pdelearn.data`).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 from scipy.signal import savgol_filter
 
 from .errors import ConfigError
 from .limits import MAX_DERIVATIVE_ORDER
 
-__all__ = ["differentiate", "METHODS"]
+__all__ = ["differentiate", "METHODS", "GridDerivative", "Differentiator"]
 
 METHODS = ("fd", "smooth", "spectral")
+
+
+class Differentiator(Protocol):
+    """What the strong form of :func:`pdelearn.discover` differentiates with: ``d(u, dx, order, axis)`` is
+    ``d^order u / dx^order`` along ``axis``, same shape as ``u``. Optional attributes: ``name`` (recorded in the
+    options) and ``periodic`` (True: the time axis, never periodic, is differentiated by finite differences)."""
+
+    def __call__(self, u: np.ndarray, dx: float, order: int, axis: int) -> np.ndarray: ...
+
+
+class GridDerivative:
+    """One of :data:`METHODS` of :func:`differentiate` as a :class:`Differentiator` (keyword options: ``window``,
+    ``cutoff``).
+
+    >>> d = GridDerivative("spectral")
+    >>> x = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    >>> d.name, d.periodic, bool(np.allclose(d(np.sin(x), x[1] - x[0], 1, 0), np.cos(x)))
+    ('spectral', True, True)
+    """
+
+    def __init__(self, method: str = "fd", **options):
+        if method not in METHODS:
+            raise ConfigError(f"unknown differentiation method {method!r}; choose one of {METHODS}")
+        self.name, self.options = method, options
+        self.periodic = method == "spectral"
+
+    def __call__(self, u: np.ndarray, dx: float, order: int, axis: int = 0) -> np.ndarray:
+        return differentiate(u, dx, order, axis=axis, method=self.name, **self.options)
+
+    def __repr__(self) -> str:
+        return f"GridDerivative({self.name!r})"
 
 
 def differentiate(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pdelearn import discovery
+from pdelearn import discovery_stages
 from pdelearn.budget import Budget, BudgetExceeded, larger_budget, seconds_from_env
 from pdelearn.cli import main
 from pdelearn.discovery import discover
@@ -82,7 +82,7 @@ def test_discover_refuses_a_large_library_before_building_the_regression(monkeyp
     def never(*a, **k):
         raise AssertionError("the regression was built")
 
-    monkeypatch.setattr(discovery, "weak_system", never)
+    monkeypatch.setattr(discovery_stages, "weak_system", never)
     monkeypatch.setenv("PDELEARN_MAX_SELECTION_WORK", "1000")
     with pytest.raises(LibraryError, match="MAX_SELECTION_WORK"):
         discover(fields, coords, max_power=2, max_order=2)
@@ -130,21 +130,21 @@ def test_a_budget_that_does_not_run_out_changes_nothing():
 
 
 def expiring_after(checks: int):
-    """A stand-in for discovery.Budget: a budget with a limit expires at its ``checks``-th check."""
+    """A stand-in for discovery_stages.Budget: a budget with a limit expires at its ``checks``-th check."""
     return lambda seconds, what: Budget(None, what) if seconds is None else Expiring(checks, what)
 
 
 def test_a_quick_selection_is_not_held_to_the_budget(monkeypatch):
     fields, coords = heat()
-    monkeypatch.setattr(discovery, "Budget", expiring_after(0))
+    monkeypatch.setattr(discovery_stages, "Budget", expiring_after(0))
     d = discover(fields, coords, max_power=2, max_order=2, budget=300, refine="none")  # a few terms: no clock
     assert [t.name for t in d.equation.terms] == ["u_xx"]
 
 
 def test_discover_past_the_selection_budget_says_how_to_continue(monkeypatch):
     fields, coords = heat()
-    monkeypatch.setattr(discovery, "Budget", expiring_after(3))
-    monkeypatch.setattr(discovery, "QUICK_WORK", 0.0)  # as if the selection were long
+    monkeypatch.setattr(discovery_stages, "Budget", expiring_after(3))
+    monkeypatch.setattr(discovery_stages, "QUICK_WORK", 0.0)  # as if the selection were long
     with pytest.raises(BudgetExceeded) as e:
         discover(fields, coords, max_power=2, max_order=2, budget=300)
     msg = str(e.value)
@@ -156,8 +156,8 @@ def test_discover_past_the_selection_budget_says_how_to_continue(monkeypatch):
 def test_cli_selection_past_its_budget_exits_3_and_writes_nothing(tmp_path, monkeypatch):
     fields, coords = heat()
     np.savez(tmp_path / "d.npz", **fields, **coords)
-    monkeypatch.setattr(discovery, "Budget", expiring_after(0))
-    monkeypatch.setattr(discovery, "QUICK_WORK", 0.0)
+    monkeypatch.setattr(discovery_stages, "Budget", expiring_after(0))
+    monkeypatch.setattr(discovery_stages, "QUICK_WORK", 0.0)
     res = CliRunner().invoke(main, ["discover", str(tmp_path / "d.npz"), "--out", str(tmp_path / "run"),
                                     "--max-power", "2", "--max-order", "2"])
     line = one_error_line(res, 3)

@@ -1,9 +1,6 @@
-"""Equations with named unknown parameters: ``"u_t = -l1*u*u_x + l2*u_xx"``.
-
-A :class:`ParametrizedEquation` maps a parameter vector ``p`` to the coefficients of its terms,
-``c = A p + c0`` (each summand's coefficient is a number times at most one parameter), so a known
-equation form can be fitted to data and printed back as an :class:`~pdelearn.equation.Equation`.
-"""
+"""Equations with named unknown parameters, ``"u_t = -l1*u*u_x + l2*u_xx"``: a :class:`ParametrizedEquation` maps
+parameters ``p`` to the coefficients of its terms, ``c = A p + c0`` (each summand's coefficient is a number times at
+most one parameter), so a known form can be fitted and printed back as an :class:`~pdelearn.equation.Equation`."""
 
 from __future__ import annotations
 
@@ -26,22 +23,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class ParametrizedEquation:
-    """``lhs = sum_k (A p + c0)_k term_k``.
-
-    Attributes
-    ----------
-    lhs : str
-        ``"u_t"``.
-    terms : tuple of Term
-        The terms, shape ``(n_terms,)``.
-    names : tuple of str
-        Parameter names, shape ``(n_params,)``.
-    matrix : ndarray, shape (n_terms, n_params)
-        ``A``.
-    offset : ndarray, shape (n_terms,)
-        ``c0``: the fixed part of each coefficient.
-    guesses : ndarray, shape (n_params,)
-        Initial values of the parameters.
+    """``lhs = sum_k (A p + c0)_k term_k``: ``terms`` ``(n_terms,)``, parameter ``names`` ``(n_params,)``, ``matrix``
+    ``A`` ``(n_terms, n_params)``, ``offset`` ``c0`` (the fixed part of each coefficient), ``guesses`` ``(n_params,)``.
     """
 
     lhs: str
@@ -71,13 +54,8 @@ class ParametrizedEquation:
 
     def format(self, p, se=None, digits: int = 5) -> str:
         """``"l1 = 1.0002 +- 0.0004, l2 = 0.0031831 +- 1e-06"``."""
-        parts = []
-        for i, name in enumerate(self.names):
-            s = f"{name} = {p[i]:.{digits}g}"
-            if se is not None:
-                s += f" +- {se[i]:.2g}"
-            parts.append(s)
-        return ", ".join(parts)
+        return ", ".join(f"{name} = {p[i]:.{digits}g}" + ("" if se is None else f" +- {se[i]:.2g}")
+                         for i, name in enumerate(self.names))
 
 
 def _check_name(name: str, fields: Sequence[str], coords: Sequence[str]) -> None:
@@ -97,25 +75,12 @@ def _check_name(name: str, fields: Sequence[str], coords: Sequence[str]) -> None
 def parametrize(equation, parameters: Mapping[str, float] | None = None) -> ParametrizedEquation:
     """Build a :class:`ParametrizedEquation`.
 
-    Parameters
-    ----------
-    equation
-        ``"u_t = -l1*u*u_x + l2*u_xx"`` with the parameters named in ``parameters``, or an
-        :class:`~pdelearn.equation.Equation` / a plain equation string (then every term gets its own
-        parameter, named by the term, started at its coefficient).
-    parameters
-        ``{name: initial guess}`` for a string with named parameters.
+    ``equation``: ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{name: initial guess}``, or an
+    :class:`~pdelearn.equation.Equation` / a plain equation string (then every term gets its own parameter, named by
+    the term, started at its coefficient). A parameter name that collides with a field, coordinate or derivative,
+    a parameter that does not appear, or a coefficient that is not (number) x (one parameter) is a ConfigError; an
+    equation that cannot be read, a ParseError.
 
-    Raises
-    ------
-    ConfigError
-        For a parameter name that collides with a field, coordinate or derivative, a parameter that
-        does not appear, or a coefficient that is not (number) x (one parameter).
-    ParseError
-        For an equation that cannot be read (unknown names, code).
-
-    Examples
-    --------
     >>> pe = parametrize("u_t = -l1*u*u_x + l2*u_xx", {"l1": 0.5, "l2": 0.01})
     >>> pe.keys, pe.names
     (['u*u_x', 'u_xx'], ('l1', 'l2'))
@@ -137,8 +102,7 @@ def parametrize(equation, parameters: Mapping[str, float] | None = None) -> Para
     if not isinstance(parameters, Mapping):
         raise ConfigError(f"parameters must map names to initial guesses, e.g. {{'l1': 1.0}}, received {parameters!r}")
     lhs, rhs = split_equation(equation)
-    field = _lhs_field(lhs)
-    fields = (field,)
+    fields = (_lhs_field(lhs),)
     names = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)?", rhs)
     coords = _infer_coords([m for m in names if m not in parameters], fields)
     table = symbol_table(fields, coords, max_order=6)
@@ -157,10 +121,8 @@ def parametrize(equation, parameters: Mapping[str, float] | None = None) -> Para
                 continue
             indep, dep = arg.as_independent(*psyms.values(), as_Add=False)
             if dep != 1 and not (isinstance(dep, sympy.Symbol) and dep.name in psyms):
-                raise ConfigError(
-                    f"the coefficient of each term must be a number times at most one parameter; {arg} has "
-                    f"{dep}. Write e.g. 'u_t = -l1*u*u_x + l2*u_xx'"
-                )
+                raise ConfigError(f"the coefficient of each term must be a number times at most one parameter; {arg} "
+                                  f"has {dep}. Write e.g. 'u_t = -l1*u*u_x + l2*u_xx'")
             num, sym = indep.as_independent(*indep.free_symbols, as_Add=False) if indep.free_symbols else (indep, 1)
             try:
                 value = float(num)
@@ -174,8 +136,7 @@ def parametrize(equation, parameters: Mapping[str, float] | None = None) -> Para
     unused = [n for n in parameters if n not in used]
     if unused:
         raise ConfigError(f"parameter(s) {unused} do not appear in {equation!r}; remove them or use them in a term")
-    terms = tuple(coefficients)
-    names = tuple(parameters)
+    terms, names = tuple(coefficients), tuple(parameters)
     matrix = np.array([[coefficients[t].get(n, 0.0) for n in names] for t in terms])
     offset = np.array([coefficients[t].get(None, 0.0) for t in terms])
     return ParametrizedEquation(lhs, terms, names, matrix, offset, np.array([float(parameters[n]) for n in names]))

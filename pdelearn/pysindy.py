@@ -32,6 +32,7 @@ import sympy
 
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, LibraryError, ParseError
+from .output_error.policy import F_CRIT
 from .parsing import safe_expr
 from .reliability import SELECTION_ALPHA, WIDE_NEAR_MISS, finding_text, selection_findings
 from .runfiles import MARKER, made_by_pdelearn, write_equation, write_json
@@ -150,7 +151,7 @@ class AutoSelect(BaseOptimizer):
     def __init__(
         self,
         method: str = "backward",
-        f_crit: float = 4.0,
+        f_crit: float = F_CRIT,
         tol: float = 5e-3,
         n_eff: Optional[float] = None,
         cv_blocks: int = 10,

@@ -1,9 +1,8 @@
 """Output-error refinement of grid discovery: settle doubtful weak-form selections by simulating the equation.
 
-:func:`uncertain` says when ``discover(refine="auto")`` runs it, :func:`applicable` whether it can (one field,
-periodic 1-D grid, constant-coefficient terms); :func:`refine` puts back dropped terms by score tests and takes
-out kept ones by Wald/F-tests on output-error fits of the :mod:`pdelearn.output_error` engine, acting only on
-changes of at least :data:`OE_TOL` of the field (docs/discover.md step 5, docs/output_error.md).
+:func:`uncertain` says when ``discover(refine="auto")`` runs it, :func:`applicable` whether it can; :func:`refine`
+puts back dropped terms by score tests and takes out kept ones by Wald/F-tests on fits of the
+:mod:`pdelearn.output_error` engine, acting on changes of at least :data:`OE_TOL` of the field (docs/discover.md).
 """
 
 from __future__ import annotations
@@ -27,15 +26,15 @@ from .sparse import SparseRegression, SparseResult
 from .stats import chi2_crit
 from .terms import TermLibrary
 
-__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN", "ALPHA",
-           "OE_TOL", "MAX_WORK", "WHITE_SHARE", "MAX_IC_MODES"]
+__all__ = ["REFINE_CHOICES", "Refinement", "applicable", "uncertain", "no_space_derivative", "refine", "MARGIN",
+           "ALPHA", "OE_TOL", "MAX_WORK", "WHITE_SHARE", "MAX_IC_MODES"]
 
 REFINE_CHOICES = ("auto", "output-error", "none")
 MARGIN = 3.0  #: auto: a selection closer than this factor to its threshold is checked by simulation
 BLIND = 0.05  #: auto: a selection whose threshold lets a left-out term of this share of ||u_t|| go unseen is checked
 OE_TOL = 1e-3  #: a term must change the simulated field by at least this fraction of ||u|| to change the support
-DETECTABLE = NEGLIGIBLE_SHARE  #: a left-out space derivative that could hide only below this share of u_t is not reported
-WHITE_SHARE = 0.5  #: a misfit at least this much white noise is judged by the F-test; significant terms below the floor are unresolved
+DETECTABLE = NEGLIGIBLE_SHARE  #: a left-out space derivative hiding only below this share of u_t is not reported
+WHITE_SHARE = 0.5  #: a misfit this much white noise goes by the F-test (significant terms below the floor: unresolved)
 MAX_SNAPSHOTS = 256  #: at most this many time levels are fitted (every k-th snapshot beyond)
 MAX_WORK = 10_000_000  #: auto skips the refinement above this (grid points x solver steps x fitted unknowns)
 TRIALS = 2  #: candidates fitted per round (the best scores)
@@ -50,29 +49,15 @@ _ic_modes = modes_above_floor  # the first snapshot's modes (old name, used by b
 class Refinement:
     """What :func:`refine` did for one equation.
 
-    Attributes
-    ----------
-    lhs : str
-        Left-hand side, e.g. ``"u_t"``.
-    reasons : list of str
-        Why it ran (the doubts of :func:`uncertain`, or ``"requested"``).
-    start, final : list of str
-        Term names of the weak-form selection and of the refined equation.
-    steps : list of dict
-        Each support change: ``{"action": "add" | "drop", "term", "F", "misfit_change"}``.
-    unresolved : list of dict
-        Terms significant by the F-test on noisy data whose effect on the simulated field stayed below
-        :data:`OE_TOL`, so the support was not changed for them (``"add"``: left out; ``"drop"``: taken
-        out): ``{"action", "term", "F", "field_change"}`` (``field_change``: the misfit change's root
-        as a fraction of ``||u||``). ``discover`` reports them as warnings.
-    coefficients, std_errors : dict
-        Output-error coefficients of the final support and their standard errors (term name -> value).
-    equation : Equation
-        The refined equation (95 % intervals ``c +- 1.96 se``).
-    rel_misfit : float
-        ``||simulation - data|| / ||data||`` of the final fit.
-    fits : int
-        Output-error fits made.
+    ``reasons``: why it ran (the doubts of :func:`uncertain`, or ``"requested"``); ``start``, ``final``: term names
+    of the weak-form selection and of the refined equation; ``steps``: each support change, ``{"action": "add" |
+    "drop", "term", "F", "misfit_change"}``; ``coefficients``, ``std_errors``, ``equation``, ``rel_misfit``: the final
+    output-error fit (95 % intervals ``c +- 1.96 se``, misfit ``||simulation - data|| / ||data||``); ``fits``: fits
+    made. ``unresolved``: terms significant by the F-test on noisy data that changed the simulated field by less
+    than :data:`OE_TOL`, so the support was not changed for them, ``{"action", "term", "F", "field_change"}``
+    (``field_change``: the misfit change's root over ``||u||``); ``blind``: pure space derivatives a final fit
+    without any could not have detected, ``{"term", "F", "detectable_share"}``; ``stopped``: why the refinement
+    stopped before it settled the support (its time budget), or ``""``. ``discover`` warns of the last three.
     """
 
     lhs: str
@@ -88,10 +73,7 @@ class Refinement:
     wall_time_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     unresolved: list[dict] = field(default_factory=list)
-    #: pure space-derivative terms the final fit (which has none) could not have detected:
-    #: ``[{"term", "F", "detectable_share"}]`` (:func:`_blind_spots`)
     blind: list[dict] = field(default_factory=list)
-    #: why the refinement stopped before it settled the support (its time budget ran out), or ``""``
     stopped: str = ""
 
     @property
@@ -108,8 +90,7 @@ class Refinement:
                 "unresolved": self.unresolved, "blind": self.blind, "stopped": self.stopped}
 
     def unresolved_warnings(self) -> list[str]:
-        """One warning per unresolved term, and one when the time budget stopped the refinement (empty when every
-        decision was clear)."""
+        """One warning per unresolved term and blind spot, and one when the time budget stopped the refinement."""
         stopped = [f"{self.lhs}: {self.stopped}"] if self.stopped else []
         return stopped + [
                 f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
@@ -140,23 +121,16 @@ class Refinement:
         if not self.changed:
             return (f"{self.lhs}: the weak-form selection was uncertain ({why}); output-error fits of the simulated "
                     f"equation confirmed its terms; their coefficients are the output-error fit's")
-        moves = ", ".join(f"{'added' if s['action'] == 'add' else 'dropped'} {s['term']} (F = {s['F']:.3g})"
-                          for s in self.steps)
-        return (f"{self.lhs}: the weak-form selection {' + '.join(self.start)} was uncertain ({why}); output-error fits "
-                f"of the simulated equation {moves}")
+        done = {"add": "added", "drop": "dropped"}
+        moves = ", ".join(f"{done[s['action']]} {s['term']} (F = {s['F']:.3g})" for s in self.steps)
+        return (f"{self.lhs}: the weak-form selection {' + '.join(self.start)} was uncertain ({why}); output-error "
+                f"fits of the simulated equation {moves}")
 
-
-# ---------------------------------------------------------------------------------------------------
-# when it applies, and when auto runs it
-# ---------------------------------------------------------------------------------------------------
 
 def applicable(data: GridData, library: TermLibrary) -> str | None:
-    """``None`` when the output-error refinement can run on ``data``, else the reason it cannot.
-
-    Needs one field, one space coordinate, terms with constant coefficients (no coordinate in a term)
-    and a periodic space axis: the jump from the last grid point back to the first must be no larger
-    than :data:`PERIODIC_JUMP` times the largest step between neighbours (median over time).
-    """
+    """``None`` when the output-error refinement can run on ``data``, else the reason it cannot: it needs one field,
+    one space coordinate, terms with constant coefficients and a periodic space axis (the jump from the last grid
+    point back to the first at most :data:`PERIODIC_JUMP` times the largest neighbour step, median over time)."""
     if len(data.fields) != 1 or len(data.space) != 1:
         return (f"the simulation needs one field in one space dimension; the data have fields {list(data.fields)} "
                 f"on {list(data.space)}")
@@ -175,11 +149,8 @@ def applicable(data: GridData, library: TermLibrary) -> str | None:
 
 def uncertain(fit: SparseResult, regression: SparseRegression, names: Sequence[str],
               library: TermLibrary, data: GridData) -> list[str]:
-    """Doubts about a weak-form selection that a simulation can settle (empty: none).
-
-    ``fit``: the selection's :class:`~pdelearn.sparse.SparseResult`; ``names``: its selected term names.
-    Only noisy data are judged (the noise, not the relative tolerance, sets the selection's threshold).
-    """
+    """Doubts about a weak-form selection (``fit``, its term ``names``) that a simulation can settle (empty: none);
+    only noisy data are judged (the noise, not the relative tolerance, sets the selection's threshold)."""
     allowed = regression.tolerance(fit)
     if not regression.noise_limited(fit) or not fit.path:
         return []
@@ -201,11 +172,9 @@ def uncertain(fit: SparseResult, regression: SparseRegression, names: Sequence[s
 
 
 def no_space_derivative(names: Sequence[str], library: TermLibrary, data: GridData) -> str | None:
-    """The doubt of a selection ``names`` without a space derivative on a field that varies in space (else ``None``).
-
-    Each point of such a field would evolve on its own; a small diffusion or dispersion hidden by the noise
-    explains the same data. ``discover`` reports it as a warning when no output-error check settled it.
-    """
+    """The doubt of a selection ``names`` without a space derivative on a field that varies in space (else ``None``):
+    each point would evolve on its own, and a small diffusion or dispersion hidden by the noise explains the same
+    data. ``discover`` warns of it when no output-error check settled it."""
     selected = [t for t in library if t.name in set(names)]
     spatial = any(d.order for t in selected for d in t.derivatives)
     u = next(iter(data.fields.values()))
@@ -216,16 +185,14 @@ def no_space_derivative(names: Sequence[str], library: TermLibrary, data: GridDa
     return None
 
 
-# ---------------------------------------------------------------------------------------------------
-# the refinement
-# ---------------------------------------------------------------------------------------------------
-
 class _Problem:
     """The data, grid and noise rules shared by every fit of one refinement (fits: the engine's)."""
 
     def __init__(self, data: GridData, library: TermLibrary, lhs: str, budget: Budget | None = None):
         from .output_error.engine import Engine
+        from .output_error.fit import f_test
         from .output_error.model import grid_layout
+        from .output_error.search import scores
 
         self.library, self.lhs = library, lhs
         u = next(iter(data.fields.values()))
@@ -241,6 +208,8 @@ class _Problem:
                              retry=True, budget=budget, **FIT)
         self.layout = layout
         self.floor = (OE_TOL * float(np.linalg.norm(self.u))) ** 2
+        self.f = lambda reduced, full: float(f_test(reduced, full)["F"])
+        self.scores = lambda fit, idx, candidates, **kw: scores(self.engine, library, fit, idx, candidates, **kw)
 
     def equation(self, idx: Sequence[int], coef: Sequence[float]) -> Equation:
         return Equation(self.lhs, {self.library[i]: float(c) for i, c in zip(idx, coef)}, self.library.fields,
@@ -248,6 +217,13 @@ class _Problem:
 
     def fit(self, idx: Sequence[int], coef: Sequence[float], u0: np.ndarray | None):
         return self.engine.fit(self.equation(idx, coef), u0)
+
+    def attempt(self, idx: Sequence[int], coef: Sequence[float], u0: np.ndarray | None):
+        """:meth:`fit`, or None when the simulation blows up."""
+        try:
+            return self.fit(idx, coef, u0)
+        except TrainingError:
+            return None
 
     def coef(self, fit, idx: Sequence[int]) -> list[float]:
         return [fit.parameters[self.library[i].name] for i in idx]
@@ -259,32 +235,23 @@ class _Problem:
         """Grid points x solver steps x fitted unknowns of a fit."""
         return self.steps(idx, coef) * self.layout["nx"] * (len(idx) + 2 * modes - 1)
 
-    def white(self, fit) -> tuple[float, float]:
-        """The share of ``fit``'s misfit that is white noise (flat spectrum: its level is the noise floor of the
-        residual's spatial spectrum), and the standard error of that share."""
+    def floor_of(self, fit) -> tuple[float, bool]:
+        """``(floor, noisy)`` for the larger model ``fit``: the smallest misfit change that may move the support,
+        and whether white noise (a flat residual spectrum at its upper band's level) is at least
+        :data:`WHITE_SHARE` of the misfit. :data:`OE_TOL`'s floor guards against systematic misfit; where the
+        misfit is mostly noise, the floor shrinks to its systematic part plus three standard errors of that share.
+        """
         R = np.asarray(fit.residuals, dtype=np.float64).reshape(self.u.shape)
         nx = R.shape[0]
         power = np.mean(np.abs(np.fft.rfft(R, axis=0)) ** 2, axis=1)
         weight = np.full(power.size, 2.0)
-        weight[0] = 1.0
-        if nx % 2 == 0:
-            weight[-1] = 1.0
+        weight[[0, -1] if nx % 2 == 0 else [0]] = 1.0
         upper = upper_band(power, ends=False)
         total = float(np.sum(weight * power))
-        if not upper.size or not total > 0:
-            return 0.0, 1.0
-        return min(1.0, nx * float(np.median(upper)) / total), 1.0 / math.sqrt(2.0 * upper.size * R.shape[1])
-
-    def floor_of(self, fit) -> tuple[float, bool]:
-        """``(floor, noisy)`` for the larger model ``fit``: the smallest misfit change that may move the support,
-        and whether white noise makes up at least :data:`WHITE_SHARE` of the misfit.
-
-        :data:`OE_TOL`'s floor guards against systematic misfit (solver, initial-state and data errors). Where the
-        misfit is mostly noise, the floor shrinks to its systematic part plus three standard errors of that estimate.
-        """
-        white, se = self.white(fit)
+        white = min(1.0, nx * float(np.median(upper)) / total) if upper.size and total > 0 else 0.0
         if white < WHITE_SHARE:  # mostly systematic (clean data): keep the fixed floor
             return self.floor, False
+        se = 1.0 / math.sqrt(2.0 * upper.size * R.shape[1])
         return min(self.floor, fit.rss * (1.0 - white) + 3.0 * fit.rss * se), True
 
     def change(self, drss: float) -> float:
@@ -292,13 +259,9 @@ class _Problem:
         return float(np.sqrt(max(drss, 0.0)) / max(np.linalg.norm(self.u), np.finfo(float).tiny))
 
     def grow(self, fit, idx: Sequence[int], max_work: float | None, say: Callable[[str], None]):
-        """``fit`` with more initial-state modes while the F-test says the record needs them (run once the support
-        is settled: a support that lacks a term leaves a misfit that more modes would also soak up).
-
-        The first snapshot alone hides modes that the whole record determines (a slope jump at the periodic
-        boundary, as in ``AC.mat``); the modes double up to :data:`MAX_IC_MODES` and a quarter of the grid while
-        the fit stays within ``max_work``.
-        """
+        """``fit`` with twice the initial-state modes while the F-test says the record needs them, up to
+        :data:`MAX_IC_MODES` and a quarter of the grid within ``max_work`` (the first snapshot alone hides modes
+        that the whole record determines, e.g. a slope jump at the periodic boundary in ``AC.mat``)."""
         fit, self.engine.modes = self.engine.grow(
             fit, lambda f: self.equation(idx, self.coef(f, idx)), min(MAX_IC_MODES, self.layout["nx"] // 4),
             allowed=lambda m, f: max_work is None or self.work(idx, self.coef(f, idx), m) <= max_work,
@@ -306,42 +269,27 @@ class _Problem:
         return fit
 
 
-def refine(
-    data: GridData,
-    library: TermLibrary,
-    lhs: str,
-    support: Sequence[int],
-    coefficients: Sequence[float],
-    *,
-    reasons: Sequence[str] = ("requested",),
-    progress: Callable[[str], None] | None = None,
-    max_work: int | None = None,
-    budget: float | None = None,
-) -> Refinement:
+def refine(data: GridData, library: TermLibrary, lhs: str, support: Sequence[int], coefficients: Sequence[float], *,
+           reasons: Sequence[str] = ("requested",), progress: Callable[[str], None] | None = None,
+           max_work: int | None = None, budget: float | None = None) -> Refinement:
     """Refine a selected support by output-error fits (see the module docstring).
 
     Parameters
     ----------
     data
-        One field on a periodic 1-D grid (checked by :func:`applicable`), coordinates renamed to the
-        library's symbols.
-    library
-        The candidate terms; ``support`` indexes into it.
-    coefficients
-        Starting coefficients of the support (the weak-form fit), ``(len(support),)``.
+        One field on a periodic 1-D grid (checked by :func:`applicable`), coordinates named as the library's.
+    library, support, coefficients
+        The candidate terms; the selected support (indices into ``library``) and its starting (weak-form)
+        coefficients.
     max_work
         Raise :class:`~pdelearn.errors.ConfigError` when a fit would need more grid points x solver steps
         x fitted unknowns (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
     budget
-        Seconds the refinement may take (None: no limit), checked before every solve. Past it, the refinement
-        stops with the best fit so far and ``Refinement.stopped`` says so (a warning of ``discover``).
+        Seconds the refinement may take (None: no limit), checked before every solve; past it, it stops with the
+        best fit so far and ``Refinement.stopped`` says so.
 
-    Raises
-    ------
-    DataError
-        When :func:`applicable` says the data do not suit a simulation.
-    TrainingError
-        When the selected equation cannot be simulated (it blows up at the weak-form coefficients).
+    Raises :class:`~pdelearn.errors.DataError` when :func:`applicable` says no, and
+    :class:`~pdelearn.errors.TrainingError` when the selected equation blows up at the weak-form coefficients.
     """
     t0 = time.perf_counter()
     clock = Budget(budget, "the output-error refinement")
@@ -395,36 +343,32 @@ def refine(
 
 def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps: list, unresolved: dict,
            say: Callable[[str], None]) -> tuple[Any, list, list, bool]:
-    """One round of :func:`refine`: put back the best left-out candidate, else take out the weakest term.
-
-    Returns ``(fit, idx, candidates, moved)``; ``steps`` and ``unresolved`` are appended to.
-    """
-    from .output_error.search import best_trial, scores
+    """One round: put back the best left-out candidate, else take out the weakest term; ``(fit, idx, candidates,
+    moved)``, ``steps`` and ``unresolved`` appended to."""
+    from .output_error.search import best_trial
 
     library = prob.library
     moved = False
     candidates = [i for i in candidates if i not in idx]
     if candidates:
         say(f"score test of {len(candidates)} dropped terms")
-        F, c0 = scores(prob.engine, library, fit, idx, candidates)
+        F, c0 = prob.scores(fit, idx, candidates)
         # later rounds re-test only the candidates that were significant here (adding a term lowers the others)
         significant = [candidates[k] for k in np.flatnonzero(F > crit)]
-        # the best candidate by score is fitted for real, and a runner-up that scores alike (collinear
-        # terms such as u_xx and u^2 u_xx): the actual misfit decides between them
+        # the best candidate by score is fitted, and a runner-up that scores alike (collinear terms such as u_xx and
+        # u^2 u_xx): the actual misfit decides between them
         order = np.argsort(-F)[:TRIALS]
 
         def put_back(k):
             say(f"output-error fit with {library[candidates[k]].name} put back (score F = {F[k]:.3g})")
-            try:
-                return prob.fit(idx + [candidates[k]], prob.coef(fit, idx) + [float(c0[k])], fit.u0), k
-            except TrainingError:
-                return None
+            trial = prob.attempt(idx + [candidates[k]], prob.coef(fit, idx) + [float(c0[k])], fit.u0)
+            return None if trial is None else (trial, k)
 
         best = best_trial([k for k in order if F[k] > crit and F[k] >= TIE * F[order[0]]], put_back,
                           key=lambda tk: tk[0].rss)
         if best is not None:
             trial, k = best
-            test = _f(fit, trial)
+            test = prob.f(fit, trial)
             floor, noisy = prob.floor_of(trial)
             if test > crit and fit.rss - trial.rss > floor:
                 steps.append({"action": "add", "term": library[candidates[k]].name, "F": test,
@@ -441,8 +385,6 @@ def _round(prob: _Problem, fit, idx: list, candidates: list, crit: float, steps:
 def _drop_weakest(prob: _Problem, fit, idx: list, steps: list, unresolved: dict, say: Callable[[str], None]):
     """Take out the kept term of smallest Wald statistic when the F-test of the fit without it agrees (or the misfit
     change stays below the floor); ``(fit, idx, moved)``."""
-    from .output_error.search import best_trial
-
     names = [prob.library[i].name for i in idx]
     wald = np.array([(fit.parameters[n] / fit.std_errors[n]) ** 2 if fit.std_errors[n] > 0 else np.inf
                      for n in names])
@@ -453,19 +395,10 @@ def _drop_weakest(prob: _Problem, fit, idx: list, steps: list, unresolved: dict,
         return fit, idx, False
     rest = [i for i in idx if i != idx[j]]
     say(f"output-error fit without {names[j]} (Wald F = {wald[j]:.3g})")
-
-    def without(_):
-        try:
-            trial = prob.fit(rest, prob.coef(fit, rest), fit.u0)
-            return trial, _f(trial, fit)
-        except TrainingError:
-            return None
-
-    best = best_trial([j], without, key=lambda tt: tt[1],
-                      accept=lambda tt: tt[1] < keep_crit or tt[0].rss - fit.rss < floor)
-    if best is None:
+    trial = prob.attempt(rest, prob.coef(fit, rest), fit.u0)
+    test = math.inf if trial is None else prob.f(trial, fit)
+    if trial is None or not (test < keep_crit or trial.rss - fit.rss < floor):
         return fit, idx, False
-    trial, test = best
     steps.append({"action": "drop", "term": names[j], "F": test, "misfit_change": (trial.rss - fit.rss) / fit.rss})
     if test >= keep_crit and noisy:
         unresolved["drop", names[j]] = (test, prob.change(trial.rss - fit.rss))
@@ -473,28 +406,19 @@ def _drop_weakest(prob: _Problem, fit, idx: list, steps: list, unresolved: dict,
 
 
 def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: float) -> list[dict]:
-    """Pure space-derivative terms (``u_x``, ``u_xx``, ...) the final fit could not have detected.
+    """Pure space-derivative terms (``u_x``, ``u_xx``, ...) that a final fit without any could not have detected.
 
-    Only when the final support holds no space derivative although the field varies in space: each point of the
-    field then evolves on its own, which a small diffusion or advection hidden by the noise would also explain.
-    A left-out term's detection limit is ``sqrt(crit)`` standard errors of its coefficient (the score test's
-    level), as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
+    A field that varies in space but evolves point by point is also explained by a small diffusion or advection
+    hidden by the noise. A left-out term's detection limit is ``sqrt(crit)`` standard errors of its coefficient
+    as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
     """
-    from .output_error.search import scores
-
     lib = prob.library
     if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []
     pure = [i for i, t in enumerate(lib) if i not in idx and pure_order(t) > 0]
     if not pure:
         return []
-    F, _, share = scores(prob.engine, lib, fit, idx, pure, details=True)
+    F, _, share = prob.scores(fit, idx, pure, details=True)
     limit = math.sqrt(crit) * share
     return [{"term": lib[i].name, "F": float(F[k]), "detectable_share": float(limit[k])}
             for k, i in enumerate(pure) if limit[k] > DETECTABLE and F[k] <= crit]
-
-
-def _f(reduced, full) -> float:
-    from .output_error.fit import f_test
-
-    return float(f_test(reduced, full)["F"])

@@ -40,6 +40,7 @@ import numpy as np
 from .budget import Budget, BudgetExceeded
 from .errors import ConfigError, DataError, ShapeError
 from .limits import MAX_SELECTION_WORK
+from .output_error.policy import F_CRIT
 
 __all__ = ["SparseRegression", "SparseResult", "lstsq_on", "addition_gains", "QUICK_WORK"]
 
@@ -114,7 +115,7 @@ class SparseRegression:
 
     method: str = "backward"
     threshold: float | None = None
-    f_crit: float = 4.0
+    f_crit: float = F_CRIT
     tol: float = 5e-4
     ridge: float = 0.0
     max_iter: int = 25

@@ -22,26 +22,12 @@ __all__ = ["Engine"]
 class Engine:
     """The fits of one refinement.
 
-    Parameters
-    ----------
-    data
-        ``{"x", "t", "u"}`` as :func:`~pdelearn.output_error.fit.fit_output_error` takes them.
-    layout
-        Their :func:`~pdelearn.output_error.model.grid_layout`.
-    modes
-        Initial-state Fourier modes of a fit (:meth:`grow` finds more).
-    step
-        ``step(equation) -> dt``: the time-step rule of a fit (:mod:`~pdelearn.output_error.policy`).
-    retry
-        Retry a fit whose first simulation blows up once with a smaller step (:func:`~.policy.retry_step`).
-    shapes
-        ``shapes(modes) -> [(nx,)]``: fixed shapes added to the initial state (one amplitude each).
-    alpha
-        Level of :meth:`grow`'s F-test.
-    budget
-        Checked before every solve.
-    options
-        Further arguments of every fit (``max_iter``, ``ftol``, ``length``, ``nx``).
+    ``data``: ``{"x", "t", "u"}`` as :func:`~.fit.fit_output_error` takes them, ``layout`` their
+    :func:`~.model.grid_layout`; ``modes``: initial-state Fourier modes of a fit (:meth:`grow` finds more);
+    ``step(equation) -> dt``: the time-step rule (:mod:`~.policy`); ``retry``: a fit whose first simulation blows
+    up is retried once with a smaller step (:func:`~.policy.retry_step`); ``shapes(modes) -> [(nx,)]``: fixed
+    shapes added to the initial state (one amplitude each); ``alpha``: level of :meth:`grow`'s F-test; ``budget``:
+    checked before every solve; ``options``: further arguments of every fit (``max_iter``, ``ftol``, ``nx``, ...).
     """
 
     def __init__(self, data: Mapping[str, Any], layout: dict, *, modes: int, step: Callable[[Equation], float],
@@ -72,12 +58,11 @@ class Engine:
              tell: Callable[[int, Optional[dict]], None] = lambda m, test: None,
              dt: Optional[float] = None) -> tuple[OutputErrorFit, int]:
         """``(fit, modes)``: ``fit`` refitted with twice the initial-state modes while the F-test at ``alpha`` says the
-        data need them.
+        data need them; the engine's own ``modes`` is not changed.
 
         ``cap``: most modes; ``clip``: a last step may stop at ``cap`` (grid refinement), else every step doubles
         and stops before passing ``cap`` (joint refinement). ``allowed(modes, fit)``: False stops (a work limit);
-        ``tell(modes, test)``: told before each fit (``test`` None) and after its F-test. ``dt``: the step of every
-        fit (None: the engine's rule). The engine's own ``modes`` is not changed.
+        ``tell(modes, test)``: told before each fit (``test`` None) and after its F-test; ``dt``: every fit's step.
         """
         modes = self.modes
         while True:

@@ -1,10 +1,6 @@
-"""The output-error fit: an equation's parameters and its initial state fitted to data by simulating it.
-
-:func:`fit_output_error` simulates ``u_t = sum_k c_k(p) term_k`` with the differentiable Fourier solver from an
-initial state given by its lowest Fourier modes and minimises the squared difference to the observations by
-Levenberg-Marquardt (Jacobian by forward-mode differentiation through every solver step). At the optimum
-``J^T J / sigma^2`` gives Fisher standard errors; :func:`f_test` compares nested equations.
-"""
+"""The output-error fit: an equation's parameters and its initial state (its lowest Fourier modes) fitted to data
+by Levenberg-Marquardt on the differentiable Fourier solver's simulation (Jacobian by forward-mode differentiation);
+Fisher standard errors from ``J^T J / sigma^2``; :func:`f_test` compares nested equations."""
 
 from __future__ import annotations
 
@@ -34,26 +30,12 @@ __all__ = ["OutputErrorFit", "fit_output_error", "f_test", "evidence"]
 class OutputErrorFit:
     """Result of :func:`fit_output_error`.
 
-    Attributes
-    ----------
-    parameters, std_errors : dict
-        ``{name: value}`` and their standard errors (``sqrt(diag(sigma^2 (J^T J)^-1))``).
-    equation : Equation
-        The fitted equation with 95 % intervals (``c +- 1.96 se``).
-    u0 : ndarray, shape (nx,)
-        Fitted initial state on the solver grid ``x``.
-    rss : float
-        Residual sum of squares over the ``n`` observations; ``sigma = sqrt(rss / (n - n_unknowns))``.
-    n, n_unknowns : int
-        Observations, and fitted unknowns (parameters + initial-state modes).
-    converged : bool
-        False when the iteration limit was reached or no step reduced the misfit; ``message`` says why.
-    dt : float
-        Solver time step of the fit.
-    residuals, jacobian : ndarray, shapes (n,) and (n, n_unknowns)
-        Simulation minus data at the estimate and its Jacobian (columns: parameters, then the
-        initial-state modes and the amplitudes of ``ic_shapes``), for tests that build on the fit (e.g.
-        score tests of extra terms).
+    ``parameters``, ``std_errors``: ``{name: value}`` and ``sqrt(diag(sigma^2 (J^T J)^-1))``; ``equation``: with
+    95 % intervals (``c +- 1.96 se``); ``u0``: the fitted initial state on the solver grid ``x``; ``rss`` over the
+    ``n`` observations, ``sigma = sqrt(rss / (n - n_unknowns))`` (unknowns: parameters, initial-state modes, shape
+    amplitudes); ``converged`` False when the iteration limit was reached or no step reduced the misfit
+    (``message`` says why); ``dt``: the solver step; ``residuals`` ``(n,)`` and ``jacobian`` ``(n, n_unknowns)`` at
+    the estimate, for tests that build on the fit (e.g. score tests of extra terms).
     """
 
     parameters: dict[str, float]
@@ -85,25 +67,13 @@ class OutputErrorFit:
                 "message": self.message, "solves": self.solves, "wall_time_s": round(self.wall_time_s, 2)}
 
 
-def fit_output_error(
-    data: Mapping[str, Any],
-    equation: str | Equation | ParametrizedEquation | Sequence[str],
-    parameters: Mapping[str, float] | None = None,
-    *,
-    length: float | None = None,
-    nx: int | None = None,
-    dt: float | None = None,
-    ic_modes: int = MODES,
-    fit_initial: bool = True,
-    u0: np.ndarray | None = None,
-    ic_shapes: Sequence[np.ndarray] = (),
-    dealias: bool = True,
-    max_iter: int = 30,
-    ftol: float = 1e-9,
-    xtol: float = 1e-8,
-    callback: Callable[[int, float, np.ndarray], None] | None = None,
-    budget: Budget | None = None,
-) -> OutputErrorFit:
+def fit_output_error(data: Mapping[str, Any], equation: str | Equation | ParametrizedEquation | Sequence[str],
+                     parameters: Mapping[str, float] | None = None, *, length: float | None = None,
+                     nx: int | None = None, dt: float | None = None, ic_modes: int = MODES,
+                     u0: np.ndarray | None = None, ic_shapes: Sequence[np.ndarray] = (), dealias: bool = True,
+                     max_iter: int = 30, ftol: float = 1e-9, xtol: float = 1e-8,
+                     callback: Callable[[int, float, np.ndarray], None] | None = None,
+                     budget: Budget | None = None) -> OutputErrorFit:
     """Fit the parameters of an equation (and its initial state) to data by simulating it.
 
     Parameters
@@ -120,13 +90,10 @@ def fit_output_error(
     dt
         Solver time step (default: the output spacing over ``ceil(spacing / 1e-3)``).
     ic_modes
-        Fourier modes of the initial state (``2 ic_modes - 1`` real unknowns), started from a
-        least-squares fit to the earliest observations.
-    fit_initial
-        False keeps the initial state fixed (at ``u0`` or at that first fit).
+        Fourier modes of the initial state (``2 ic_modes - 1`` real unknowns).
     u0
-        Initial state on the solver grid ``(nx,)`` to start from (projected on ``ic_modes`` modes when
-        ``fit_initial``); default: the smoothed first snapshot.
+        Initial state on the solver grid ``(nx,)`` to start from (projected on the modes and shapes); default: a
+        least-squares fit of the modes to the earliest observations.
     ic_shapes
         Fixed shapes ``(nx,)`` added to the initial state's Fourier modes, each with one fitted amplitude
         (started from the least-squares split of ``u0``, else at 0): fine structure that the modes leave
@@ -140,28 +107,18 @@ def fit_output_error(
         A :class:`~pdelearn.budget.Budget` checked before every solve of the iteration; past it,
         :class:`~pdelearn.budget.BudgetExceeded` is raised with the last estimate (not converged) in ``partial``.
 
-    Returns
-    -------
-    OutputErrorFit
-
-    Raises
-    ------
-    DataError
-        Data not on a periodic grid (use the ``pinn`` estimator instead), NaN/inf, bad shapes.
-    ConfigError
-        Bad options, parameter names colliding with fields/derivatives, equations the solver cannot take.
-    TrainingError
-        The simulation blows up at the initial guess, or at every step tried from an estimate; the
-        exception's ``partial`` attribute holds the last good estimate (an :class:`OutputErrorFit`).
-    BudgetExceeded
-        Past ``budget``; ``partial`` as above.
+    Raises :class:`~pdelearn.errors.DataError` (data not on a periodic grid, NaN/inf, bad shapes),
+    :class:`~pdelearn.errors.ConfigError` (bad options or parameter names, terms the solver cannot take) and
+    :class:`~pdelearn.errors.TrainingError` (the simulation blows up at the initial guess, or at every step tried
+    from an estimate: ``partial`` holds the last good estimate, as in ``BudgetExceeded``).
     """
     start = time.perf_counter()
     if isinstance(equation, ParametrizedEquation):
         form = equation
     elif isinstance(equation, (list, tuple)):
         if not parameters or set(parameters) != set(equation):
-            raise ConfigError(f"a support {list(equation)} needs parameters {{term: initial coefficient}} for each term")
+            raise ConfigError(f"a support {list(equation)} needs parameters {{term: initial coefficient}} for each "
+                              f"term")
         form = parametrize(Equation("u_t", dict(parameters)))
     else:
         form = parametrize(equation, parameters)
@@ -185,7 +142,6 @@ def fit_output_error(
         ic = np.linalg.lstsq(basis.numpy(), u0, rcond=None)[0]
     else:
         ic = np.concatenate([initial_modes(x, t, u, layout, ic_modes), np.zeros(len(shapes))])
-    fixed_u0 = torch.tensor(u0) if (u0 is not None and not fit_initial) else None
     n_p = len(form.names)
     A, c0 = torch.tensor(form.matrix), torch.tensor(form.offset)
     obs = torch.tensor(u)
@@ -197,10 +153,8 @@ def fit_output_error(
         """``theta (B, n_unknowns)`` -> predictions ``(B, n)``."""
         nonlocal solves
         solves += theta.shape[0]
-        coef = theta[:, :n_p] @ A.T + c0
-        start_state = fixed_u0 if fixed_u0 is not None else (
-            theta[:, n_p:] @ basis.T if fit_initial else (torch.tensor(ic) @ basis.T)[None])
-        return solver.solve(coef, start_state, t_eval, dt, checkpoint_every=None)[:, ii, jj]
+        return solver.solve(theta[:, :n_p] @ A.T + c0, theta[:, n_p:] @ basis.T, t_eval, dt,
+                            checkpoint_every=None)[:, ii, jj]
 
     def finite(*arrays: np.ndarray) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -223,15 +177,14 @@ def fit_output_error(
         finite(r)
         return r
 
-    theta = np.concatenate([form.guesses, ic if fit_initial and fixed_u0 is None else []])
+    theta = np.concatenate([form.guesses, ic])
     try:
         r, J = jacobian(theta)
     except TrainingError as exc:
         raise TrainingError(f"simulating the initial guess {form.format(form.guesses)} failed: {exc}. Start from "
                             f"better initial guesses or a smaller dt") from None
     rss = float(r @ r)
-    lam, history, message, converged, it = 1e-3, [rss], "", False, 0
-    blowups = 0
+    lam, history, message, converged, it, blowups = 1e-3, [rss], "", False, 0, 0
 
     def result(theta, r, J, rss, it, converged, message) -> OutputErrorFit:
         n, m = obs.numel(), theta.size
@@ -242,11 +195,10 @@ def fit_output_error(
         se = np.sqrt(np.maximum(np.diag(cov_p), 0.0))
         p = theta[:n_p]
         return OutputErrorFit(
-            dict(zip(form.names, map(float, p))), dict(zip(form.names, map(float, se))),
-            form.equation(p, cov_p), cov_p, (basis @ torch.tensor(theta[n_p:])).numpy() if theta.size > n_p
-            else (fixed_u0.numpy() if fixed_u0 is not None else (basis @ torch.tensor(ic)).numpy()), grid,
-            rss, n, m, math.sqrt(sigma2), math.sqrt(rss / max(float(obs @ obs), 1e-300)), it, converged, message,
-            history, solves, time.perf_counter() - start, dt, r, J)
+            dict(zip(form.names, map(float, p))), dict(zip(form.names, map(float, se))), form.equation(p, cov_p),
+            cov_p, (basis @ torch.tensor(theta[n_p:])).numpy(), grid, rss, n, m, math.sqrt(sigma2),
+            math.sqrt(rss / max(float(obs @ obs), 1e-300)), it, converged, message, history, solves,
+            time.perf_counter() - start, dt, r, J)
 
     while it < max_iter:
         it += 1
@@ -306,11 +258,8 @@ def fit_output_error(
 
 
 def f_test(reduced: OutputErrorFit, full: OutputErrorFit) -> dict[str, float]:
-    """Extra-sum-of-squares F-test of a reduced equation nested in a full one, fitted to the same data.
-
-    Returns ``{"F", "q", "dof", "p_value"}``: a small p-value (large ``F``) says the dropped terms
-    are needed.
-    """
+    """Extra-sum-of-squares F-test of a reduced equation nested in a full one, fitted to the same data: ``{"F", "q",
+    "dof", "p_value"}`` (a small p-value says the dropped terms are needed)."""
     if reduced.n != full.n:
         raise ConfigError(f"the two fits use different data ({reduced.n} and {full.n} observations); fit both to "
                           f"the same data")
@@ -327,13 +276,11 @@ def evidence(fit: OutputErrorFit, data: Mapping[str, Any], form: ParametrizedEqu
              length: float | None = None, nx: int | None = None) -> dict[str, Any]:
     """What the data say about a fit of :func:`fit_output_error` (for :func:`pdelearn.reliability.inverse_warnings`).
 
-    * ``static_rss``, ``F``, ``p_value``: the extra-sum-of-squares F-test of the fitted equation against the best
-      field that does not change in time (``ic_modes`` Fourier modes in ``x``, least squares over the
-      observations), with ``q`` = the number of parameters; only when every parameter at 0 leaves ``u_t = 0``
-      (no fixed terms: the static field is then nested in the fit), else ``None``.
-    * ``sensitivity``: ``{name: ||J_k - P J_k|| s_k / ||u||}``, the change of the simulated observations when the
-      parameter moves by its own size ``s_k = max(|estimate|, |start|)`` (1 when both are 0) and the other unknowns
-      (parameters and initial state) adjust (``P``: projection on their Jacobian columns), over the data's norm.
+    ``static_rss``, ``F``, ``p_value``: the F-test of the fit against the best field constant in time (``ic_modes``
+    Fourier modes, least squares), ``q`` = the number of parameters; None unless every parameter at 0 leaves
+    ``u_t = 0`` (the static field then nested in the fit). ``sensitivity``: ``{name: ||J_k - P J_k|| s_k / ||u||}``,
+    the change of the simulation when the parameter moves by ``s_k = max(|estimate|, |start|)`` (or 1) and the
+    other unknowns adjust (``P``: projection on their Jacobian columns), over the data's norm.
     """
     x, t, u = observations(data)
     layout = grid_layout(x, t, length=length, nx=nx)

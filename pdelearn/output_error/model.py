@@ -13,6 +13,7 @@ __all__ = ["grid_layout", "smoothed_initial_state", "observations", "initial_mod
            "solver_grid"]
 
 _OTHER = "use the physics-informed estimator (estimator: pinn), which takes scattered points"
+_GRID = f"the output-error estimator simulates on a uniform periodic grid. Resample the data onto a grid or {_OTHER}"
 
 
 def _axis_grid(values: np.ndarray, what: str) -> tuple[float, float, np.ndarray]:
@@ -24,43 +25,25 @@ def _axis_grid(values: np.ndarray, what: str) -> tuple[float, float, np.ndarray]
     h = float(np.min(np.diff(levels)))
     cells = span / h
     if cells > 1e6:
-        raise DataError(
-            f"the data are not on a uniform grid in {what}: the closest {what} values are {h:.3g} apart over a span of "
-            f"{span:.3g}; the output-error estimator simulates on a uniform periodic grid. Resample the data onto a "
-            f"grid or {_OTHER}"
-        )
+        raise DataError(f"the data are not on a uniform grid in {what}: the closest {what} values are {h:.3g} apart "
+                        f"over a span of {span:.3g}; {_GRID}")
     h = span / round(cells)  # the spacing from the whole span: less rounding than one difference
     idx = (values - levels[0]) / h
     off = np.abs(idx - np.rint(idx))
     if off.max() > 1e-3:
         bad = int(np.argmax(off))
-        raise DataError(
-            f"the data are not on a uniform grid in {what}: {what} = {float(values[bad])!r} is {idx[bad]:.4f} spacings "
-            f"from {float(levels[0])!r} (spacing {h:.6g}); the output-error estimator simulates on a uniform periodic grid. "
-            f"Resample the data onto a grid or {_OTHER}"
-        )
+        raise DataError(f"the data are not on a uniform grid in {what}: {what} = {float(values[bad])!r} is "
+                        f"{idx[bad]:.4f} spacings from {float(levels[0])!r} (spacing {h:.6g}); {_GRID}")
     return float(levels[0]), h, np.rint(idx).astype(np.int64)
 
 
 def grid_layout(x, t, *, length: float | None = None, nx: int | None = None) -> dict[str, Any]:
-    """Where observations at ``(x, t)`` sit on a periodic simulation grid.
+    """Where observations at ``(x, t)`` (each ``(n,)``: a full grid flattened, or any subset of one) sit on a periodic
+    simulation grid: ``{x0, length, nx, t0, dt_out, i, j, t_eval}`` (``i``: solver grid index, ``j``: output time
+    index, each ``(n,)``; ``t_eval``: output times from 0).
 
-    Parameters
-    ----------
-    x, t : array_like, shape (n,)
-        Coordinates of the observations (a full grid flattened, or any subset of one).
-    length : float, optional
-        Period of the domain; default: the data grid's points times its spacing (the last grid point
-        one spacing before the period's end). For a grid that includes both ends (``linspace(-1, 1, 256)``)
-        pass the period (2): the end point is the start point.
-    nx : int, optional
-        Solver grid points per period, a multiple of the data grid's (default: the data grid's).
-
-    Returns
-    -------
-    dict
-        ``x0, length, nx, dt_out`` and ``i`` (solver grid index), ``j`` (output time index),
-        ``t_eval`` (output times from 0), each index ``(n,)``.
+    ``length``: the period; default: the data grid's points times its spacing (for a grid with both ends, such as
+    ``linspace(-1, 1, 256)``, pass the period 2). ``nx``: solver points per period, a multiple of the data grid's.
     """
     x, t = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
     x0, dx, i = _axis_grid(x, "x")
@@ -70,10 +53,8 @@ def grid_layout(x, t, *, length: float | None = None, nx: int | None = None) -> 
         if isinstance(length, bool) or not isinstance(length, (int, float)) or not length > 0:
             raise ConfigError(f"length (the period) must be a positive number, received {length!r}")
         if abs(points - round(points)) > 1e-6 * points or round(points) < int(i.max()) + 1 - 1:
-            raise DataError(
-                f"the period length = {length!r} is not a whole number of grid spacings ({points:.4f} x {dx:.6g}) "
-                f"or is shorter than the data; give the period of the data's domain, or {_OTHER}"
-            )
+            raise DataError(f"the period length = {length!r} is not a whole number of grid spacings ({points:.4f} x "
+                            f"{dx:.6g}) or is shorter than the data; give the period of the data's domain, or {_OTHER}")
     points = int(round(points))
     nx = points if nx is None else nx
     if isinstance(nx, bool) or not isinstance(nx, int) or nx < points or nx % points:
@@ -84,6 +65,7 @@ def grid_layout(x, t, *, length: float | None = None, nx: int | None = None) -> 
 
 
 def observations(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, t, u)``, each ``(n,)``, of grid data or samples, checked."""
     if not isinstance(data, Mapping) or any(k not in data for k in ("x", "t", "u")):
         raise DataError("data must be a mapping with arrays 'x', 't', 'u': a grid (x (nx,), t (nt,), u (nx, nt)) or "
                         f"samples (each (n,)); received {type(data).__name__} with keys "
@@ -103,11 +85,8 @@ def observations(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def initial_modes(x: np.ndarray, t: np.ndarray, u: np.ndarray, layout: dict, modes: int) -> np.ndarray:
-    """Least-squares fit of ``modes`` Fourier modes to the earliest observations (the smoothed first snapshot).
-
-    Uses the earliest time levels holding at least ``3 (2 modes - 1)`` points. Returns real unknowns
-    ``(2 modes - 1,)``: ``[a_0, a_1, b_1, ...]`` with ``u0 = a_0 + sum_k a_k cos(k w) + b_k sin(k w)``.
-    """
+    """``[a_0, a_1, b_1, ...]`` (``u0 = a_0 + sum_k a_k cos(k w) + b_k sin(k w)``): ``modes`` Fourier modes fitted to
+    the earliest time levels that hold at least ``3 (2 modes - 1)`` observations (the smoothed first snapshot)."""
     need = 3 * (2 * modes - 1)
     counts = np.cumsum(np.bincount(layout["j"]))
     level = int(np.searchsorted(counts, min(need, t.size)))

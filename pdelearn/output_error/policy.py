@@ -1,9 +1,6 @@
-"""The rules of the output-error engine, each constant named once: test levels, the solver's time step, the
-initial state's Fourier modes, the noise floor of a spectrum and the resolution of a simulation.
-
-A leaf (math, numpy and scipy only), so the plain solvers may read the time-step rule too. Where the grid and the
-joint refinement apply different rules, the difference is a named argument (docs/output_error.md).
-"""
+"""The rules of the output-error engine, each constant named once: test levels, the solver's time step, the initial
+state's Fourier modes, the noise floor of a spectrum, the resolution of a simulation. A leaf (math and numpy), so the
+plain solvers read the time-step rule too; where the callers' rules differ, the difference is a named argument."""
 
 from __future__ import annotations
 
@@ -57,12 +54,9 @@ def _degree(term) -> int:
 
 
 def stable_step(h: float, terms, coef, scale: float, kmax: float) -> float:
-    """Largest ``h / n`` with ``dt * rate <= CFL``; ``rate``: linearised rate of the explicit terms.
-
-    Pure derivative terms are integrated exactly (exponential); every other term contributes
-    ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U = max |u|``, ``k_max``: see
-    :func:`resolved_wavenumber`).
-    """
+    """Largest ``h / n`` with ``dt * rate <= CFL``; ``rate``: the linearised rate of the explicit terms, each (but
+    the exactly integrated pure derivatives) ``|c| p U^(p - 1) k_max^order`` (``p``: polynomial degree, ``U``:
+    ``scale = max |u|``, ``k_max``: ``kmax``, see :func:`resolved_wavenumber`)."""
     rate = 0.0
     for term, c in zip(terms, coef):
         if pure_order(term) >= 0 or term.is_constant:

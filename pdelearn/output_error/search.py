@@ -43,14 +43,11 @@ def backward(start: T, step: Callable[[T], Optional[T]], size: Callable[[T], int
 def scores(engine: Engine, library, fit: OutputErrorFit, idx: Sequence[int], candidates: Sequence[int],
            details: bool = False) -> tuple[np.ndarray, ...]:
     """Score test of each candidate term at the fit (data on a grid): ``(F, start coefficient)``, each
-    ``(len(candidates),)``.
-
-    The sensitivities to the fit's own unknowns are its final Jacobian; those to a candidate's coefficient come
-    from a finite difference: one solve of the support plus the candidate at a small coefficient (:data:`FD_STEP`
-    of the support's rate of change on the initial state). A candidate's score is the misfit reduction of one
-    Gauss-Newton step in its direction, beyond what the fit's unknowns can do, in noise variances. With
-    ``details=True`` a third array: the standard error of each candidate's coefficient times its RMS size on the
-    fitted simulation, over the support's RMS rate there (its detection limit as a share of ``u_t``).
+    ``(len(candidates),)``: the misfit reduction of one Gauss-Newton step in the candidate's direction beyond what
+    the fit's unknowns (its final Jacobian) can do, in noise variances; the candidate's sensitivity is a finite
+    difference (one solve at :data:`FD_STEP` of the support's rate of change on the initial state). ``details``:
+    a third array, each candidate's standard error times its RMS size on the fitted simulation over the support's
+    RMS rate there (its detection limit as a share of ``u_t``).
     """
     import torch
 

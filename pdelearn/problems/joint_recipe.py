@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from ..budget import JOINT_REFINE_BUDGET
+from ..output_error.policy import ALPHA, F_CRIT
 from ..solvers.systems import system_names
 from .base import RecipeBase, StrictModel as _Strict
 
@@ -86,11 +87,11 @@ class JointSparsity(_Strict):
     tol: float = Field(2e-2, ge=0)
     selection_tol: float = Field(0.02, ge=0)
     selection_tol_start: float = Field(0.1, ge=0)
-    f_crit: float = Field(4.0, ge=0)
+    f_crit: float = Field(F_CRIT, ge=0)
     prune: bool = True
     prune_steps: int = Field(1000, ge=1)
     refine: Literal["output_error", "none"] = "none"
-    refine_alpha: float = Field(0.01, gt=0, lt=1)
+    refine_alpha: float = Field(ALPHA, gt=0, lt=1)
     refine_ic_modes: Optional[int] = Field(None, ge=1)
     refine_dt: Optional[float] = Field(None, gt=0)
     refine_restarts: int = Field(1, ge=0)

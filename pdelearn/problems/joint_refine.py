@@ -1,10 +1,8 @@
-"""Output-error refinement and check of a joint discovery's equation (docs/joint_refine.md).
-
-:func:`refine_support` fits the selected support's coefficients and the initial state to the samples with the
-:mod:`pdelearn.output_error` engine, starting from the network's coefficients and ``u(x, t0)``, and accepts the
-fit only when its misfit matches the noise level (an F-test at ``alpha``) on a grid that resolves it; when it
-fails, the alternatives and nested supports are tried and reduced by backward elimination (``F < f_crit``).
-"""
+"""Output-error refinement and check of a joint discovery's equation (docs/joint_refine.md): :func:`refine_support`
+fits the selected support and the initial state to the samples with the :mod:`pdelearn.output_error` engine, from
+the network's coefficients and ``u(x, t0)``, and accepts a fit whose misfit matches the noise level (an F-test at
+``alpha``) on a grid that resolves it; else alternatives and nested supports are tried, reduced by backward
+elimination (``F < f_crit``)."""
 
 from __future__ import annotations
 
@@ -23,7 +21,8 @@ from ..stats import f_quantile
 from ..output_error.policy import (ALPHA, F_CRIT, MAX_HALVINGS, MODES, RESOLVED, STEP_AGREE, halving_step,
                                    modes_to_tolerance)
 
-__all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes", "local_noise_sigma", "MODES", "RESOLVED"]
+__all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes", "local_noise_sigma", "MODES",
+           "RESOLVED"]
 
 LOCAL_NEIGHBOURS = 24  #: samples in each local quadratic fit of :func:`local_noise_sigma`
 misfit_threshold = f_quantile  # the largest ratio s_oe^2 / s_ref^2 that passes (old name)
@@ -34,31 +33,15 @@ auto_ic_modes = modes_to_tolerance  # old name
 class Refinement:
     """What :func:`refine_support` did.
 
-    Attributes
-    ----------
-    status : str
-        ``"accepted"`` (``equation`` passed the check), ``"rejected"`` (no candidate passed),
-        ``"skipped"`` (the samples are not on a uniform grid; ``note`` says why) or ``"stopped"`` (the time
-        budget ran out; ``equation``: the first candidate that passed so far, or None; ``note`` says what was done).
-        Only ``"accepted"`` and ``"skipped"`` are :attr:`reliable`.
-    equation : Equation or None
-        The accepted output-error equation with 95 % Fisher intervals (``c -+ 1.96 se``).
-    std_errors : dict
-        Fisher standard error of each accepted coefficient.
-    candidates : list of dict
-        Every support fitted: ``support``, ``origin``, ``coefficients``, ``std_errors``, ``sigma`` (output-error
-        residual RMS), ``ratio`` (``s_oe^2 / s_ref^2``), ``passed``, ``error`` (a failed simulation), ``F`` and
-        ``p_value`` (against the candidate it was reduced from), ``wall_time_s``.
-    noise_sigma : float
-        ``s_ref``: the noise level the check compares with (the smaller of the network's data residual RMS and
-        the local fits' estimate, floored); both are in ``settings`` (``network_sigma``, ``local_sigma``).
-    threshold : float
-        Largest ratio ``s_oe^2 / s_ref^2`` that passes.
-    u0, x : ndarray, shape (nx,)
-        The accepted fit's initial state on the solver grid.
-    attempts : list of dict
-        Earlier training runs of the same samples that no candidate passed (joint discovery's restarts):
-        ``network_seed``, ``network_equation``, ``note``, ``noise_sigma``, ``candidates``.
+    ``status``: ``"accepted"`` (``equation`` passed the check), ``"rejected"`` (no candidate passed), ``"skipped"``
+    (the samples are not on a uniform grid) or ``"stopped"`` (the time budget ran out; ``equation``: the first
+    candidate that passed so far, or None); ``note`` says why. Only ``"accepted"`` and ``"skipped"`` are
+    :attr:`reliable`. ``equation``, ``std_errors``, ``u0`` and ``x``: the accepted fit (95 % Fisher intervals, the
+    initial state on the solver grid). ``candidates``: every support fitted (``support``, ``origin``,
+    ``coefficients``, ``std_errors``, ``sigma``: the misfit RMS, ``ratio`` ``s_oe^2 / s_ref^2``, ``passed``, ``error``,
+    ``F`` and ``p_value`` against the support it was reduced from, ``wall_time_s``). ``noise_sigma``: ``s_ref``, the
+    smaller of the network's residual RMS and the local fits' estimate (both in ``settings``); ``threshold``: the
+    largest ratio that passes. ``attempts``: earlier training runs of the same samples that no candidate passed.
     """
 
     status: str
@@ -89,15 +72,14 @@ class Refinement:
                 "attempts": self.attempts}
 
 
-def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: int = LOCAL_NEIGHBOURS) -> Optional[float]:
+def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int,
+                      k: int = LOCAL_NEIGHBOURS) -> Optional[float]:
     """Noise level of gridded samples without a model: leave-one-out error of local quadratic fits.
 
-    Each sample ``u`` at grid indices ``(i, j)`` (``i`` periodic with ``nx`` points, ``j`` the time index) is
-    predicted by a quadratic in the index offsets fitted to its ``k`` nearest other samples; with ``v`` the
-    prediction's variance factor (``e_0^T (A^T A)^{-1} e_0``), ``mean(r^2 / (1 + v))`` estimates the noise
-    variance plus the fits' squared bias, so the estimate errs high where the field curves sharply, never
-    systematically low. Repeated measurements of a grid point count as neighbours of each other. None when
-    there are too few samples (``n <= 2k``).
+    Each sample ``u`` at grid indices ``(i, j)`` (``i`` periodic with ``nx`` points) is predicted by a quadratic in
+    the index offsets fitted to its ``k`` nearest other samples (repeated measurements included); ``mean(r^2 / (1 +
+    v))``, ``v`` the prediction's variance factor, estimates the noise variance plus the fits' squared bias: high
+    where the field curves sharply, never systematically low. None for too few samples (``n <= 2k``).
     """
     from scipy.spatial import cKDTree
 
@@ -112,7 +94,8 @@ def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: i
     nb = nb[other].reshape(n, k)
     q = P[nb] - P[:, None, :]
     q[..., 0] = (q[..., 0] + nx / 2) % nx - nx / 2
-    A = np.stack([np.ones(q.shape[:2]), q[..., 0], q[..., 1], q[..., 0] ** 2, q[..., 0] * q[..., 1], q[..., 1] ** 2], -1)
+    a, b = q[..., 0], q[..., 1]
+    A = np.stack([np.ones(q.shape[:2]), a, b, a**2, a * b, b**2], -1)
     AtA = np.einsum("nki,nkj->nij", A, A)
     ok = np.linalg.cond(AtA) < 1e10  # samples in a line (a single time) cannot carry a quadratic in both
     if ok.sum() <= k:
@@ -123,63 +106,43 @@ def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int, k: i
     return float(np.sqrt(np.mean(r**2 / (1.0 + inv[:, 0, 0]))))
 
 
-def refine_support(
-    samples: Mapping[str, np.ndarray],
-    selected: Mapping[str, float],
-    *,
-    network_sigma: float,
-    u0: np.ndarray | Callable[[np.ndarray, float], np.ndarray] | None = None,
-    alternatives: Sequence[tuple[str, Mapping[str, float]]] = (),
-    period: float | None = None,
-    ic_modes: int | None = None,
-    dt: float | None = None,
-    alpha: float = ALPHA,
-    f_crit: float = F_CRIT,
-    max_iter: int = 30,
-    say: Callable[[str], None] = lambda m: None,
-    budget: float | None = None,
-) -> Refinement:
+def refine_support(samples: Mapping[str, np.ndarray], selected: Mapping[str, float], *, network_sigma: float,
+                   u0: np.ndarray | Callable[[np.ndarray, float], np.ndarray] | None = None,
+                   alternatives: Sequence[tuple[str, Mapping[str, float]]] = (), period: float | None = None,
+                   ic_modes: int | None = None, dt: float | None = None, alpha: float = ALPHA, f_crit: float = F_CRIT,
+                   max_iter: int = 30, say: Callable[[str], None] = lambda m: None,
+                   budget: float | None = None) -> Refinement:
     """Output-error fit of the selected support, the check, and the alternatives when it fails.
 
     Parameters
     ----------
-    samples
-        ``{"x", "t", "u"}``, each ``(n,)``: points of a uniform periodic grid in ``x`` and a uniform grid in ``t``.
-    selected
-        ``{term key: coefficient}`` of the selected equation (the starting guess).
+    samples, selected
+        ``{"x", "t", "u"}``, each ``(n,)`` (points of a uniform periodic grid in ``x`` and a uniform grid in
+        ``t``); ``{term key: coefficient}`` of the selected equation (the starting guess).
     network_sigma
-        RMS of the network's residual at the samples; the check's noise level is the smaller of it and
-        :func:`local_noise_sigma` of the samples.
+        RMS of the network's residual at the samples; the noise level is the smaller of it and
+        :func:`local_noise_sigma`.
     u0
-        Starting initial state on the solver grid (the data grid over one period, ``(nx,)``), or a function
-        ``u0(x (nx,), t0) -> (nx,)`` evaluated there (e.g. the network); default: the smoothed earliest samples.
-    alternatives
-        ``[(origin, {key: coefficient})]`` tried in order when ``selected`` fails (e.g. the first selection).
-    period
-        Period of the domain (default: the data grid's points times its spacing, see
-        :func:`pdelearn.inverse.grid_layout`).
+        Starting initial state on the solver grid (the data grid over one period, ``(nx,)``), or ``u0(x, t0)``
+        (e.g. the network); default: the smoothed earliest samples.
+    alternatives, period
+        ``[(origin, {key: coefficient})]`` tried in order when ``selected`` fails; the period of the domain (default:
+        the data grid's points times its spacing).
     ic_modes
-        Fourier modes of the initial state, used as given; default: the fewest that represent ``u0`` to a
-        tenth of the noise level (:func:`auto_ic_modes`, at least :data:`MODES`), doubled while the F-test says
-        the samples need them. ``u0``'s content above them, up to the modes that represent it to
-        ``noise / sqrt(n)``, is fitted as one shape with one amplitude (``settings["fine_structure_modes"]``:
-        that upper mode, ``None`` without such content).
+        Fourier modes of the initial state, used as given; default: the fewest that represent ``u0`` to a tenth
+        of the noise level (at least :data:`MODES`), doubled while the F-test says the samples need them. ``u0``'s
+        content above them, up to the modes that represent it to ``noise / sqrt(n)``, is fitted as one shape with
+        one amplitude (``settings["fine_structure_modes"]``: that upper mode, or None).
     dt
         Solver time step; default, per candidate: the largest ``output spacing / 2^k`` (``k <= 5``) whose
-        simulation agrees with half that step to ``1e-2`` of the noise level (RMS at the samples); a candidate
-        with no such step fails the check (it blows up or is not resolved on the grid).
-    alpha, f_crit
-        Level of the misfit check; F threshold of the backward elimination.
-    max_iter
-        Levenberg-Marquardt iterations per fit.
+        simulation agrees with half that step to ``1e-2`` of the noise level; a candidate without one fails.
+    alpha, f_crit, max_iter
+        Level of the misfit check; F threshold of the backward elimination; Levenberg-Marquardt iterations per fit.
     budget
-        Seconds the refinement may take (None: no limit), checked before every solve of a fit and between fits;
-        past it the refinement returns ``status="stopped"``.
+        Seconds the refinement may take (None: no limit), checked before every solve; past it the refinement
+        returns ``status="stopped"``.
 
-    Returns
-    -------
-    Refinement
-        ``status="skipped"`` (with a ``note``) when the samples are not on a uniform grid.
+    Returns ``status="skipped"`` (with a ``note``) when the samples are not on a uniform grid.
     """
     import torch
 
@@ -197,61 +160,52 @@ def refine_support(
     except DataError as exc:
         return Refinement("skipped", note=f"output-error refinement skipped: {exc}",
                           wall_time_s=time.perf_counter() - start)
-    n = u.size
-    scale = float(np.std(u))
-    s_local = local_noise_sigma(layout["i"], layout["j"], u, layout["nx"])  # layout: the data grid (nx not given)
-    s_ref = max(min(float(network_sigma), s_local if s_local is not None else math.inf), 1e-3 * scale)
+    n, nx = u.size, layout["nx"]
+    s_local = local_noise_sigma(layout["i"], layout["j"], u, nx)  # layout: the data grid (nx not given)
+    s_ref = max(min(float(network_sigma), s_local if s_local is not None else math.inf), 1e-3 * float(np.std(u)))
     if callable(u0):
         u0 = u0(solver_grid(layout), layout["t0"])
-    lo = min(MODES, max(layout["nx"] // 4, 1))
-    if u0 is not None:
-        u0 = np.asarray(u0, dtype=np.float64)
-        modes = ic_modes or auto_ic_modes(u0, s_ref, tol=0.1, lo=lo)  # to a tenth of the noise level
-    else:
-        modes = ic_modes or lo
-    modes = min(modes, layout["nx"] // 2)
-    ii, jj = layout["i"], layout["j"]
+    lo = min(MODES, max(nx // 4, 1))
+    u0 = None if u0 is None else np.asarray(u0, dtype=np.float64)
+    modes = min(ic_modes or (lo if u0 is None else auto_ic_modes(u0, s_ref, tol=0.1, lo=lo)), nx // 2)
     # the start state's fine structure: its modes above the fitted ones, up to the fewest that represent it to
     # noise / sqrt(n), added with one fitted amplitude (docs/joint_refine.md)
     top = modes if u0 is None else max(modes, auto_ic_modes(u0, s_ref / math.sqrt(n), tol=1.0, lo=modes))
     u0 = None if u0 is None else fourier_band(u0, 0, top)  # the state the fits start from: u0's modes below `top`
-
-    def fine_structure(m: int) -> list:
-        """``[u0's content in modes m .. top - 1]``, or ``[]`` when there is none."""
-        return [] if u0 is None or m >= top else [fourier_band(u0, m)]
     start_state = torch.tensor(smoothed_initial_state(x, t, u, layout, modes) if u0 is None else u0)[None]
 
     def step_for(coefs: Mapping[str, float]) -> Optional[float]:
         """``dt``, or the largest output spacing / 2^k that agrees with half of it to 1 % of the noise level."""
         if dt is not None:
             return dt
-        solver = PeriodicSolver(list(coefs), layout["nx"], layout["length"])
+        solver = PeriodicSolver(list(coefs), nx, layout["length"])
         coef = torch.tensor([list(coefs.values())], dtype=torch.float64)
 
         def solve(step: float) -> Optional[np.ndarray]:
             try:
                 with torch.no_grad():
-                    return solver.solve(coef, start_state, layout["t_eval"], step,
-                                        checkpoint_every=None)[0].numpy()[ii, jj]
+                    sim = solver.solve(coef, start_state, layout["t_eval"], step, checkpoint_every=None)
+                return sim[0].numpy()[layout["i"], layout["j"]]
             except TrainingError:
                 return None
 
         return halving_step(solve, layout["dt_out"], STEP_AGREE * s_ref)
 
-    settings = {"period": layout["length"], "nx": layout["nx"], "dt": dt if dt is not None else "automatic",
+    settings = {"period": layout["length"], "nx": nx, "dt": dt if dt is not None else "automatic",
                 "ic_modes": modes, "fine_structure_modes": top if top > modes else None, "alpha": alpha,
                 "f_crit": f_crit, "network_sigma": float(network_sigma), "local_sigma": s_local}
     fine = f" (+ the start state's modes {modes}-{top - 1}, one amplitude)" if top > modes else ""
-    say(f"output-error refinement: {layout['nx']} points per period {layout['length']:.6g}, {modes} initial-state "
+    say(f"output-error refinement: {nx} points per period {layout['length']:.6g}, {modes} initial-state "
         f"modes{fine}, noise level {s_ref:.4g} (network residual {float(network_sigma):.4g}, local fits "
         f"{'-' if s_local is None else format(s_local, '.4g')})")
-    engine = Engine({"x": x, "t": t, "u": u}, layout, modes=modes, step=step_for, shapes=fine_structure, alpha=alpha,
-                    budget=clock, length=layout["length"], nx=layout["nx"], max_iter=max_iter,
+    engine = Engine({"x": x, "t": t, "u": u}, layout, modes=modes, step=step_for, alpha=alpha, budget=clock,
+                    shapes=lambda m: [] if u0 is None or m >= top else [fourier_band(u0, m)],  # u0's modes m .. top-1
+                    length=layout["length"], nx=nx, max_iter=max_iter,
                     ftol=0.01 / n)  # stop when the misfit falls by < 0.01 noise variances
     candidates: list[dict[str, Any]] = []
     fits: dict[tuple, Any] = {}
 
-    def evaluate(coefs: Mapping[str, float], origin: str, parent: Optional[tuple] = None) -> Optional[dict]:
+    def evaluate(coefs: Mapping[str, float], origin: str, parent: Optional[tuple] = None) -> dict:
         key = tuple(sorted(coefs))
         if key in fits:
             return next(c for c in candidates if tuple(sorted(c["support"])) == key)
@@ -277,7 +231,8 @@ def refine_support(
                 return rec
             rec["error"] = str(exc)
         if parent is not None and fits.get(parent) is not None:
-            rec.update(test_vs=list(parent), **{k: v for k, v in f_test(fit, fits[parent]).items() if k in ("F", "p_value")})
+            test = f_test(fit, fits[parent])
+            rec.update(test_vs=list(parent), F=test["F"], p_value=test["p_value"])
         fits[key] = fit
         return record(rec, fit, t0)
 
@@ -295,20 +250,20 @@ def refine_support(
                    ic_modes=(fit.n_unknowns - len(keys) + 1) // 2,
                    wall_time_s=round(time.perf_counter() - t0, 2))
         candidates.append(rec)
-        why = "" if resolved else (f"; not resolved on the grid: {2 * layout['nx']} points instead of {layout['nx']} "
+        why = "" if resolved else (f"; not resolved on the grid: {2 * nx} points instead of {nx} "
                                    f"change the simulation by {change:.2g} x noise level, limit {RESOLVED:g}")
         say(f"  {rec['origin']}: {fit.equation}  misfit {fit.sigma:.4g} = {math.sqrt(ratio):.3f} x noise level "
             f"({'pass' if rec['passed'] else 'FAIL'}, limit {math.sqrt(thr):.3f}{why})")
         return rec
 
     def grow(rec: dict) -> dict:
-        """The support of ``rec`` refitted with twice the initial-state modes while the F-test at ``alpha`` says
-        the samples need them (up to a quarter of the grid); the last record, with its fit under ``"fit"``."""
+        """``rec``'s support refitted with twice the initial-state modes while the F-test at ``alpha`` says the
+        samples need them (up to a quarter of the grid); the last record, with its fit under ``"fit"``."""
         t0 = time.perf_counter()
         if ic_modes is not None:  # modes given: used as given
             return rec
         fit, m = engine.grow(fits[tuple(sorted(rec["support"]))], lambda f: Equation("u_t", dict(rec["coefficients"])),
-                             layout["nx"] // 4, clip=False, dt=rec["dt"],
+                             nx // 4, clip=False, dt=rec["dt"],
                              tell=lambda m, test: test is not None and say(
                                  f"  {rec['origin']} with {m} initial-state modes: F = {test['F']:.3g} "
                                  f"(p = {test['p_value']:.2g})"))
@@ -318,22 +273,41 @@ def refine_support(
                         "dt": rec["dt"]}, fit, t0)
         return {**grown, "fit": fit}
 
-    def eliminate(rec: dict) -> dict:
-        """Backward elimination by the output-error F-test among supports that pass the check."""
-        def smaller(rec: dict) -> Optional[dict]:
-            parent = tuple(sorted(rec["support"]))
-            return best_trial(rec["support"], lambda k: evaluate({key: v for key, v in rec["coefficients"].items()
-                                                                  if key != k}, f"{rec['origin']} without {k}", parent),
-                              key=lambda r: r["F"], accept=lambda r: r.get("passed") and r.get("F", math.inf) < f_crit)
-
-        return backward(rec, smaller, size=lambda r: len(r["support"]))
+    def smaller(rec: dict) -> Optional[dict]:
+        """Backward elimination's step: the reduced support of smallest F among those that pass the check."""
+        parent = tuple(sorted(rec["support"]))
+        return best_trial(rec["support"], lambda k: evaluate({key: v for key, v in rec["coefficients"].items()
+                                                              if key != k}, f"{rec['origin']} without {k}", parent),
+                          key=lambda r: r["F"], accept=lambda r: r.get("passed") and r.get("F", math.inf) < f_crit)
 
     try:
-        chosen, first = _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say)
+        chosen, first = _search(evaluate, grow, lambda rec: backward(rec, smaller, size=lambda r: len(r["support"])),
+                                fits, selected, alternatives, f_crit, say)
     except BudgetExceeded:
-        return _stopped(clock, candidates, fits, settings, s_ref, time.perf_counter() - start, say)
-    wall = time.perf_counter() - start
-    return _outcome(chosen, first, fits, candidates, settings, selected, modes, top, n, alpha, dt, s_ref, wall)
+        passed = next((c for c in candidates if c.get("passed") and fits.get(tuple(sorted(c["support"]))) is not None),
+                      None)
+        fit = None if passed is None else fits[tuple(sorted(passed["support"]))]
+        done = ", ".join(c["origin"] for c in candidates) or "none finished"
+        note = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s after "
+                f"{len(candidates)} candidate fit(s) ({done}); "
+                + (f"the first that passed the check so far: {fit.equation}; " if fit is not None else
+                   "none passed the check so far; ")
+                + f"the equation is not settled; rerun with a larger budget (--set sparsity.refine_budget="
+                  f"{larger_budget(clock.seconds)})")
+        say(note)
+        return _result("stopped", passed, fit, candidates, s_ref, note, {**settings, "budget_s": clock.seconds}, start)
+    if chosen is None:
+        n_unknowns = len(selected) + 2 * modes - 1 + int(top > modes)  # coefficients, modes, fine-structure amplitude
+        return Refinement("rejected", candidates=candidates, noise_sigma=s_ref, settings=settings,
+                          threshold=first.get("threshold", misfit_threshold(n, n_unknowns, alpha)),
+                          note="no candidate equation, simulated from its fitted initial state on a grid that "
+                               "resolves it, explains the samples to their noise level",
+                          wall_time_s=time.perf_counter() - start)
+    fit = chosen.pop("fit", None) or fits[tuple(sorted(chosen["support"]))]
+    settings.update(dt=chosen.get("dt", dt), ic_modes=chosen.get("ic_modes", modes))
+    origin = chosen["origin"].split(",")[0]
+    note = "" if origin == "selected" else f"the selected support failed the check; {origin} passed"
+    return _result("accepted", chosen, fit, candidates, s_ref, note, settings, start)
 
 
 def _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say):
@@ -342,66 +316,37 @@ def _search(evaluate, grow, eliminate, fits, selected, alternatives, f_crit, say
     first = evaluate(dict(selected), "selected")
     if fits.get(tuple(sorted(selected))) is not None and "error" not in first:
         first = grow(first)  # the modes the samples need, given the selected equation
-    chosen = None
-    if first["passed"]:
-        chosen = first
-    else:
-        for origin, coefs in alternatives:
-            if not coefs or tuple(sorted(coefs)) in fits:
-                continue
-            rec = evaluate(dict(coefs), origin)
-            if rec["passed"]:
-                chosen = eliminate(rec)
-                break
-        if chosen is None:  # nested supports of the selected one (a failed fit may have stopped in a poor minimum;
-            # a reduced support that fits significantly worse than the selected one lacks what the samples need)
-            for k in list(selected) if len(selected) > 1 else ():
-                rec = evaluate({key: v for key, v in selected.items() if key != k}, f"selected without {k}",
-                               tuple(sorted(selected)))
-                if rec["passed"] and rec.get("F", -math.inf) >= f_crit:
-                    rec.update(passed=False, reason=f"fits the samples worse than the selected support (F = "
-                                                    f"{rec['F']:.3g} >= {f_crit:g})")
-                    say(f"  {rec['origin']}: FAIL, {rec['reason']}")
-                if rec["passed"]:
-                    chosen = eliminate(rec)
-                    break
+    chosen = first if first["passed"] else None
+    for origin, coefs in alternatives if chosen is None else ():
+        if not coefs or tuple(sorted(coefs)) in fits:
+            continue
+        rec = evaluate(dict(coefs), origin)
+        if rec["passed"]:
+            chosen = eliminate(rec)
+            break
+    # nested supports of the selected one (a failed fit may have stopped in a poor minimum; a reduced support that
+    # fits significantly worse than the selected one lacks what the samples need)
+    for k in list(selected) if chosen is None and len(selected) > 1 else ():
+        rec = evaluate({key: v for key, v in selected.items() if key != k}, f"selected without {k}",
+                       tuple(sorted(selected)))
+        if rec["passed"] and rec.get("F", -math.inf) >= f_crit:
+            rec.update(passed=False, reason=f"fits the samples worse than the selected support (F = "
+                                            f"{rec['F']:.3g} >= {f_crit:g})")
+            say(f"  {rec['origin']}: FAIL, {rec['reason']}")
+        if rec["passed"]:
+            chosen = eliminate(rec)
+            break
     if chosen is not None and chosen is not first:
         grown = grow(chosen)  # the support is settled: its coefficients with the initial state the samples need
         chosen = grown if grown["passed"] else chosen
     return chosen, first
 
 
-def _outcome(chosen, first, fits, candidates, settings, selected, modes, top, n, alpha, dt, s_ref, wall) -> Refinement:
-    """The :class:`Refinement` of a finished search: accepted (``chosen``) or rejected (None)."""
-    n_unknowns = len(selected) + 2 * modes - 1 + int(top > modes)  # coefficients, modes, fine-structure amplitude
-    thr_sel = first.get("threshold", misfit_threshold(n, n_unknowns, alpha))
-    if chosen is None:
-        return Refinement("rejected", candidates=candidates, noise_sigma=s_ref, threshold=thr_sel, settings=settings,
-                          note="no candidate equation, simulated from its fitted initial state on a grid that "
-                               "resolves it, explains the samples to their noise level", wall_time_s=wall)
-    fit = chosen.pop("fit", None) or fits[tuple(sorted(chosen["support"]))]
-    settings.update(dt=chosen.get("dt", dt), ic_modes=chosen.get("ic_modes", modes))
-    origin = chosen["origin"].split(",")[0]
-    note = "" if origin == "selected" else f"the selected support failed the check; {origin} passed"
-    return Refinement("accepted", fit.equation, dict(chosen["std_errors"]), candidates, s_ref,
-                      chosen["threshold"], note, settings, fit.u0, fit.x, wall)
-
-
-def _stopped(clock: Budget, candidates: list, fits: dict, settings: dict, s_ref: float, wall: float,
-             say: Callable[[str], None]) -> Refinement:
-    """The :class:`Refinement` of a search that its time budget stopped: the first candidate that passed, if any."""
-    passed = next((c for c in candidates if c.get("passed") and fits.get(tuple(sorted(c["support"]))) is not None),
-                  None)
-    fit = None if passed is None else fits[tuple(sorted(passed["support"]))]
-    more = larger_budget(clock.seconds)
-    note = (f"the output-error refinement stopped at its time budget of {clock.seconds:g} s after {len(candidates)} "
-            f"candidate fit(s) ({', '.join(c['origin'] for c in candidates) or 'none finished'}); "
-            + (f"the first that passed the check so far: {fit.equation}; " if fit is not None else
-               "none passed the check so far; ")
-            + f"the equation is not settled; rerun with a larger budget (--set sparsity.refine_budget={more})")
-    say(note)
-    return Refinement("stopped", None if fit is None else fit.equation,
-                      {} if passed is None else dict(passed["std_errors"]), candidates, s_ref,
-                      float(passed["threshold"]) if passed is not None else float("nan"), note,
-                      {**settings, "budget_s": clock.seconds}, None if fit is None else fit.u0,
-                      None if fit is None else fit.x, wall)
+def _result(status: str, rec: Optional[dict], fit, candidates: list, s_ref: float, note: str, settings: dict,
+            start: float) -> Refinement:
+    """The :class:`Refinement` of ``status`` with the candidate ``rec`` and its ``fit`` (None: no equation)."""
+    wall = time.perf_counter() - start
+    if fit is None:
+        return Refinement(status, None, {}, candidates, s_ref, float("nan"), note, settings, wall_time_s=wall)
+    return Refinement(status, fit.equation, dict(rec["std_errors"]), candidates, s_ref, float(rec["threshold"]), note,
+                      settings, fit.u0, fit.x, wall)

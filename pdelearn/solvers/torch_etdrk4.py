@@ -1,9 +1,6 @@
-"""Differentiable Fourier-spectral ETDRK4 in torch for 1-D periodic equations ``u_t = sum_k c_k term_k``.
-
-The torch twin of :func:`pdelearn.solvers.simulate_equation`, used by the output-error engine: the map
-``(coefficients, u0) -> u(x, t)`` is differentiable in reverse mode (checkpointed segments) and in forward mode
-(a batch of unit tangents gives a whole Jacobian in one pass); parameter sets are batched.
-"""
+"""Differentiable Fourier-spectral ETDRK4 in torch for 1-D periodic equations ``u_t = sum_k c_k term_k``: the torch
+twin of :func:`pdelearn.solvers.simulate_equation` for the output-error engine, differentiable in reverse mode
+(checkpointed segments) and forward mode (a batch of unit tangents gives a whole Jacobian in one pass)."""
 
 from __future__ import annotations
 
@@ -25,8 +22,7 @@ from .etdrk4 import CONTOUR_POINTS, _grid_size, _positive, _time_steps, phi_mean
 
 __all__ = ["PeriodicSolver"]
 
-# the state is checked for NaN/inf at every output and at least every this many steps
-_CHECK_EVERY = 64
+_CHECK_EVERY = 64  # the state is checked for NaN/inf at every output and at least every this many steps
 
 Support = Union[Equation, TermLibrary, Sequence[Union[Term, str]]]
 
@@ -35,10 +31,8 @@ def _support_terms(support: Support) -> tuple[tuple[Term, ...], str, str]:
     """``(terms, field, coordinate)`` of an equation, a library or a list of terms / term keys."""
     if isinstance(support, Equation):
         if len(support.fields) != 1 or len(support.coords) != 1:
-            raise ConfigError(
-                f"the Fourier solver takes one field in one space dimension; the equation has fields "
-                f"{list(support.fields)} and coordinates {list(support.coords)}"
-            )
+            raise ConfigError(f"the Fourier solver takes one field in one space dimension; the equation has fields "
+                              f"{list(support.fields)} and coordinates {list(support.coords)}")
         return tuple(support.terms), support.fields[0], support.coords[0]
     if isinstance(support, TermLibrary):
         terms = tuple(support.terms)
@@ -50,50 +44,26 @@ def _support_terms(support: Support) -> tuple[tuple[Term, ...], str, str]:
             probe = Equation.parse("u_t = " + " + ".join(f"({k})" for k in keys))
             terms = tuple(Term.parse(k, probe.fields, probe.coords) for k in keys)
     else:
-        raise ConfigError(
-            f"the support must be an Equation, a TermLibrary or a non-empty list of terms such as "
-            f"['u*u_x', 'u_xx'], received {type(support).__name__}: {support!r}"[:300]
-        )
+        raise ConfigError(f"the support must be an Equation, a TermLibrary or a non-empty list of terms such as "
+                          f"['u*u_x', 'u_xx'], received {type(support).__name__}: {support!r}"[:300])
     if len({t.key for t in terms}) != len(terms):
         raise ConfigError(f"the support lists a term twice: {[t.key for t in terms]}")
     fields, coords = terms[0].fields, terms[0].coords
     if len(fields) != 1 or len(coords) != 1 or any((t.fields, t.coords) != (fields, coords) for t in terms):
-        raise ConfigError(
-            f"the Fourier solver takes one field in one space dimension; the terms use fields {list(fields)} "
-            f"and coordinates {list(coords)}"
-        )
+        raise ConfigError(f"the Fourier solver takes one field in one space dimension; the terms use fields "
+                          f"{list(fields)} and coordinates {list(coords)}")
     return terms, fields[0], coords[0]
 
 
 class PeriodicSolver:
     """ETDRK4 for ``u_t = sum_k c_k term_k`` on ``nx`` equispaced points of one period, in torch.
 
-    Parameters
-    ----------
-    support
-        The terms: an :class:`~pdelearn.equation.Equation` (its coefficients are ignored here; pass
-        them to :meth:`solve`), a :class:`~pdelearn.terms.TermLibrary`, or term keys such as
-        ``["u*u_x", "u_xx"]``. One field, one space coordinate.
-    nx
-        Grid points of one period (>= 4).
-    length
-        Length of the period (> 0).
-    dealias
-        2/3-rule dealiasing of the pseudo-spectral terms (default True).
-    contour_points
-        Points on the upper half of the contour circle of the phi-functions (32).
-    dtype, device
-        Real dtype (default float64) and device of the computation.
+    ``support``: the terms (one field, one space coordinate): an :class:`~pdelearn.equation.Equation` (its
+    coefficients go to :meth:`solve`), a :class:`~pdelearn.terms.TermLibrary`, or term keys such as ``["u*u_x",
+    "u_xx"]``; a term that uses the coordinate (``x*u_x``) is a ConfigError. ``nx`` (>= 4) points of one period of
+    ``length``; ``dealias``: the 2/3 rule for the pseudo-spectral terms; ``contour_points``: on the upper half of
+    the phi-functions' contour circle; ``dtype`` (float64 or float32) and ``device`` of the computation.
 
-    Raises
-    ------
-    ConfigError
-        For more than one field or coordinate, or a term whose coefficient varies in space (it uses
-        the coordinate, e.g. ``x*u_x``): the Fourier method needs periodic, translation-invariant
-        terms.
-
-    Examples
-    --------
     Diffusion of one sine mode against ``exp(-nu t) sin(x)``, and its derivative in ``nu``:
 
     >>> import math, torch
@@ -110,24 +80,15 @@ class PeriodicSolver:
     True
     """
 
-    def __init__(
-        self,
-        support: Support,
-        nx: int,
-        length: float,
-        *,
-        dealias: bool = True,
-        contour_points: int = CONTOUR_POINTS,
-        dtype: torch.dtype = torch.float64,
-        device: torch.device | str | None = None,
-    ):
+    def __init__(self, support: Support, nx: int, length: float, *, dealias: bool = True,
+                 contour_points: int = CONTOUR_POINTS, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None):
         self.terms, self.field, self.coord = _support_terms(support)
         space = [t.key for t in self.terms if t.coordinates_used]
         if space:
-            raise ConfigError(
-                f"the Fourier solver needs terms with constant coefficients; {space} use the coordinate "
-                f"{self.coord!r} (not periodic on the domain). Use the 'pinn' estimator for such equations"
-            )
+            raise ConfigError(f"the Fourier solver needs terms with constant coefficients; {space} use the "
+                              f"coordinate {self.coord!r} (not periodic on the domain). Use the 'pinn' estimator for "
+                              f"such equations")
         self.nx = _grid_size(nx, "nx")
         self.length = _positive(length, "length", "pass the period of the domain, e.g. length=2.0 for [-1, 1)")
         if not isinstance(dealias, (bool, np.bool_)):
@@ -139,18 +100,11 @@ class PeriodicSolver:
         self.dtype, self.device = dtype, torch.device(device) if device is not None else torch.device("cpu")
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
 
-        self.linear: list[tuple[int, int]] = []  # (term index, derivative order)
-        self.constant: list[int] = []
-        nonlinear: list[int] = []
-        for i, term in enumerate(self.terms):
-            if pure_order(term) >= 0:
-                self.linear.append((i, pure_order(term)))
-            elif term.is_constant:
-                self.constant.append(i)
-            else:
-                nonlinear.append(i)
-        self.nonlinear = nonlinear
-        lib = TermLibrary([self.terms[i] for i in nonlinear], (self.field,), (self.coord,)) if nonlinear else None
+        self.linear = [(i, pure_order(t)) for i, t in enumerate(self.terms) if pure_order(t) >= 0]  # (term, order)
+        self.constant = [i for i, t in enumerate(self.terms) if pure_order(t) < 0 and t.is_constant]
+        self.nonlinear = [i for i, t in enumerate(self.terms) if pure_order(t) < 0 and not t.is_constant]
+        nonlinear = [self.terms[i] for i in self.nonlinear]
+        lib = TermLibrary(nonlinear, (self.field,), (self.coord,)) if nonlinear else None
         self._library = CompiledLibrary(lib) if lib is not None else None
         self._orders = sorted({d.order for d in lib.derivatives}) if lib is not None else []
         m = self.nx // 2 + 1
@@ -170,7 +124,6 @@ class PeriodicSolver:
         """The grid ``x0 + length * i / nx``, shape ``(nx,)``."""
         return x0 + self.length * torch.arange(self.nx, dtype=self.dtype, device=self.device) / self.nx
 
-    # -- pieces ---------------------------------------------------------------------------------
     def _ik(self, order: int) -> torch.Tensor:
         """``(i k)^order`` on the rfft modes; real for even orders."""
         if order % 2 == 0:
@@ -235,44 +188,13 @@ class PeriodicSolver:
             v = e * v + nv * f1 + (na + nb) * f2x2 + nc * f3
         return v
 
-    # -- public ---------------------------------------------------------------------------------
-    def solve(
-        self,
-        coefficients,
-        u0,
-        t_eval,
-        dt: float,
-        *,
-        checkpoint_every: int | None = 64,
-    ) -> torch.Tensor:
-        """Integrate from ``u0`` and return ``u`` at ``t_eval``.
+    def solve(self, coefficients, u0, t_eval, dt: float, *, checkpoint_every: int | None = 64) -> torch.Tensor:
+        """``u (nx, nt)``, or ``(B, nx, nt)`` when either input is batched: ``u[..., i, j] = u(x_i, t_eval[j])``.
 
-        Parameters
-        ----------
-        coefficients : tensor, shape (n_terms,) or (B, n_terms)
-            One coefficient per term of the support (in :attr:`keys` order), per parameter set.
-        u0 : tensor, shape (nx,) or (B, nx)
-            Initial values on :meth:`grid` (real). Batched and unbatched inputs broadcast.
-        t_eval : array_like, shape (nt,)
-            Output times: increasing, starting at 0, multiples of ``dt``.
-        dt : float
-            Time step.
-        checkpoint_every : int or None
-            Steps per checkpointed segment when a gradient is being recorded (default 64): the
-            backward pass recomputes each segment, memory holds one state per segment. None records
-            every step (fastest backward, memory ~ steps x state).
-
-        Returns
-        -------
-        tensor, shape (nx, nt) or (B, nx, nt)
-            ``u[..., i, j] = u(x_i, t_eval[j])``; batched when either input is.
-
-        Raises
-        ------
-        ShapeError
-            For inputs of the wrong shape.
-        TrainingError
-            When the solution becomes NaN/inf (the message names the time, step and parameter sets).
+        ``coefficients`` ``(n_terms,)`` or ``(B, n_terms)`` in :attr:`keys` order; ``u0`` ``(nx,)`` or ``(B, nx)`` on
+        :meth:`grid`; ``t_eval``: increasing output times from 0, multiples of the step ``dt``. ``checkpoint_every``:
+        steps per checkpointed segment when a gradient is recorded (the backward pass recomputes each segment);
+        None records every step. A solution that becomes NaN/inf raises :class:`~pdelearn.errors.TrainingError`.
         """
         dt = _positive(dt, "dt", "pass a positive time step such as dt=1e-3")
         if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
@@ -327,8 +249,7 @@ class PeriodicSolver:
         finite = torch.isfinite(torch.view_as_real(primal)).reshape(primal.shape[0], -1).all(-1)
         if not bool(finite.all()):
             bad = torch.nonzero(~finite).ravel().tolist()
-            raise TrainingError(
-                f"the simulation became NaN/inf by t = {done * dt:.6g} (step {done}, dt = {dt:g}) for parameter "
-                f"set(s) {bad[:8]}; expected a bounded solution: reduce dt, or the coefficients/initial state "
-                f"make the equation unstable (e.g. a negative diffusion coefficient)"
-            )
+            raise TrainingError(f"the simulation became NaN/inf by t = {done * dt:.6g} (step {done}, dt = {dt:g}) for "
+                                f"parameter set(s) {bad[:8]}; expected a bounded solution: reduce dt, or the "
+                                f"coefficients/initial state make the equation unstable (e.g. a negative diffusion "
+                                f"coefficient)")

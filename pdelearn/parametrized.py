@@ -75,11 +75,9 @@ def _check_name(name: str, fields: Sequence[str], coords: Sequence[str]) -> None
 def parametrize(equation, parameters: Mapping[str, float] | None = None) -> ParametrizedEquation:
     """Build a :class:`ParametrizedEquation`.
 
-    ``equation``: ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{name: initial guess}``, or an
-    :class:`~pdelearn.equation.Equation` / a plain equation string (then every term gets its own parameter, named by
-    the term, started at its coefficient). A parameter name that collides with a field, coordinate or derivative,
-    a parameter that does not appear, or a coefficient that is not (number) x (one parameter) is a ConfigError; an
-    equation that cannot be read, a ParseError.
+    ``equation``: ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{name: initial guess}``, or an Equation or
+    plain equation string (every term its own parameter, started at its coefficient). Colliding or unused names
+    and coefficients other than (number) x (one parameter) are a ConfigError.
 
     >>> pe = parametrize("u_t = -l1*u*u_x + l2*u_xx", {"l1": 0.5, "l2": 0.01})
     >>> pe.keys, pe.names

@@ -1,5 +1,4 @@
-"""Output-error refinement of grid discovery: settle doubtful weak-form selections by simulating the equation.
-
+"""Output-error refinement of grid discovery, settling doubtful weak-form selections by simulating the equation:
 :func:`uncertain` says when ``discover(refine="auto")`` runs it, :func:`applicable` whether it can; :func:`refine`
 puts back dropped terms by score tests and takes out kept ones by Wald/F-tests on fits of the
 :mod:`pdelearn.output_error` engine, acting on changes of at least :data:`OE_TOL` of the field (docs/discover.md).
@@ -91,22 +90,18 @@ class Refinement:
 
     def unresolved_warnings(self) -> list[str]:
         """One warning per unresolved term and blind spot, and one when the time budget stopped the refinement."""
-        stopped = [f"{self.lhs}: {self.stopped}"] if self.stopped else []
-        return stopped + [
-                f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
+        out = [f"{self.lhs}: {self.stopped}"] if self.stopped else []
+        out += [f"{self.lhs}: {u['term']} is significant in the output-error fit (F = {u['F']:.3g}) but changes the "
                 f"simulated field by only {100 * u['field_change']:.2g} % of its norm, below the "
                 f"{100 * self.settings.get('oe_tol', OE_TOL):g} % the refinement acts on; it was "
                 f"{'left out' if u['action'] == 'add' else 'taken out'} and the equation may "
-                f"{'lack' if u['action'] == 'add' else 'need'} it" for u in self.unresolved] + self._blind_warning()
-
-    def _blind_warning(self) -> list[str]:
-        if not self.blind:
-            return []
+                f"{'lack' if u['action'] == 'add' else 'need'} it" for u in self.unresolved]
         listed = ", ".join(f"{b['term']} (up to {100 * b['detectable_share']:.2g} %, score F = {b['F']:.3g})"
                            for b in self.blind)
-        return [f"{self.lhs}: the equation has no space derivative, and the output-error fit cannot rule out "
-                f"{listed} of {self.lhs}: a small diffusion, dispersion or transport term may be hidden by the noise "
-                f"(terms above {100 * DETECTABLE:g} % are not negligible); more data or less noise would settle it"]
+        return out + ([f"{self.lhs}: the equation has no space derivative, and the output-error fit cannot rule out "
+                       f"{listed} of {self.lhs}: a small diffusion, dispersion or transport term may be hidden by the "
+                       f"noise (terms above {100 * DETECTABLE:g} % are not negligible); more data or less noise would "
+                       f"settle it"] if self.blind else [])
 
     def __str__(self) -> str:
         moves = ", ".join(f"{s['action']} {s['term']} (F = {s['F']:.3g})" for s in self.steps) or "support confirmed"
@@ -195,18 +190,16 @@ class _Problem:
         from .output_error.search import scores
 
         self.library, self.lhs = library, lhs
-        u = next(iter(data.fields.values()))
-        x, t = data.coords[data.space[0]], data.coords[data.time]
+        t = data.coords[data.time]
         stride = max(1, math.ceil(t.size / MAX_SNAPSHOTS))
         self.t = t[::stride] - t[0]
-        self.x, self.u = x, u[:, ::stride]
-        layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
+        self.x, self.u = data.coords[data.space[0]], next(iter(data.fields.values()))[:, ::stride]
+        self.layout = layout = grid_layout(np.repeat(self.x, self.t.size), np.tile(self.t, self.x.size))
         scale, kmax = float(np.max(np.abs(self.u))), resolved_wavenumber(self.u, layout["length"])
         self.engine = Engine({"x": self.x, "t": self.t, "u": self.u}, layout, modes=modes_above_floor(self.u[:, 0]),
                              step=lambda eq: stable_step(layout["dt_out"], list(eq.terms), list(eq.terms.values()),
                                                          scale, kmax),
                              retry=True, budget=budget, **FIT)
-        self.layout = layout
         self.floor = (OE_TOL * float(np.linalg.norm(self.u))) ** 2
         self.f = lambda reduced, full: float(f_test(reduced, full)["F"])
         self.scores = lambda fit, idx, candidates, **kw: scores(self.engine, library, fit, idx, candidates, **kw)
@@ -274,22 +267,13 @@ def refine(data: GridData, library: TermLibrary, lhs: str, support: Sequence[int
            max_work: int | None = None, budget: float | None = None) -> Refinement:
     """Refine a selected support by output-error fits (see the module docstring).
 
-    Parameters
-    ----------
-    data
-        One field on a periodic 1-D grid (checked by :func:`applicable`), coordinates named as the library's.
-    library, support, coefficients
-        The candidate terms; the selected support (indices into ``library``) and its starting (weak-form)
-        coefficients.
-    max_work
-        Raise :class:`~pdelearn.errors.ConfigError` when a fit would need more grid points x solver steps
-        x fitted unknowns (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then).
-    budget
-        Seconds the refinement may take (None: no limit), checked before every solve; past it, it stops with the
-        best fit so far and ``Refinement.stopped`` says so.
-
-    Raises :class:`~pdelearn.errors.DataError` when :func:`applicable` says no, and
-    :class:`~pdelearn.errors.TrainingError` when the selected equation blows up at the weak-form coefficients.
+    ``data``: one field on a periodic 1-D grid (:func:`applicable`), coordinates named as the library's;
+    ``support``: the selected terms (indices into ``library``), ``coefficients`` their weak-form values;
+    ``max_work``: a ConfigError when a fit would need more grid points x solver steps x fitted unknowns
+    (``discover(refine="auto")`` passes :data:`MAX_WORK` and skips the refinement then); ``budget``: seconds
+    (None: no limit), checked before every solve, past which it stops with the best fit so far
+    (``Refinement.stopped``). A DataError when :func:`applicable` says no, a TrainingError when the selected
+    equation blows up at the weak-form coefficients.
     """
     t0 = time.perf_counter()
     clock = Budget(budget, "the output-error refinement")
@@ -406,12 +390,9 @@ def _drop_weakest(prob: _Problem, fit, idx: list, steps: list, unresolved: dict,
 
 
 def _blind_spots(prob: _Problem, data: GridData, fit, idx: Sequence[int], crit: float) -> list[dict]:
-    """Pure space-derivative terms (``u_x``, ``u_xx``, ...) that a final fit without any could not have detected.
-
-    A field that varies in space but evolves point by point is also explained by a small diffusion or advection
-    hidden by the noise. A left-out term's detection limit is ``sqrt(crit)`` standard errors of its coefficient
-    as a share of the support's rate of change; a limit above :data:`DETECTABLE` is a blind spot.
-    """
+    """Pure space derivatives (``u_x``, ``u_xx``, ...) that a final fit without any could not have detected: those
+    whose detection limit, ``sqrt(crit)`` standard errors as a share of the support's rate, is above
+    :data:`DETECTABLE`."""
     lib = prob.library
     if no_space_derivative([lib[i].name for i in idx], lib, data) is None:
         return []

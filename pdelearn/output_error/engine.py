@@ -8,10 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from ..budget import Budget
 from ..equation import Equation
 from ..errors import TrainingError
+from ..solvers.torch_etdrk4 import PeriodicSolver
 from .fit import OutputErrorFit, f_test, fit_output_error
 from .model import observations
 from .policy import ALPHA, retry_step
@@ -57,13 +59,9 @@ class Engine:
              clip: bool = True, allowed: Callable[[int, OutputErrorFit], bool] = lambda m, fit: True,
              tell: Callable[[int, Optional[dict]], None] = lambda m, test: None,
              dt: Optional[float] = None) -> tuple[OutputErrorFit, int]:
-        """``(fit, modes)``: ``fit`` refitted with twice the initial-state modes while the F-test at ``alpha`` says the
-        data need them; the engine's own ``modes`` is not changed.
-
-        ``cap``: most modes; ``clip``: a last step may stop at ``cap`` (grid refinement), else every step doubles
-        and stops before passing ``cap`` (joint refinement). ``allowed(modes, fit)``: False stops (a work limit);
-        ``tell(modes, test)``: told before each fit (``test`` None) and after its F-test; ``dt``: every fit's step.
-        """
+        """``(fit, modes)``: ``fit`` refitted with twice the modes while the F-test at ``alpha`` says the data need
+        them, up to ``cap`` (``clip``: a last step may stop at ``cap``, else each doubles); ``allowed(modes, fit)``
+        False stops; ``tell(modes, test)`` before each fit (``test`` None) and after its F-test."""
         modes = self.modes
         while True:
             more = min(2 * modes, cap) if clip else 2 * modes
@@ -83,10 +81,6 @@ class Engine:
     def grid_change(self, fit: OutputErrorFit, scale: float) -> float:
         """RMS change of the simulated observations when the solver grid is doubled (the fitted initial state
         interpolated spectrally), in units of ``scale``; inf when the finer simulation fails."""
-        import torch
-
-        from ..solvers.torch_etdrk4 import PeriodicSolver
-
         lay = self.layout
         nx2 = 2 * lay["nx"]
         c = np.fft.rfft(fit.u0)

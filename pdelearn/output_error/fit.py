@@ -76,36 +76,17 @@ def fit_output_error(data: Mapping[str, Any], equation: str | Equation | Paramet
                      budget: Budget | None = None) -> OutputErrorFit:
     """Fit the parameters of an equation (and its initial state) to data by simulating it.
 
-    Parameters
-    ----------
-    data
-        ``{"x", "t", "u"}``: a grid (``x (nx,)``, ``t (nt,)``, ``u (nx, nt)``) or samples (each ``(n,)``)
-        on a uniform periodic grid in ``x`` and a uniform grid in ``t`` (any subset of grid points).
-    equation
-        ``"u_t = -l1*u*u_x + l2*u_xx"`` with ``parameters`` ``{"l1": guess, "l2": guess}``; or an
-        :class:`Equation` / equation string (each term's coefficient fitted, started at its value); or
-        a :class:`ParametrizedEquation`; or a list of term keys with ``parameters`` ``{key: guess}``.
-    length, nx
-        Period of the domain and solver grid points (see :func:`grid_layout`).
-    dt
-        Solver time step (default: the output spacing over ``ceil(spacing / 1e-3)``).
-    ic_modes
-        Fourier modes of the initial state (``2 ic_modes - 1`` real unknowns).
-    u0
-        Initial state on the solver grid ``(nx,)`` to start from (projected on the modes and shapes); default: a
-        least-squares fit of the modes to the earliest observations.
-    ic_shapes
-        Fixed shapes ``(nx,)`` added to the initial state's Fourier modes, each with one fitted amplitude
-        (started from the least-squares split of ``u0``, else at 0): fine structure that the modes leave
-        out but that should not be fitted mode by mode, e.g. a network's ``u(x, t0)`` above ``ic_modes``.
-    max_iter, ftol, xtol
-        Levenberg-Marquardt limits: iterations; stop when the misfit falls by less than ``ftol``
-        (relative) or every step is below ``xtol`` relative to its unknown.
-    callback
-        ``callback(iteration, rss, parameters)`` after each accepted step.
-    budget
-        A :class:`~pdelearn.budget.Budget` checked before every solve of the iteration; past it,
-        :class:`~pdelearn.budget.BudgetExceeded` is raised with the last estimate (not converged) in ``partial``.
+    ``data``: ``{"x", "t", "u"}``, a grid (``x (nx,)``, ``t (nt,)``, ``u (nx, nt)``) or samples (each ``(n,)``) on a
+    uniform periodic grid in ``x`` and a uniform grid in ``t``. ``equation``: ``"u_t = -l1*u*u_x + l2*u_xx"`` with
+    ``parameters`` ``{"l1": guess, "l2": guess}``; an :class:`Equation` or equation string (each coefficient fitted,
+    started at its value); a :class:`ParametrizedEquation`; or term keys with ``parameters`` ``{key: guess}``.
+    ``length``, ``nx``: see :func:`grid_layout`; ``dt``: the solver step (default: the output spacing over
+    ``ceil(spacing / 1e-3)``). ``ic_modes``: Fourier modes of the initial state (``2 ic_modes - 1`` unknowns),
+    started from ``u0 (nx,)`` (default: the modes fitted to the earliest observations); ``ic_shapes``: fixed shapes
+    ``(nx,)`` added with one fitted amplitude each (e.g. a network's ``u(x, t0)`` above ``ic_modes``).
+    Levenberg-Marquardt stops after ``max_iter`` iterations, when the misfit falls by less than ``ftol``
+    (relative) or every step is below ``xtol`` relative to its unknown; ``callback(iteration, rss, parameters)``
+    after each accepted step; ``budget`` (a :class:`~pdelearn.budget.Budget`) is checked before every solve.
 
     Raises :class:`~pdelearn.errors.DataError` (data not on a periodic grid, NaN/inf, bad shapes),
     :class:`~pdelearn.errors.ConfigError` (bad options or parameter names, terms the solver cannot take) and
@@ -189,8 +170,7 @@ def fit_output_error(data: Mapping[str, Any], equation: str | Equation | Paramet
     def result(theta, r, J, rss, it, converged, message) -> OutputErrorFit:
         n, m = obs.numel(), theta.size
         sigma2 = rss / max(n - m, 1)
-        info = J.T @ J
-        cov = sigma2 * np.linalg.pinv(info, rcond=1e-14, hermitian=True)
+        cov = sigma2 * np.linalg.pinv(J.T @ J, rcond=1e-14, hermitian=True)
         cov_p = cov[:n_p, :n_p]
         se = np.sqrt(np.maximum(np.diag(cov_p), 0.0))
         p = theta[:n_p]

@@ -62,12 +62,15 @@ def scores(engine: Engine, library, fit: OutputErrorFit, idx: Sequence[int], can
     r, m = fit.residuals, fit.n_unknowns
     base = r + u.ravel()
     Q, _ = np.linalg.qr(fit.jacobian)
-    # rates of change on the fitted initial state set the finite-difference steps
     h = lay["length"] / lay["nx"]
-    inputs = {d.name: differentiate(fit.u0, h, d.order, method="spectral") if d.order else fit.u0
-              for d in library.derivatives}
-    inputs.update({c: fit.x for c in library.coords})
-    theta = CompiledLibrary(library).numpy(inputs)
+
+    def columns(state: np.ndarray) -> np.ndarray:  # the library on a state (nx,) or (nx, nt), derivatives in x
+        inputs = {d.name: differentiate(state, h, d.order, method="spectral", axis=0) if d.order else state
+                  for d in library.derivatives}
+        inputs.update({c: np.broadcast_to(fit.x, state.shape[::-1]).T for c in library.coords})
+        return CompiledLibrary(library).numpy({k: np.ravel(v) for k, v in inputs.items()})
+
+    theta = columns(fit.u0)  # rates of change on the fitted initial state set the finite-difference steps
     rate = float(np.sqrt(np.mean((theta[:, list(idx)] @ np.asarray(coef)) ** 2)))
     g = np.zeros((r.size, len(candidates)))
     for col, k in enumerate(candidates):
@@ -93,11 +96,7 @@ def scores(engine: Engine, library, fit: OutputErrorFit, idx: Sequence[int], can
     if not details:
         return gr**2 / gg / sigma2, -gr / gg
     # shares over the fitted simulation at every snapshot (fronts sharpen: u_xx on the initial state understates it)
-    sim = base.reshape(u.shape)
-    path = {d.name: differentiate(sim, h, d.order, method="spectral", axis=0) if d.order else sim
-            for d in library.derivatives}
-    path.update({c: np.repeat(fit.x[:, None], sim.shape[1], axis=1) for c in library.coords})
-    cols = CompiledLibrary(library).numpy({k: v.ravel() for k, v in path.items()})
+    cols = columns(base.reshape(u.shape))
     rate = float(np.sqrt(np.mean((cols[:, list(idx)] @ np.asarray(coef)) ** 2)))
     sizes = np.sqrt(np.mean(cols[:, list(candidates)] ** 2, axis=0))
     share = np.sqrt(sigma2 / gg) * sizes / max(rate, np.finfo(float).tiny)

@@ -74,21 +74,17 @@ class Refinement:
 
 def local_noise_sigma(i: np.ndarray, j: np.ndarray, u: np.ndarray, nx: int,
                       k: int = LOCAL_NEIGHBOURS) -> Optional[float]:
-    """Noise level of gridded samples without a model: leave-one-out error of local quadratic fits.
-
-    Each sample ``u`` at grid indices ``(i, j)`` (``i`` periodic with ``nx`` points) is predicted by a quadratic in
-    the index offsets fitted to its ``k`` nearest other samples (repeated measurements included); ``mean(r^2 / (1 +
-    v))``, ``v`` the prediction's variance factor, estimates the noise variance plus the fits' squared bias: high
-    where the field curves sharply, never systematically low. None for too few samples (``n <= 2k``).
-    """
+    """Noise level of gridded samples without a model: leave-one-out error of local quadratic fits in the grid
+    indices ``(i, j)`` (``i`` periodic) to the ``k`` nearest other samples, ``sqrt(mean(r^2 / (1 + v)))`` (``v``:
+    the prediction's variance factor); high where the field curves sharply, never systematically low; None for
+    ``n <= 2k``."""
     from scipy.spatial import cKDTree
 
     n = u.size
     if n <= 2 * k:
         return None
-    jspan = float(j.max()) + 1.0
     P = np.column_stack([np.asarray(i, dtype=np.float64) % nx, np.asarray(j, dtype=np.float64)])
-    _, nb = cKDTree(P, boxsize=[nx, 4 * jspan]).query(P, k + 1)  # x wraps around; t never does
+    _, nb = cKDTree(P, boxsize=[nx, 4 * (float(j.max()) + 1.0)]).query(P, k + 1)  # x wraps around; t never does
     other = nb != np.arange(n)[:, None]  # the sample itself (not always first: repeated points tie at distance 0)
     other[other.sum(1) > k, -1] = False
     nb = nb[other].reshape(n, k)
@@ -114,35 +110,18 @@ def refine_support(samples: Mapping[str, np.ndarray], selected: Mapping[str, flo
                    budget: float | None = None) -> Refinement:
     """Output-error fit of the selected support, the check, and the alternatives when it fails.
 
-    Parameters
-    ----------
-    samples, selected
-        ``{"x", "t", "u"}``, each ``(n,)`` (points of a uniform periodic grid in ``x`` and a uniform grid in
-        ``t``); ``{term key: coefficient}`` of the selected equation (the starting guess).
-    network_sigma
-        RMS of the network's residual at the samples; the noise level is the smaller of it and
-        :func:`local_noise_sigma`.
-    u0
-        Starting initial state on the solver grid (the data grid over one period, ``(nx,)``), or ``u0(x, t0)``
-        (e.g. the network); default: the smoothed earliest samples.
-    alternatives, period
-        ``[(origin, {key: coefficient})]`` tried in order when ``selected`` fails; the period of the domain (default:
-        the data grid's points times its spacing).
-    ic_modes
-        Fourier modes of the initial state, used as given; default: the fewest that represent ``u0`` to a tenth
-        of the noise level (at least :data:`MODES`), doubled while the F-test says the samples need them. ``u0``'s
-        content above them, up to the modes that represent it to ``noise / sqrt(n)``, is fitted as one shape with
-        one amplitude (``settings["fine_structure_modes"]``: that upper mode, or None).
-    dt
-        Solver time step; default, per candidate: the largest ``output spacing / 2^k`` (``k <= 5``) whose
-        simulation agrees with half that step to ``1e-2`` of the noise level; a candidate without one fails.
-    alpha, f_crit, max_iter
-        Level of the misfit check; F threshold of the backward elimination; Levenberg-Marquardt iterations per fit.
-    budget
-        Seconds the refinement may take (None: no limit), checked before every solve; past it the refinement
-        returns ``status="stopped"``.
-
-    Returns ``status="skipped"`` (with a ``note``) when the samples are not on a uniform grid.
+    ``samples``: ``{"x", "t", "u"}``, each ``(n,)``, on a uniform periodic grid in ``x`` and a uniform grid in ``t``
+    (else ``status="skipped"``); ``selected``: ``{term key: coefficient}``, the starting guess; ``network_sigma``:
+    the network's residual RMS (the noise level is the smaller of it and :func:`local_noise_sigma`); ``u0``: the
+    start state on the solver grid ``(nx,)`` or ``u0(x, t0)`` (default: the smoothed earliest samples);
+    ``alternatives``: ``[(origin, {key: coefficient})]`` tried in order when ``selected`` fails; ``period``:
+    default, the data grid's points times its spacing. ``ic_modes``: used as given; default: the fewest that
+    represent ``u0`` to a tenth of the noise level (at least :data:`MODES`), doubled while the F-test says the
+    samples need them, with ``u0``'s content above them up to ``noise / sqrt(n)`` fitted as one shape
+    (``settings["fine_structure_modes"]``). ``dt``: default, per candidate, the largest ``output spacing / 2^k``
+    (``k <= 5``) that agrees with half of it to 1 % of the noise level (none: the candidate fails). ``alpha``: level
+    of the misfit check; ``f_crit``: F threshold of the backward elimination; ``max_iter``: Levenberg-Marquardt
+    iterations per fit; ``budget``: seconds, checked before every solve, past which ``status="stopped"``.
     """
     import torch
 

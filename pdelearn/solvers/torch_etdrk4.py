@@ -151,11 +151,8 @@ class PeriodicSolver:
         return torch.exp(hl), torch.exp(hl / 2), q, f1, f2, f3
 
     def _operators(self, dual: bool) -> dict:
-        """Per-solve constants: ``(i k)^o`` for the library's orders and the dealiasing mask.
-
-        Under forward-mode AD they are made dual with zero tangents: torch's product of a dual and a
-        plain tensor takes a slow path (about 1 ms per product here), a dual-dual product does not.
-        """
+        """Per-solve constants ``(i k)^o`` and the dealiasing mask; dual with zero tangents under forward-mode AD
+        (torch's product of a dual and a plain tensor takes a slow path, about 1 ms here; dual-dual does not)."""
         ops = {o: self._ik(o) for o in self._orders if o}
         ops["mask"] = self._mask
         if dual:

@@ -721,14 +721,16 @@ def main(argv=None) -> int:
     print(table)
     print()
     for name, c in checks.items():
-        print(f"target {name}: {'met' if c['met'] else 'NOT met'}" + (f" (misses: {', '.join(c['misses'])})" if c["misses"] else ""))
+        misses = f" (misses: {', '.join(c['misses'])})" if c["misses"] else ""
+        print(f"target {name}: {'met' if c['met'] else 'NOT met'}" + misses)
     print(f"total run time: {total:.1f} s (load average before {load_before}, after {load_after})")
 
     out = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "settings": {
             "seeds": seeds, "development_seeds": DEVELOPMENT_SEEDS, "peer": PEER,
-            "pysindy_sweep_thresholds": [float(v) for v in SWEEP], "clean_cases_once": args.clean_once, "datasets": keys, "methods": methods, "quick": args.quick, "timeout_s": args.timeout,
+            "pysindy_sweep_thresholds": [float(v) for v in SWEEP], "clean_cases_once": args.clean_once,
+            "datasets": keys, "methods": methods, "quick": args.quick, "timeout_s": args.timeout,
             "library": {"max_power": MAX_POWER, "max_order": {k: DATASETS[k]["max_order"] for k in keys}},
             "noise": "u + noise * std(u) * N(0, 1), np.random.default_rng(seed), fields in order",
             "stlsq": STLSQ_KW, "weak_K": WEAK_K, "savgol": SAVGOL,

@@ -33,8 +33,26 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_inputs as hi  # noqa: E402  (the runner, the judge, the fixtures and the input helpers)
 from hostile_inputs import (  # noqa: E402
-    CLASSIFIER, FORWARD, INVERSE, JOINT, Ctx, Result, both, burgers, copy_data, copy_run, data_with, disc, exists,
-    npy_bytes, printed_terms, save_npz, says_burgers, stdout_has, write, yaml_recipe,
+    CLASSIFIER,
+    FORWARD,
+    INVERSE,
+    JOINT,
+    Ctx,
+    Result,
+    both,
+    burgers,
+    copy_data,
+    copy_run,
+    data_with,
+    disc,
+    exists,
+    npy_bytes,
+    printed_terms,
+    save_npz,
+    says_burgers,
+    stdout_has,
+    write,
+    yaml_recipe,
 )
 
 IN_SAMPLE = {c.name for c in hi.CASES}

@@ -118,8 +118,8 @@ def ac_cases(data_dir: Path) -> list[dict]:
 
 
 def burgers_cases(seeds: list[int]) -> list[dict]:
-    from pdelearn.recipes import load_recipe
     from pdelearn.problems.inverse_run import load_inverse_data
+    from pdelearn.recipes import load_recipe
     from pdelearn.sampling import make_samples
 
     recipe = load_recipe(ROOT / "recipes" / "burgers_inverse.yaml", [])

@@ -131,7 +131,8 @@ def main(argv=None) -> int:
             print(f"| {r['estimator']} | {r['noise']:g} | {r['seed']} | failed: {r['error'][:80]} |")
             continue
         e, se = r["rel_errors"], r["rel_se"]
-        fmt = (lambda d, k: f"{100 * d[k]:.4f}" if k in d else "-")
+        def fmt(d, k):
+            return f"{100 * d[k]:.4f}" if k in d else "-"
         print(f"| {r['estimator']} | {r['noise']:g} | {r['seed']} | {fmt(e, 'l1')} | {fmt(e, 'l2')} | {fmt(se, 'l1')} | "
               f"{fmt(se, 'l2')} | {r['wall_s']} |")
     Path(args.out).write_text(json.dumps({"rows": rows, "overrides": args.overrides}, indent=2) + "\n")

@@ -65,8 +65,8 @@ LIBRARY = {"burgers": {"max_power": 2, "max_order": 3}, "kdv": {"max_power": 2, 
 
 
 def _grid(system: str, noise: float, seed: int):
-    from pdelearn.data import from_arrays
     from pdelearn import solve_system as solver_data
+    from pdelearn.data import from_arrays
 
     d = solver_data(system)
     u = d["u"] + noise * float(np.std(d["u"])) * np.random.default_rng(seed).standard_normal(d["u"].shape)
@@ -82,8 +82,8 @@ FD_STEP = 1e-3  #: relative finite-difference step of the oracle's Fisher inform
 def _true_simulator(system: str, data: dict, u0=None):
     """``(truth, true coefficients, solve)``: ``solve(p)`` simulates the true support with coefficients ``p`` on
     the data's grid from ``u0`` (default: the data's ``u(x, 0)``) at the oracle's step."""
-    from pdelearn.equation import Equation
     from pdelearn import simulate_equation
+    from pdelearn.equation import Equation
 
     truth = Equation.parse(data["equation"])
     terms, true = list(truth.terms), np.array(list(truth.terms.values()))
@@ -127,8 +127,9 @@ def oracle_fit(system: str, noise: float, seed: int, samples: int, data: dict | 
     """
     from scipy.optimize import least_squares
 
+    from pdelearn import make_samples
+    from pdelearn import solve_system as solver_data
     from pdelearn.equation import Equation
-    from pdelearn import make_samples, solve_system as solver_data
 
     d = solver_data(system) if data is None else data
     x, t, u = d["x"], d["t"], d["u"]
@@ -155,7 +156,8 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
     row = {"system": system, "noise": noise, "seed": seed, "method": method}
     try:
         if method == "joint":
-            from pdelearn import JointConfig, joint_discover, make_samples, solve_system as solver_data
+            from pdelearn import JointConfig, joint_discover, make_samples
+            from pdelearn import solve_system as solver_data
 
             d = solver_data(system)
             period = float(d["x"][1] - d["x"][0]) * d["x"].size  # the grid's period (the samples may miss an end point)
@@ -209,7 +211,8 @@ def run_case(system: str, noise: float, seed: int, method: str, samples: int, ov
         if eq.intervals:  # does each true term's interval contain the true value?
             row["covered"] = {k: bool(k in eq.intervals and eq.intervals[k][0] <= v <= eq.intervals[k][1])
                               for k, v in truth.coefficients.items()}
-        row.update(eq.compare(truth), equation=str(eq), truth=str(truth), truth_terms=truth.coefficients, wall_time_s=round(wall, 3), ok=True,
+        row.update(eq.compare(truth), equation=str(eq), truth=str(truth), truth_terms=truth.coefficients,
+                   wall_time_s=round(wall, 3), ok=True,
                    rel_errors={k: abs(eq.coefficients.get(k, 0.0) - v) / abs(v) for k, v in truth.coefficients.items()})
     except Exception as exc:  # a failed method is a result, not a crash of the benchmark
         row.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=3))

@@ -164,9 +164,7 @@ def _score(lib, coef, truth):
 def run_case(ode, data_dir, key, noise, seed, strong=False) -> list[dict]:
     import pysindy as ps
 
-    from pdelearn.pysindy import AutoSelect
-
-    from pdelearn.pysindy import library_from_pysindy
+    from pdelearn.pysindy import AutoSelect, library_from_pysindy
 
     model, Theta, y, names, truth, t_lib = _system(ode, data_dir, key, noise, seed, strong)
     lib = library_from_pysindy(model.feature_library, fields=names)  # the names are read once per case
@@ -199,7 +197,8 @@ def main(argv=None) -> int:
     unknown = [c for c in cases if c not in ODE_CASES and c not in PDE_CASES]
     if unknown:
         sys.exit(f"unknown case(s) {unknown}; choose from {list(ODE_CASES) + list(PDE_CASES)}")
-    missing = [PDE_CASES[c][0] for c in cases if c in PDE_CASES and not os.path.isfile(os.path.join(args.data_dir, PDE_CASES[c][0]))]
+    missing = [PDE_CASES[c][0] for c in cases
+               if c in PDE_CASES and not os.path.isfile(os.path.join(args.data_dir, PDE_CASES[c][0]))]
     if missing:
         sys.exit(f"missing data files in {args.data_dir}: {missing}")
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -225,7 +224,8 @@ def main(argv=None) -> int:
     print(f"target (autoselect exact on every case where the oracle threshold is exact): {'MET' if verdict else 'NOT MET'}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary, "target_met": verdict,
-                                          "seeds": seeds, "development_seeds": list(range(14)), "thresholds": THRESHOLDS.tolist()},
+                                          "seeds": seeds, "development_seeds": list(range(14)),
+                                          "thresholds": THRESHOLDS.tolist()},
                                          indent=1, default=str) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -215,7 +215,8 @@ def _not_identifiable(inner: np.ndarray, ut: np.ndarray, eq, length: float) -> t
     the benchmark's 35-term library): the swap recovers all but ``SWAP_SHARE`` of the true term's
     contribution and fits within ``(VERIFY_RTOL ||u_t||)^2``; or the other true terms alone fit within that
     tolerance while recovering all but ``SWAP_SHARE`` of the term's contribution (collinear true terms; a
-    term that is merely small is left to the negligible-term rule). A linear equation whose initial state holds one or two Fourier modes is the typical case (``u``, ``u_xx`` and ``u_xxxx`` act on both modes alike); no method
+    term that is merely small is left to the negligible-term rule). A linear equation whose initial state holds one or
+    two Fourier modes is the typical case (``u``, ``u_xx`` and ``u_xxxx`` act on both modes alike); no method
     can recover its support, so such a draw tests nothing.
     """
     from pdelearn.compile import CompiledLibrary
@@ -264,7 +265,8 @@ def draw_case(seed: int, max_attempts: int = MAX_ATTEMPTS) -> dict:
         terms = {k: float(v) for k, v in eq.coefficients.items()}
         step = t[1] - t[0]
         limit = 0.2 * (length / nx) / speed if speed > 0 else step
-        limit = min(limit, 0.1 / max(abs(terms.get("u", 0.0)), 1e-12), 0.05 / max(abs(terms.get("u**3", 0.0)) * scale**2, abs(terms.get("u**2", 0.0)) * scale, 1e-12))
+        reaction = max(abs(terms.get("u**3", 0.0)) * scale**2, abs(terms.get("u**2", 0.0)) * scale, 1e-12)
+        limit = min(limit, 0.1 / max(abs(terms.get("u", 0.0)), 1e-12), 0.05 / reaction)
         sub = max(1, int(np.ceil(step / limit)))
         with np.errstate(all="ignore"):
             u = simulate_equation(eq, x, t, u0, dt=step / sub)

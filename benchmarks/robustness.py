@@ -88,7 +88,8 @@ def summarise(records: list[dict], models: list[str]) -> dict:
                     top.append(by[name])
                     drop.append(by["clean"] - by[name])
             if top:
-                sd = (lambda v: statistics.stdev(v) if len(v) > 1 else None)
+                def sd(v):
+                    return statistics.stdev(v) if len(v) > 1 else None
                 out[name][k] = {"top1": statistics.mean(top), "top1_sd": sd(top), "drop": statistics.mean(drop),
                                 "drop_sd": sd(drop), "n": len(top)}
     return out

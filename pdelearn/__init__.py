@@ -15,11 +15,12 @@ Layers and what each may import: ``docs/architecture.md``.
 from .data import GridData, from_arrays, load_grid_data
 from .discovery import Discovery, discover
 from .equation import Equation, EquationSystem, load_equation, parse_equation
+from .errors import ConfigError, DataError, LibraryError, ParseError, PdelearnError, ShapeError, TrainingError
 from .sampling import make_samples
 from .solvers.systems import SYSTEMS, solve_system, system
-from .errors import ConfigError, DataError, LibraryError, ParseError, PdelearnError, ShapeError, TrainingError
 from .sparse import SparseRegression
-from .terms import Derivative, Term, TermLibrary, polynomial_library, register_bridge as _register_bridge
+from .terms import Derivative, Term, TermLibrary, polynomial_library
+from .terms import register_bridge as _register_bridge
 from .weak import WeakForm
 
 __version__ = "0.1.0"

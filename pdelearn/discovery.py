@@ -24,15 +24,28 @@ import numpy as np
 
 from .budget import REFINE_BUDGET, check_budget
 from .data import GridData, from_arrays
-from .discovery_stages import (GLS_ALPHA, BootstrapIntervals, EquationReport, Findings, GLSRefit, LinearSystem, Stages,
-                               StrongFormSystem, WeakFormSystem, build_system, report_equation, select_terms)
-from .discovery_stages import _refit_warning, _scale_conflict  # noqa: F401 - their former home, imported from here
+from .discovery_stages import (  # noqa: F401 - their former home, imported from here
+    GLS_ALPHA,
+    BootstrapIntervals,
+    EquationReport,
+    Findings,
+    GLSRefit,
+    LinearSystem,
+    Stages,
+    StrongFormSystem,
+    WeakFormSystem,
+    _refit_warning,
+    _scale_conflict,
+    build_system,
+    report_equation,
+    select_terms,
+)
 from .equation import Equation, EquationSystem
 from .errors import ConfigError, DataError, TrainingError
 from .gls import GLSFit
 from .grid import METHODS, GridDerivative
-from .refine import (REFINE_CHOICES, MAX_WORK, Refinement, applicable, refine as oe_refine,
-                     uncertain)
+from .refine import MAX_WORK, REFINE_CHOICES, Refinement, applicable, uncertain
+from .refine import refine as oe_refine
 from .runfiles import write_equation, write_json, write_npz, write_text
 from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary, polynomial_library
@@ -98,7 +111,8 @@ class Discovery:
         """Write the run folder of ``pdelearn discover``: equation.json/.tex, options.json, summary.json.
 
         ``load``: the keyword arguments that read ``source`` (:func:`pdelearn.data.load_grid_data`),
-        recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png`` (:func:`pdelearn.discovery_plot.plot_discovery`).
+        recorded so that ``simulate`` reads the file the same way. With ``picture``, also ``discovery.png``
+        (:func:`pdelearn.discovery_plot.plot_discovery`).
 
         ``options.json`` records what reproduces the run: the options, the library (``library``: every
         term's key, parsable by :meth:`Term.parse`, and name), the custom terms beyond the default

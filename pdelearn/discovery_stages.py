@@ -24,11 +24,24 @@ from .budget import REFINE_BUDGET, Budget, BudgetExceeded, larger_budget
 from .data import GridData
 from .equation import Equation
 from .errors import DataError
-from .gls import GLSFit, left_out_scores, refit as gls_refit
+from .gls import GLSFit, left_out_scores
+from .gls import refit as gls_refit
 from .grid import Differentiator, GridDerivative
 from .refine import no_space_derivative
-from .reliability import (REFIT_AGREEMENT, WIDE_SCALE, explained, interchangeable_warnings, refit_agrees, refit_check,
-                          scale_drops, stability_warnings, static_field, term_shares, term_warnings, wide_rows)
+from .reliability import (
+    REFIT_AGREEMENT,
+    WIDE_SCALE,
+    explained,
+    interchangeable_warnings,
+    refit_agrees,
+    refit_check,
+    scale_drops,
+    stability_warnings,
+    static_field,
+    term_shares,
+    term_warnings,
+    wide_rows,
+)
 from .sparse import QUICK_WORK, SparseRegression, SparseResult, lstsq_on
 from .terms import Derivative, TermLibrary
 from .weak import WeakForm, weak_system

@@ -71,7 +71,7 @@ class Equation:
     def __init__(
         self,
         lhs: str,
-        coefficients: Mapping[Union[Term, str], float],
+        coefficients: Union[Mapping[Term, float], Mapping[str, float], Mapping[Union[Term, str], float]],
         fields: Sequence[str] | None = None,
         coords: Sequence[str] | None = None,
         intervals: Mapping[str, Sequence[float]] | None = None,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import cmath
 import difflib
-import math
 import io
+import math
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import sympy
 
@@ -141,7 +142,8 @@ def safe_expr(text: str, symbols: Mapping[str, sympy.Symbol], *, what: str = "ex
     return expr
 
 
-MAX_LENGTH = MAX_EXPRESSION_CHARS.default  #: longest accepted expression (default of :data:`~pdelearn.limits.MAX_EXPRESSION_CHARS`)
+#: longest accepted expression (default of :data:`~pdelearn.limits.MAX_EXPRESSION_CHARS`)
+MAX_LENGTH = MAX_EXPRESSION_CHARS.default
 MAX_TERMS = MAX_EXPANDED_TERMS.default  #: most summands (default of :data:`~pdelearn.limits.MAX_EXPANDED_TERMS`)
 MAX_LITERAL = _LITERAL.value  #: largest magnitude of a number literal (:data:`~pdelearn.limits.MAX_LITERAL`)
 _MAX_DIGITS = 40
@@ -202,9 +204,9 @@ def _check_literal(string: str, text: str, what: str) -> None:
                          "the limit MAX_LITERAL); write it in other units")
 
 
-_MATH = {sympy.sin: cmath.sin, sympy.cos: cmath.cos, sympy.tan: cmath.tan, sympy.exp: cmath.exp,
-         sympy.log: cmath.log, sympy.sqrt: cmath.sqrt, sympy.tanh: cmath.tanh, sympy.sinh: cmath.sinh,
-         sympy.cosh: cmath.cosh, sympy.Abs: abs}
+_MATH: dict[Any, Callable[..., complex]] = {
+    sympy.sin: cmath.sin, sympy.cos: cmath.cos, sympy.tan: cmath.tan, sympy.exp: cmath.exp, sympy.log: cmath.log,
+    sympy.sqrt: cmath.sqrt, sympy.tanh: cmath.tanh, sympy.sinh: cmath.sinh, sympy.cosh: cmath.cosh, sympy.Abs: abs}
 
 
 def _float(expr) -> complex:

@@ -34,9 +34,9 @@ import numpy as np
 
 from .sparse import addition_gains, lstsq_on
 
-__all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained", "term_shares",
-           "term_warnings", "refit_check", "REFIT_AGREEMENT", "refit_agrees", "WIDE_SCALE", "SCALE_RTOL", "NEAR_MISS", "WIDE_NEAR_MISS",
-           "stability_warnings",
+__all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained",
+           "term_shares", "term_warnings", "refit_check", "REFIT_AGREEMENT", "refit_agrees", "WIDE_SCALE", "SCALE_RTOL",
+           "NEAR_MISS", "WIDE_NEAR_MISS", "stability_warnings",
            "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows",
            "UNINFORMED", "DYNAMICS_ALPHA", "uninformed", "inverse_warnings", "selection_findings", "finding_text",
            "SELECTION_ALPHA", "MIN_SIGNAL_SHARE", "no_signal"]
@@ -228,7 +228,8 @@ def _moved(G, b, rows, support) -> list[tuple[int, float, float]]:
             if abs(a_wide[j] - a[j]) > SCALE_RTOL * abs(a[j])]
 
 
-def scale_drops(G: np.ndarray, b: np.ndarray, fit, regression, wide: Callable[[], tuple | None]) -> list[tuple[int, float, float]]:
+def scale_drops(G: np.ndarray, b: np.ndarray, fit, regression,
+                wide: Callable[[], tuple | None]) -> list[tuple[int, float, float]]:
     """Selected terms to drop because they exist at one test-function scale only: ``[(j, coef, coef_wide)]``.
 
     A term qualifies when the scale check of :func:`stability_warnings` flags it (its coefficient moves by
@@ -296,7 +297,8 @@ def interchangeable_warnings(lhs: str, names: Sequence[str], G: np.ndarray, b: n
     allowed = regression.tolerance(fit)
     return [f"{lhs}: the data do not tell {names[i]} from {names[j]}: putting {names[j]} in place of {names[i]} fits as well "
             f"(the residual changes by {ratio:.2g} of the selection's tolerance); the support is not identifiable from "
-            "these data (e.g. too few Fourier modes for a linear equation)" for i, j, ratio in interchangeable(G, b, mask, allowed)]
+            "these data (e.g. too few Fourier modes for a linear equation)"
+            for i, j, ratio in interchangeable(G, b, mask, allowed)]
 
 
 def wide_rows(fields, coords, library, lhs: Sequence[str], form, time: str) -> Callable[[int], tuple | None]:

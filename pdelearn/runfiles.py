@@ -23,8 +23,10 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .limits import MAX_JSON_BYTES
 
-__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "foreign_files", "WRITTEN_PATTERNS", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents", "missing_parents", "AtomicFile", "atomic_write", "write_json", "write_text", "write_npz", "save_npz", "read_json", "jsonable", "write_equation", "latex_document",
-           "select_device", "device_name"]
+__all__ = ["RECIPE", "SUMMARY", "MARKER", "output_folder", "check_replaceable", "made_by_pdelearn", "foreign_files",
+           "WRITTEN_PATTERNS", "replaceable_file", "NPZ_MARKER", "npz_made_by_pdelearn", "created_parents",
+           "missing_parents", "AtomicFile", "atomic_write", "write_json", "write_text", "write_npz", "save_npz",
+           "read_json", "jsonable", "write_equation", "latex_document", "select_device", "device_name"]
 
 RECIPE = "recipe.yaml"
 SUMMARY = "summary.json"

@@ -26,8 +26,17 @@ from .errors import ConfigError
 from .problems.base import Outcome, RecipeBase, RunContext
 from .problems.registry import problem_class
 from .recipes import load_recipe
-from .runfiles import (RECIPE, SUMMARY, device_name, missing_parents, output_folder, select_device, write_equation,
-                       write_json, write_text)
+from .runfiles import (
+    RECIPE,
+    SUMMARY,
+    device_name,
+    missing_parents,
+    output_folder,
+    select_device,
+    write_equation,
+    write_json,
+    write_text,
+)
 
 __all__ = ["run_recipe", "new_run", "load_run_recipe", "default_run_folder", "RECIPE", "SUMMARY"]
 

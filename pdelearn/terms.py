@@ -111,7 +111,12 @@ class Term:
             raise LibraryError(f"a term must be a sympy expression or a string such as 'u*u_x', received "
                                f"{type(expr).__name__}: {expr!r}")
         self.expr = expr
-        self.expr = self.expr.xreplace({s: d.symbol for s in self.expr.free_symbols if (d := parse_derivative_name(s.name, self.fields, self.coords)) is not None and d.name != s.name})  # u_yx -> u_xy
+        canonical = {}  # u_yx -> u_xy
+        for s in self.expr.free_symbols:
+            d = parse_derivative_name(s.name, self.fields, self.coords)
+            if d is not None and d.name != s.name:
+                canonical[s] = d.symbol
+        self.expr = self.expr.xreplace(canonical)
         known = symbol_table(self.fields, self.coords, max_order=None, free=self.expr.free_symbols)
         unknown = {s.name for s in self.expr.free_symbols} - set(known)
         if unknown:
@@ -250,8 +255,7 @@ def symbol_table(
                     d = Derivative(f, wrt)
                     table[d.name] = d.symbol
     for s in free:
-        d = parse_derivative_name(s.name, fields, coords)
-        if d is not None:
+        if parse_derivative_name(s.name, fields, coords) is not None:
             table[s.name] = s
     return table
 

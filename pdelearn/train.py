@@ -16,10 +16,12 @@ group, in order, evaluates its losses, back-propagates their weighted sum and st
 group with ``fresh=False`` reuses the losses an earlier group computed in the same step (one forward
 evaluation shared, no cache in the problem); ``fresh=True`` (default) evaluates them again after the
 earlier groups' updates. A backward pass through such a shared graph reaches only its group's
-parameters (``inputs=``), so a shared loss may depend on parameters an earlier group has just updated. ``validate`` runs every ``validate_every`` epochs (steps without a loader);
-with ``keep_best`` the best state by that validation number is restored at the end. A non-finite loss stops training with :class:`~pdelearn.errors.TrainingError`;
-the last good checkpoint is kept. A checkpoint is written only after a completed step (or at the end of a run), and
-never with non-finite parameters, so a run that fails at its first step leaves none. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
+parameters (``inputs=``), so a shared loss may depend on parameters an earlier group has just updated.
+``validate`` runs every ``validate_every`` epochs (steps without a loader); with ``keep_best`` the best state by
+that validation number is restored at the end. A non-finite loss stops training with
+:class:`~pdelearn.errors.TrainingError`; the last good checkpoint is kept. A checkpoint is written only after a
+completed step (or at the end of a run), and never with non-finite parameters, so a run that fails at its first
+step leaves none. Metrics go to ``metrics.jsonl`` (JSON lines); checkpoints
 (``checkpoint.pt``: states, optimizers, schedulers, step, RNG states) are written atomically and load
 with ``torch.load(..., weights_only=True)`` (the files: :mod:`pdelearn.checkpoints`); :meth:`Trainer.resume`
 continues a run bit for bit.
@@ -39,8 +41,18 @@ from typing import Any, Literal, Optional
 
 import torch
 
-from .checkpoints import (CHECKPOINT, METRICS, append_metrics, checkpoint_data, load_best_state, load_checkpoint,
-                          restore_checkpoint, save_best, truncate_metrics, write_checkpoint)
+from .checkpoints import (
+    CHECKPOINT,
+    METRICS,
+    append_metrics,
+    checkpoint_data,
+    load_best_state,
+    load_checkpoint,
+    restore_checkpoint,
+    save_best,
+    truncate_metrics,
+    write_checkpoint,
+)
 from .errors import ConfigError, TrainingError
 
 __all__ = ["ParamGroup", "Trainer", "TrainResult", "load_checkpoint", "CHECKPOINT", "METRICS"]

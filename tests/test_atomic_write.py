@@ -13,8 +13,17 @@ import numpy as np
 import pytest
 
 import pdelearn
-from pdelearn.runfiles import (NPZ_MARKER, WRITTEN_PATTERNS, AtomicFile, atomic_write, foreign_files,
-                               npz_made_by_pdelearn, write_json, write_npz, write_text)
+from pdelearn.runfiles import (
+    NPZ_MARKER,
+    WRITTEN_PATTERNS,
+    AtomicFile,
+    atomic_write,
+    foreign_files,
+    npz_made_by_pdelearn,
+    write_json,
+    write_npz,
+    write_text,
+)
 
 PACKAGE = Path(pdelearn.__file__).parent
 

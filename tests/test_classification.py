@@ -17,10 +17,14 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from pdelearn.errors import ConfigError
-from pdelearn.models.prnet import PRNet
 from pdelearn.problems.base import RunContext
-from pdelearn.problems.classification import (MODELS, ClassificationProblem, _milestones_in_updates, build_network,
-                                              evaluate)
+from pdelearn.problems.classification import (
+    MODELS,
+    ClassificationProblem,
+    _milestones_in_updates,
+    build_network,
+    evaluate,
+)
 from pdelearn.problems.classification_recipe import ClassificationRecipe
 from pdelearn.recipes import load_recipe, resolve
 

@@ -138,7 +138,8 @@ def test_transfer_recipe_fine_tunes_a_trained_run(tmp_path):
                                     "data.options={fake_train: 16, fake_test: 8, fake_channels: 1}"])
     assert res.exit_code in (0, 3), res.output
     # fine-tune at a negligible rate: every layer but the head must still be the source's
-    tiny = ["--set", "seed=1", "--set", "training.lr=1e-9", "--set", "training.queries.lr=1e-9", "--set", "training.equation.lr=1e-9"]
+    tiny = ["--set", "seed=1", "--set", "training.lr=1e-9", "--set", "training.queries.lr=1e-9",
+            "--set", "training.equation.lr=1e-9"]
     out = tmp_path / "tuned"
     res = CliRunner().invoke(main, ["fit", str(RECIPES / "transfer_mnist_to_digits.yaml"), "--out", str(out), *small,
                                     *tiny, "--set", f"model.init_from={source}"])

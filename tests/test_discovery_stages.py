@@ -8,8 +8,18 @@ import pytest
 
 from pdelearn.data import from_arrays
 from pdelearn.discovery import OutputErrorCheck, discover, stages_from_options
-from pdelearn.discovery_stages import (BootstrapIntervals, EquationReport, Findings, GLSRefit, Stages, StrongFormSystem,
-                                       WeakFormSystem, build_system, report_equation, select_terms)
+from pdelearn.discovery_stages import (
+    BootstrapIntervals,
+    EquationReport,
+    Findings,
+    GLSRefit,
+    Stages,
+    StrongFormSystem,
+    WeakFormSystem,
+    build_system,
+    report_equation,
+    select_terms,
+)
 from pdelearn.errors import ConfigError
 from pdelearn.grid import GridDerivative
 from pdelearn.terms import polynomial_library

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 import torch
+import yaml
 from click.testing import CliRunner
 
 from pdelearn.cli import main

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from pdelearn.cli import main
-from pdelearn.runfiles import MARKER, NPZ_MARKER, check_replaceable, made_by_pdelearn, output_folder
 from pdelearn.errors import ConfigError
+from pdelearn.runfiles import MARKER, NPZ_MARKER, check_replaceable, made_by_pdelearn, output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_FIT = ["--set", "training.steps=2", "--set", "training.lbfgs_steps=0", "--set", "training.time_windows=1",

@@ -110,7 +110,8 @@ def test_bad_inputs_are_reported():
 
 def test_a_fixed_shape_carries_fine_structure_with_one_amplitude():
     """``ic_shapes``: the initial state's modes 6-7 enter as one shape with a fitted amplitude; four modes alone
-    cannot hold them and the coefficients are biased (``u u_x`` by 0.3 %), the shape recovers everything from a wrong amplitude."""
+    cannot hold them and the coefficients are biased (``u u_x`` by 0.3 %), the shape recovers everything from a wrong
+    amplitude."""
     x = LENGTH * np.arange(NX) / NX
     t = np.linspace(0.0, 1.0, 11)
     low, fine = np.sin(x) + 0.5 * np.cos(2 * x) + 0.2, 0.05 * (np.cos(6 * x) + 0.5 * np.sin(7 * x))

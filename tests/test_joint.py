@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from pdelearn import JointConfig, joint_discover, make_samples, run_recipe, solve_system, write_joint_run
 from pdelearn.equation import Equation, load_equation
 from pdelearn.errors import ConfigError, DataError, ShapeError
-from pdelearn import JointConfig, joint_discover, make_samples, run_recipe, solve_system, write_joint_run
 from pdelearn.governing import NormalizedGoverningEquation
 from pdelearn.intervals import bootstrap_intervals, ensemble_intervals
 from pdelearn.problems.joint import JointJob, prune_terms
 from pdelearn.problems.joint_recipe import RENAMED, JointRecipe, joint_config
-from pdelearn.recipes import load_recipe as load_joint_recipe, resolve as resolve_joint
+from pdelearn.recipes import load_recipe as load_joint_recipe
+from pdelearn.recipes import resolve as resolve_joint
 from pdelearn.simulate import simulate_run
 from pdelearn.solvers.equation import simulate_equation
 from pdelearn.sparse import SparseRegression
@@ -376,7 +377,8 @@ def test_run_folder_and_simulate(tmp_path):
 
 
 JOINT_SMALL = ["data.samples=300", "model.width=8", "model.depth=2", "training.warmup=10", "training.max_steps=40",
-               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "sparsity.prune_steps=5", "sparsity.refine=none", "uncertainty.bootstrap=5",
+               "training.log_every=10", "sparsity.every=10", "sparsity.patience=1", "sparsity.prune_steps=5",
+               "sparsity.refine=none", "uncertainty.bootstrap=5",
                "uncertainty.ensemble_steps=5"]
 
 

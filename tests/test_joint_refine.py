@@ -5,8 +5,6 @@ the settings' validation and the summary fields."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 

@@ -140,13 +140,19 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         if start in index:
             continue
         work = [(start, iter(sorted(edges[start])))]
-        index[start] = low[start] = counter[0]; counter[0] += 1; stack.append(start); on.add(start)
+        index[start] = low[start] = counter[0]
+        counter[0] += 1
+        stack.append(start)
+        on.add(start)
         while work:
             v, it = work[-1]
             w = next(it, None)
             if w is not None:
                 if w not in index:
-                    index[w] = low[w] = counter[0]; counter[0] += 1; stack.append(w); on.add(w)
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
                     work.append((w, iter(sorted(edges.get(w, ())))))
                 elif w in on:
                     low[v] = min(low[v], index[w])
@@ -157,7 +163,9 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
             if low[v] == index[v]:
                 comp = []
                 while True:
-                    w = stack.pop(); on.discard(w); comp.append(w)
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
                     if w == v:
                         break
                 if len(comp) > 1:

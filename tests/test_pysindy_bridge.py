@@ -13,7 +13,7 @@ ps = pytest.importorskip("pysindy")
 from pdelearn.compile import CompiledLibrary  # noqa: E402
 from pdelearn.equation import Equation, EquationSystem, load_equation  # noqa: E402
 from pdelearn.errors import ConfigError, DataError, LibraryError  # noqa: E402
-from pdelearn.pysindy import AutoSelect, equation_from_pysindy, write_equation_folder  # noqa: E402
+from pdelearn.pysindy import AutoSelect, write_equation_folder  # noqa: E402
 from pdelearn.terms import TermLibrary, polynomial_library  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")

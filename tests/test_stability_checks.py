@@ -11,10 +11,18 @@ import pytest
 from pdelearn.data import from_arrays
 from pdelearn.discovery import discover
 from pdelearn.equation import Equation
-from pdelearn.reliability import (NEAR_MISS, SCALE_RTOL, WIDE_NEAR_MISS, interchangeable, interchangeable_warnings, scale_drops,
-                                  stability_warnings, wide_rows)
-from pdelearn.weak import WeakForm, weak_system
+from pdelearn.reliability import (
+    NEAR_MISS,
+    SCALE_RTOL,
+    WIDE_NEAR_MISS,
+    interchangeable,
+    interchangeable_warnings,
+    scale_drops,
+    stability_warnings,
+    wide_rows,
+)
 from pdelearn.sparse import SparseRegression
+from pdelearn.weak import WeakForm, weak_system
 
 NAMES = ["g0", "g1", "g2", "g3", "g4"]
 

@@ -11,5 +11,6 @@ from .report import compare_runs, evaluate_folder, format_table, load_evaluation
 from .shifts import SHIFTS
 
 __all__ = ["ATTACKS", "ClassifierRun", "DEFAULT_EPS", "EPS_MAX", "EVALUATION", "FIXED_STEP", "Normalized", "SHIFTS",
-           "compare_runs", "evaluate_folder", "evaluate_run", "fgsm", "format_table", "load_classifier", "load_evaluation", "parse_eps",
+           "compare_runs", "evaluate_folder", "evaluate_run", "fgsm", "format_table", "load_classifier", "load_evaluation",
+           "parse_eps",
            "pgd", "write_evaluation"]

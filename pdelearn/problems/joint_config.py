@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields as dc_fields
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dc_fields
 from typing import Any, Mapping, Optional
 
 import numpy as np

@@ -232,7 +232,6 @@ def write_joint_run(result: JointResult, folder: str | os.PathLike, *, samples: 
 
 def interval_method(result: JointResult) -> str:
     """One line saying how the per-term intervals of ``result`` were made."""
-    cfg = result.config
     if not result.equation.intervals:
         return "none"
     ref = result.refinement

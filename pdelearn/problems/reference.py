@@ -19,7 +19,6 @@ import numpy as np
 from ..compile import CompiledLibrary
 from ..errors import ConfigError, DataError
 from ..output_error.policy import divided_step
-from ..equation import Equation
 from ..terms import Derivative, parse_derivative_name
 from .conditions import Conditions
 
@@ -94,7 +93,6 @@ def finite_difference_reference(cond: Conditions, nx: int, t: np.ndarray, refine
     compiled = CompiledLibrary(lib)
     coef = np.array([eq.coefficients[k] for k in lib.keys])
     order = lib.max_order
-    space = cond.space
     a, b = cond.x_range
     fine = np.linspace(a, b, (nx - 1) * refine + 1)
 

@@ -521,7 +521,8 @@ def _fit_probe(full, n_fields: int, n_dims: int):
         return probe.fit(np.zeros((3, n_fields)))
     grid = probe.spatiotemporal_grid if isinstance(probe, ps.WeakPDELibrary) else None
     shape = tuple(grid.shape[:-1]) if grid is not None else tuple(np.shape(probe.spatial_grid)[: max(n_dims, 1)]) + (3,)
-    zeros = AxesArray(np.zeros(shape + (n_fields,)), {"ax_spatial": list(range(n_dims)), "ax_time": n_dims, "ax_coord": n_dims + 1})
+    axes = {"ax_spatial": list(range(n_dims)), "ax_time": n_dims, "ax_coord": n_dims + 1}
+    zeros = AxesArray(np.zeros(shape + (n_fields,)), axes)
     return probe.fit([zeros])
 
 

@@ -18,8 +18,7 @@ from .budget import Budget, BudgetExceeded, larger_budget
 from .data import GridData
 from .equation import Equation
 from .errors import ConfigError, DataError, TrainingError
-from .output_error.policy import (ALPHA, MAX_IC_MODES, modes_above_floor, pure_order, resolved_wavenumber,
-                                  stable_step, upper_band)
+from .output_error.policy import ALPHA, MAX_IC_MODES, modes_above_floor, pure_order, resolved_wavenumber, stable_step, upper_band
 from .reliability import NEGLIGIBLE_SHARE
 from .sparse import SparseRegression, SparseResult
 from .stats import chi2_crit

@@ -17,8 +17,8 @@ where ``sigma^2 = RSS(full) / n_eff`` (``n_eff`` corrects for correlated rows, e
 weak-form test functions). With ``cv_blocks = B > 0`` a term must in addition earn its place out of
 sample: a larger support is preferred only when it also lowers the blocked cross-validation error
 (rows split in their given order into ``B`` contiguous blocks; each block predicted from a fit on the
-others) by more than the fraction ``cv_tol`` of it. Contiguous blocks keep correlated neighbouring rows together, so errors that are smooth along
-the rows (finite-difference truncation, smoothed noise), which an F-test counts as many independent
+others) by more than the fraction ``cv_tol`` of it. Contiguous blocks keep correlated neighbouring rows together, so
+errors that are smooth along the rows (finite-difference truncation, smoothed noise), which an F-test counts as many independent
 samples, cannot make a spurious term look predictive. The rule is scale-free: scaling a column (``1e-4 u_xx``) or ``b`` does
 not change it, which is what lets one setting serve data sets whose coefficients differ by orders
 of magnitude.
@@ -349,7 +349,8 @@ def _swap_refine(Gn, b, s, rss, max_rounds: int = 10, tick: Callable[[], None] =
 
 
 def addition_gains(G: np.ndarray, b: np.ndarray, keep: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Residual ``r (n,)`` of ``b`` on the columns ``keep`` of ``G``, and the RSS decrease ``(m,)`` of adding each column ``cand``.
+    """Residual ``r (n,)`` of ``b`` on the columns ``keep`` of ``G``, and the RSS decrease ``(m,)`` of adding each
+    column ``cand``.
 
     The decrease of column ``j`` is ``(r . g~_j)^2 / ||g~_j||^2`` with ``g~_j`` its part orthogonal to
     the kept columns (0 when that part vanishes to rounding).

@@ -11,8 +11,9 @@ The network (paper, Algorithm 1 and Table 10) is
 discretised (Appendix J): every channel of ``h`` is one sample of the same scalar field, so one
 governing equation ``h_t = sum_k a_k * term_k(h, h_d1, h_d1d1, ...)`` holds for all of them.
 Derivatives of ``f`` are taken per sample and per position in Taylor (forward) mode
-(:mod:`pdelearn.models.taylor`, :func:`~pdelearn.autodiff.channel_derivatives` for mixed ones): ``h_d1`` at a position is the rate of change of the
-block output there when the ``d1`` coordinate input is shifted (at every position of that sample).
+(:mod:`pdelearn.models.taylor`, :func:`~pdelearn.autodiff.channel_derivatives` for mixed ones): ``h_d1`` at a
+position is the rate of change of the block output there when the ``d1`` coordinate input is shifted (at every
+position of that sample).
 ``H`` is a learned tensor ``(3, s, s)`` of ``(d1, d2, t)`` per position, initialised to the grid and
 ``t = t_query``. The equation's coefficients are trained but not used at inference.
 """

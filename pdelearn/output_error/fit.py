@@ -20,7 +20,7 @@ from ..errors import ConfigError, ShapeError, TrainingError
 from ..parametrized import ParametrizedEquation, parametrize
 from ..solvers.torch_etdrk4 import PeriodicSolver
 from ..stats import f_pvalue, nested_f
-from .model import initial_modes, fourier_basis, grid_layout, observations, solver_grid
+from .model import fourier_basis, grid_layout, initial_modes, observations, solver_grid
 from .policy import DT_MAX, MODES, divided_step
 
 __all__ = ["OutputErrorFit", "fit_output_error", "f_test", "evidence"]

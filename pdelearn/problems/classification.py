@@ -529,9 +529,11 @@ class ClassificationProblem(Problem):
         iters = max(int(result.step), 1)
         n_params = model.parameter_count() if self.is_prnet else sum(p.numel() for p in model.parameters())
         summary: dict[str, Any] = {
-            "model": self.recipe.model.kind, "init_from": self.recipe.model.init_from, "dataset": info.name, "epochs": getattr(result, "epoch", None),
+            "model": self.recipe.model.kind, "init_from": self.recipe.model.init_from, "dataset": info.name,
+            "epochs": getattr(result, "epoch", None),
             "steps": int(result.step), "stopped": result.stopped,
-            "test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"], "per_class_mean": test["per_class_mean"],
+            "test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
+            "per_class_mean": test["per_class_mean"],
             "per_class_std": test["per_class_std"], "per_class": test["per_class"], "n_test": test["n"],
             "parameters": int(n_params), "inference_s_per_1000": infer,
             "train_s_per_iteration": max(result.elapsed_s - self.validation_s, 0.0) / iters,

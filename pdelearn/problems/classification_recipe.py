@@ -135,7 +135,8 @@ class ClassificationRecipe(RecipeBase):
 
     @model_validator(mode="after")
     def _check(self) -> "ClassificationRecipe":
-        if self.model.kind in ("prnet", "prnet_mobilenetv3") and self.library.terms is None and self.library.max_order > self.model.max_order:
+        prnet = self.model.kind in ("prnet", "prnet_mobilenetv3")
+        if prnet and self.library.terms is None and self.library.max_order > self.model.max_order:
             raise ValueError(f"library.max_order ({self.library.max_order}) needs derivatives the PDE block does not "
                              f"give (model.max_order = {self.model.max_order}); raise model.max_order or lower "
                              "library.max_order")

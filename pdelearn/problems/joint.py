@@ -44,7 +44,7 @@ Examples
 >>> JointConfig(noise=-1)
 Traceback (most recent call last):
 ...
-pdelearn.errors.ConfigError: noise must be a number >= 0 (a fraction of the field's standard deviation, e.g. 0.1 for 10 %), received -1
+pdelearn.errors.ConfigError: noise must be a number >= 0 (a fraction of the field's standard deviation, ...), received -1
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from ..train import ParamGroup, Trainer
 
 __all__ = ["prune_terms", "null_test", "equation_needed", "signal_share"]
 
+JointJob = Any  #: :class:`pdelearn.problems.joint.JointJob` (that module imports this one)
+
 
 def _trained_copy(job: "JointJob", cfg, support: np.ndarray) -> "JointJob":
     """A copy of ``job`` trained ``prune_steps`` more steps with ``support`` fixed and the L1 off."""

@@ -24,7 +24,8 @@ from pydantic import Field, field_validator, model_validator
 from ..budget import JOINT_REFINE_BUDGET
 from ..output_error.policy import ALPHA, F_CRIT
 from ..solvers.systems import system_names
-from .base import RecipeBase, StrictModel as _Strict
+from .base import RecipeBase
+from .base import StrictModel as _Strict
 
 __all__ = ["JointRecipe", "joint_config", "RENAMED"]
 

@@ -17,9 +17,8 @@ import numpy as np
 from ..budget import Budget, BudgetExceeded, larger_budget
 from ..equation import Equation
 from ..errors import ConfigError, DataError, TrainingError
+from ..output_error.policy import ALPHA, F_CRIT, MAX_HALVINGS, MODES, RESOLVED, STEP_AGREE, halving_step, modes_to_tolerance
 from ..stats import f_quantile
-from ..output_error.policy import (ALPHA, F_CRIT, MAX_HALVINGS, MODES, RESOLVED, STEP_AGREE, halving_step,
-                                   modes_to_tolerance)
 
 __all__ = ["Refinement", "refine_support", "misfit_threshold", "auto_ic_modes", "local_noise_sigma", "MODES",
            "RESOLVED"]

@@ -46,6 +46,7 @@ from .gls import GLSFit
 from .grid import METHODS, GridDerivative
 from .refine import MAX_WORK, REFINE_CHOICES, Refinement, applicable, uncertain
 from .refine import refine as oe_refine
+from .reliability import simulation_misfit
 from .runfiles import write_equation, write_json, write_npz, write_text
 from .sparse import SparseRegression, SparseResult
 from .terms import Term, TermLibrary, polynomial_library
@@ -469,4 +470,6 @@ def _refine(data, lib, lhs, support, coef, fit, regression, how, say, warns, not
         return None
     notes.append(ref.note())
     warns += ref.unresolved_warnings()  # not settled: below what the simulation resolves, or past the time budget
+    misfit = simulation_misfit(lhs, ref.rel_misfit, data.fields[lhs.rsplit("_", 1)[0]])
+    warns += [misfit] if misfit else []
     return ref

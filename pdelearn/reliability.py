@@ -32,11 +32,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .output_error.policy import upper_floor
 from .sparse import addition_gains, lstsq_on
 
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained",
            "term_shares", "term_warnings", "refit_check", "REFIT_AGREEMENT", "refit_agrees", "WIDE_SCALE", "SCALE_RTOL",
-           "NEAR_MISS", "WIDE_NEAR_MISS", "stability_warnings",
+           "NEAR_MISS", "WIDE_NEAR_MISS", "stability_warnings", "MAX_SIMULATION_MISFIT", "NOISE_MULTIPLE",
+           "white_noise_share", "simulation_misfit",
            "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows",
            "UNINFORMED", "DYNAMICS_ALPHA", "uninformed", "inverse_warnings", "selection_findings", "finding_text",
            "SELECTION_ALPHA", "MIN_SIGNAL_SHARE", "no_signal"]
@@ -59,6 +61,8 @@ UNINFORMED = 1e-6  #: a parameter moving the fitted field by less than this frac
 DYNAMICS_ALPHA = 0.01  #: the fitted equation must beat a field that does not change in time at this level
 MIN_SIGNAL_SHARE = 0.1  #: samples whose local fits explain less than this share of their variance hold no signal
 SELECTION_ALPHA = 0.01  #: a left-out term significant at this level (Bonferroni) that another rule dropped is undecidable
+MAX_SIMULATION_MISFIT = 0.05  #: a simulated equation may leave this share of ``||u||`` unexplained, whatever the noise
+NOISE_MULTIPLE = 3.0  #: ... and up to this many times the data's own white-noise level (its upper-spectrum floor)
 
 
 def static_field(name: str, values: np.ndarray) -> str | None:
@@ -420,3 +424,26 @@ def no_signal(share: float | None) -> str | None:
         return None
     return (f"the samples hold no signal: smooth local fits to their neighbours explain {100 * max(share, 0.0):.1f} % of "
             f"their variance (at least {100 * MIN_SIGNAL_SHARE:g} % needed); the data look like noise or a constant")
+
+
+def white_noise_share(u: np.ndarray) -> float:
+    """The white noise of a field ``(nx, nt)`` on a periodic grid as a share of ``||u||``: the upper-spectrum floor
+    (:func:`pdelearn.output_error.policy.upper_floor`, the rule every noise floor of the engine uses) of the
+    snapshots' mean spatial power spectrum, spread over every mode of every snapshot."""
+    u = np.asarray(u, dtype=float)
+    power = np.mean(np.abs(np.fft.rfft(u, axis=0)) ** 2, axis=1)  # white noise of variance s^2: nx s^2 per mode
+    norm = float(np.linalg.norm(u))
+    return float(np.sqrt(upper_floor(power) * u.shape[1])) / norm if norm else 0.0
+
+
+def simulation_misfit(lhs: str, rel_misfit: float, u: np.ndarray) -> str | None:
+    """A warning when the simulated equation leaves more of the data unexplained than noise can: its output-error
+    misfit ``||u - u_sim|| / ||u||`` above both :data:`MAX_SIMULATION_MISFIT` and :data:`NOISE_MULTIPLE` times the
+    data's white-noise share (:func:`white_noise_share`); None when it fits."""
+    noise = white_noise_share(u)
+    if rel_misfit <= max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise):
+        return None
+    return (f"{lhs}: the simulated equation does not reproduce the data: it leaves {100 * rel_misfit:.3g} % of the "
+            f"field unexplained, against a noise level of about {100 * noise:.2g} % (at most "
+            f"{100 * max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise):.2g} % allowed); the library may lack a term "
+            "of the equation (raise --max-power or --max-order, or add --terms)")

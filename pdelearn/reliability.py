@@ -28,7 +28,7 @@ The command line exits with code 3 in both cases (code 2 stays for bad input), s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from .sparse import addition_gains, lstsq_on
 __all__ = ["static_field", "MAX_RELATIVE_RESIDUAL", "NEGLIGIBLE_SHARE", "MIN_T_STATISTIC", "IMPRECISE", "explained",
            "term_shares", "term_warnings", "refit_check", "REFIT_AGREEMENT", "refit_agrees", "WIDE_SCALE", "SCALE_RTOL",
            "NEAR_MISS", "WIDE_NEAR_MISS", "stability_warnings", "MAX_SIMULATION_MISFIT", "NOISE_MULTIPLE",
-           "white_noise_share", "simulation_misfit",
+           "white_noise_share", "simulation_misfit", "DRIFT_SHARE", "coefficient_drift",
            "SWAP_SHARE", "interchangeable", "interchangeable_warnings", "scale_drops", "wide_rows",
            "UNINFORMED", "DYNAMICS_ALPHA", "uninformed", "inverse_warnings", "selection_findings", "finding_text",
            "SELECTION_ALPHA", "MIN_SIGNAL_SHARE", "no_signal"]
@@ -63,6 +63,7 @@ MIN_SIGNAL_SHARE = 0.1  #: samples whose local fits explain less than this share
 SELECTION_ALPHA = 0.01  #: a left-out term significant at this level (Bonferroni) that another rule dropped is undecidable
 MAX_SIMULATION_MISFIT = 0.05  #: a simulated equation may leave this share of ``||u||`` unexplained, whatever the noise
 NOISE_MULTIPLE = 3.0  #: ... and up to this many times the data's own white-noise level (its upper-spectrum floor)
+DRIFT_SHARE = 0.1  #: a converged run's coefficients may still be on their way by at most this share of their value
 
 
 def static_field(name: str, values: np.ndarray) -> str | None:
@@ -447,3 +448,24 @@ def simulation_misfit(lhs: str, rel_misfit: float, u: np.ndarray) -> str | None:
             f"field unexplained, against a noise level of about {100 * noise:.2g} % (at most "
             f"{100 * max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise):.2g} % allowed); the library may lack a term "
             "of the equation (raise --max-power or --max-order, or add --terms)")
+
+
+def coefficient_drift(checks: Sequence[Mapping[str, float]]) -> tuple[str, float] | None:
+    """How far the coefficients of the last of ``checks`` (``{term: coefficient}`` per check, in order) are still
+    on their way: where a coefficient's last two steps go the same direction and shrink by ``r``, the rest of a
+    geometric series, ``step r / (1 - r)``, as a share of its value (``inf`` where they do not shrink).
+    ``(term, share)`` of the largest; None with fewer than three checks or no coefficient."""
+    if len(checks) < 3:
+        return None
+    worst: tuple[str, float] | None = None
+    for term, a2 in checks[-1].items():
+        a0, a1 = checks[-3].get(term, 0.0), checks[-2].get(term, 0.0)
+        d1, d2 = a1 - a0, a2 - a1
+        if a2 == 0 or d1 * d2 <= 0:
+            share = 0.0
+        else:
+            r = d2 / d1
+            share = abs(d2 * r / (1 - r) / a2) if r < 1 else float("inf")
+        if worst is None or share > worst[1]:
+            worst = (term, share)
+    return worst

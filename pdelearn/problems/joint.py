@@ -428,21 +428,29 @@ def _discover_once(s: dict[str, np.ndarray], lib: TermLibrary, cfg: JointConfig,
     return JointResult(equation, job.model, job.eq, lib, cfg, history, trajectory, trainer.step, stopped,
                        time.perf_counter() - t_start, {k: float(v) for k, v in trainer.last.items()}, rel,
                        final_readouts, members, t_ensemble, pruning, network_equation, refinement, evidence,
-                       _verdict(job.lhs, cfg, stopped, trainer.step, rel, idx.size, evidence, signal_share(s)))
+                       _verdict(job.lhs, cfg, stopped, trainer.step, rel, idx.size, evidence, signal_share(s),
+                                None if refinement is not None and refinement.status == "accepted" else history))
 
 
 def _verdict(lhs: str, cfg: JointConfig, stopped: str, steps: int, rel: float, n_terms: int,
-             evidence: Optional[dict], share: Optional[float] = None) -> list[str]:
+             evidence: Optional[dict], share: Optional[float] = None, history: Optional[list] = None) -> list[str]:
     """Why the discovered equation is not an answer (empty: nothing flagged).
 
     The rules of ``discover`` (:func:`pdelearn.reliability.explained`: the network's ``u_t`` explained by the
     selected terms, relative residual at most ``MAX_RELATIVE_RESIDUAL``), the samples' signal (``share``,
     :func:`pdelearn.reliability.no_signal`), the data fit's test of the whole equation against none
-    (``evidence``), and a run that ``max_minutes`` stopped before it converged.
+    (``evidence``), a run that ``max_minutes`` stopped before it converged, and a run declared converged whose
+    coefficients were still on their way (:func:`pdelearn.reliability.coefficient_drift` of ``history``).
     """
-    from ..reliability import explained, no_signal
+    from ..reliability import DRIFT_SHARE, coefficient_drift, explained, no_signal
 
     out = [why for why in [no_signal(share)] if why]
+    drift = coefficient_drift([h["coefficients"] for h in history]) if history and stopped == "converged" else None
+    if drift is not None and drift[1] > DRIFT_SHARE:
+        out.append(f"training stopped as converged after {steps} steps, but the coefficients were still moving: at the "
+                   f"pace of the last checks {drift[0]} would change by another {100 * drift[1]:.3g} % (more than "
+                   f"{100 * DRIFT_SHARE:g} %); rerun with a larger sparsity.patience (now {cfg.patience}) or "
+                   "training.max_steps")
     if stopped == "max_minutes":
         out.append(f"training stopped at training.max_minutes = {cfg.max_minutes:g} after {steps} of {cfg.max_steps} "
                    f"steps, before the equation converged; rerun with a larger limit (--set training.max_minutes="

@@ -442,12 +442,12 @@ def simulation_misfit(lhs: str, rel_misfit: float, u: np.ndarray) -> str | None:
     misfit ``||u - u_sim|| / ||u||`` above both :data:`MAX_SIMULATION_MISFIT` and :data:`NOISE_MULTIPLE` times the
     data's white-noise share (:func:`white_noise_share`); None when it fits."""
     noise = white_noise_share(u)
-    if rel_misfit <= max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise):
+    allowed = max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise)
+    if rel_misfit <= allowed:
         return None
     return (f"{lhs}: the simulated equation does not reproduce the data: it leaves {100 * rel_misfit:.3g} % of the "
-            f"field unexplained, against a noise level of about {100 * noise:.2g} % (at most "
-            f"{100 * max(MAX_SIMULATION_MISFIT, NOISE_MULTIPLE * noise):.2g} % allowed); the library may lack a term "
-            "of the equation (raise --max-power or --max-order, or add --terms)")
+            f"field unexplained, against a noise level of about {100 * noise:.2g} % (at most {100 * allowed:.2g} % "
+            "allowed); the library may lack a term of the equation (raise --max-power or --max-order, or add --terms)")
 
 
 def coefficient_drift(checks: Sequence[Mapping[str, float]]) -> tuple[str, float] | None:

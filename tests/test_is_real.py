@@ -301,3 +301,34 @@ def test_write_equation_folder_never_replaces_what_it_did_not_write(tmp_path):
     assert (made / "equation.json").is_file() and (made / ".pdelearn-run").is_file()
     write_equation_folder(Equation("u_t", {"u_xx": 0.2}), made)  # its own folder: replaced
     assert json.loads((made / "equation.json").read_text())["terms"] == {"u_xx": 0.2}
+
+
+def test_coefficient_drift_extrapolates_a_shrinking_drift():
+    """``a`` moves 0.04 then 0.02 (r = 0.5): 0.02 more to go, 10 % of 0.2 plus; ``b`` jitters: no drift."""
+    from pdelearn.reliability import coefficient_drift
+
+    checks = [{"a": 0.14, "b": 1.0}, {"a": 0.18, "b": 1.01}, {"a": 0.20, "b": 1.0}]
+    term, share = coefficient_drift(checks)
+    assert term == "a" and share == pytest.approx(0.02 / 0.20)
+    assert coefficient_drift(checks[:2]) is None
+    growing = [{"a": 0.1}, {"a": 0.11}, {"a": 0.13}]
+    assert coefficient_drift(growing) == ("a", float("inf"))
+    settled = [{"a": 0.1}, {"a": 0.1}, {"a": 0.1}]
+    assert coefficient_drift(settled) == ("a", 0.0)
+
+
+def test_a_joint_run_declared_converged_while_drifting_is_not_an_answer():
+    """joint discovery's verdict: 'converged' (support stable, last change under tol) with coefficients still on
+    their way (u_xx 32 % to go at the pace of the last checks; hostile case joint_tiny_converged) is exit 3."""
+    from pdelearn.problems.joint import JointConfig, _verdict
+
+    cfg = JointConfig()
+    history = [{"coefficients": {"u*u_x": -0.2641, "u_xx": 0.02851}},
+               {"coefficients": {"u*u_x": -0.2676, "u_xx": 0.02911}},
+               {"coefficients": {"u*u_x": -0.2708, "u_xx": 0.02967}}]
+    out = _verdict("u_t", cfg, "converged", 845, 0.1, 2, {"needed": True}, None, history)
+    assert len(out) == 1 and "the coefficients were still moving" in out[0] and "u_xx" in out[0]
+    steady = [{"coefficients": {"u*u_x": -1.0021, "u_xx": 0.0971}}, {"coefficients": {"u*u_x": -0.9997, "u_xx": 0.0975}},
+              {"coefficients": {"u*u_x": -1.0006, "u_xx": 0.0972}}]  # the Burgers 50 % run: jitter, no drift
+    assert _verdict("u_t", cfg, "converged", 2750, 0.1, 2, {"needed": True}, None, steady) == []
+    assert _verdict("u_t", cfg, "max_steps", 845, 0.1, 2, {"needed": True}, None, history) == []
